@@ -1,0 +1,275 @@
+"""Training curves: one metric's history as (epochs, values), and how histories are read.
+
+A *curve* is the history of one metric: the 0-based epochs (MLflow steps) at which it was logged and
+the values logged there. This module turns what users have into curves and finds the pairs the
+diagnostics need:
+
+- ``Curve.from_points`` sorts by epoch and keeps the newest value of a step logged twice (MLflow
+  keeps every point; a re-logged step means the newer value replaced the older one).
+- ``finite_prefix`` cuts a curve at its first NaN/inf; the diagnosis reports that epoch as the one
+  where training diverged.
+- ``history_curves`` reads a Keras ``History.history`` mapping (name -> values, step = index), a
+  mapping of name -> ``Curve``, or a DataFrame (a ``CSVLogger`` file: its ``epoch`` column is the
+  step; the index and non-numeric columns are ignored). It drops the point
+  ``mlflow.tensorflow`` re-logs at ``stopped_epoch + 1`` after ``EarlyStopping`` restored the best
+  weights, which is not a real epoch.
+- ``metric_role`` / ``pair_curves`` match train and validation series by name as they occur in the
+  wild (``loss``/``val_loss``, ``train_loss``/``valid_loss``, ``Train Loss``/``Val Loss``,
+  ``TrainLoss``/``ValLoss``, ``acc``/``val_acc``, ``validation_*``): when several names fill one
+  slot, the one with the most epochs wins (so the ``validation_loss`` that autolog logs repeatedly
+  at step 0 loses to ``val_loss``).
+- ``metric_mode`` says whether lower (loss-like) or higher (score-like) is better.
+- ``as_fraction`` turns an accuracy logged in percent (values above 1, at most 100) into a fraction.
+
+Nothing here imports mlflow or keras.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Mode = Literal["min", "max"]
+Role = Literal["train", "val"]
+
+_LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "msle", "perplexity",
+               "ppl", "crossentropy", "entropy", "nll", "hinge", "huber", "logcosh", "kld",
+               "divergence", "cost", "distance")
+_SCORE_WORDS = ("accuracy", "acc", "auc", "f1", "fbeta", "precision", "recall", "r2",
+                "iou", "dice", "map", "bleu", "rouge", "score", "top", "kappa", "correlation",
+                "specificity", "sensitivity")
+_VAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "dev")
+_TRAIN_PREFIXES = ("train", "training", "tr")
+# Names that mlflow.tensorflow / Keras log beside the curves and that are not curves to pair.
+_BOOKKEEPING = {"stopped_epoch", "restored_epoch", "learning_rate", "lr", "epoch", "step",
+                "time", "epoch_time"}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One metric's history: strictly increasing ``epochs`` and the ``values`` logged there."""
+
+    name: str
+    epochs: np.ndarray
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        epochs = np.asarray(self.epochs, dtype=np.int64).reshape(-1)
+        values = np.asarray(self.values, dtype=np.float64).reshape(-1)
+        if epochs.shape != values.shape:
+            raise ValueError(f"metric {self.name!r}: {epochs.size} epochs but {values.size} values")
+        if epochs.size > 1 and np.any(np.diff(epochs) <= 0):
+            raise ValueError(f"metric {self.name!r}: epochs must be strictly increasing; "
+                             "build the curve with Curve.from_points to sort and de-duplicate")
+        object.__setattr__(self, "epochs", epochs)
+        object.__setattr__(self, "values", values)
+
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+    @classmethod
+    def from_points(cls, name: str, epochs: Any, values: Any, order: Any = None) -> Curve:
+        """Sort points by epoch; of several points at one epoch keep the newest.
+
+        ``order`` ranks the points by age (e.g. MLflow timestamps); without it the later position
+        in the input is the newer point.
+        """
+        epochs_arr = np.asarray(epochs).reshape(-1)
+        values_arr = _as_float_array(values, name).reshape(-1)
+        if epochs_arr.size != values_arr.size:
+            raise ValueError(f"metric {name!r}: {epochs_arr.size} steps but {values_arr.size} values")
+        if epochs_arr.size and not np.all(np.isfinite(epochs_arr.astype(np.float64))):
+            raise ValueError(f"metric {name!r}: steps must be finite integers")
+        epochs_int = epochs_arr.astype(np.int64)
+        if epochs_int.size and np.any(epochs_int != epochs_arr):
+            raise ValueError(f"metric {name!r}: steps must be integers, got {epochs_arr[:5]!r}")
+        age = np.arange(epochs_int.size) if order is None else np.asarray(order, dtype=np.float64)
+        # lexsort: primary key epoch, secondary age; the last point of each epoch is the newest.
+        idx = np.lexsort((np.arange(epochs_int.size), age, epochs_int))
+        epochs_sorted = epochs_int[idx]
+        last_of_epoch = np.append(epochs_sorted[1:] != epochs_sorted[:-1], True) if idx.size else idx
+        keep = idx[last_of_epoch.astype(bool)] if idx.size else idx
+        return cls(name, epochs_int[keep], values_arr[keep])
+
+    def drop_epoch(self, epoch: int) -> Curve:
+        keep = self.epochs != epoch
+        return Curve(self.name, self.epochs[keep], self.values[keep])
+
+    def value_at(self, epoch: int) -> float | None:
+        hit = np.flatnonzero(self.epochs == epoch)
+        return float(self.values[hit[0]]) if hit.size else None
+
+
+def _as_float_array(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metric {name!r}: values must be numbers ({exc})") from None
+
+
+def finite_prefix(curve: Curve) -> tuple[Curve, int | None]:
+    """The curve up to (not including) its first NaN/inf value, and that value's epoch."""
+    bad = np.flatnonzero(~np.isfinite(curve.values))
+    if bad.size == 0:
+        return curve, None
+    cut = int(bad[0])
+    return Curve(curve.name, curve.epochs[:cut], curve.values[:cut]), int(curve.epochs[cut])
+
+
+def _words(name: str) -> list[str]:
+    # "TrainLoss" -> "Train_Loss", "valAccuracy" -> "val_Accuracy"; then split on anything else.
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return [w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w]
+
+
+def metric_role(name: str) -> tuple[Role, str] | None:
+    """(role, base) of a metric name, or None for per-step and bookkeeping names.
+
+    ``val_loss`` -> ("val", "loss"); ``Training Loss`` -> ("train", "loss"); ``acc`` ->
+    ("train", "accuracy"); ``train_loss_step`` -> None (a per-batch series, not an epoch curve).
+    """
+    words = _words(name)
+    if not words or "_".join(words) in _BOOKKEEPING:
+        return None
+    if words[-1] == "step" and len(words) > 1:
+        return None
+    if words[-1] == "epoch" and len(words) > 1:
+        words = words[:-1]
+    role: Role = "train"
+    if words[0] in _VAL_PREFIXES and len(words) > 1:
+        role, words = "val", words[1:]
+    elif words[0] in _TRAIN_PREFIXES and len(words) > 1:
+        words = words[1:]
+    base = "_".join("accuracy" if w == "acc" else w for w in words)
+    if base in _BOOKKEEPING:
+        return None
+    return role, base
+
+
+def metric_mode(name: str) -> Mode:
+    """``"min"`` for loss-like names, ``"max"`` for score-like names; ValueError when unknown."""
+    words = set(_words(name))
+    joined = "".join(_words(name))
+    if words & set(_LOSS_WORDS) or any(w in joined for w in ("loss", "error", "crossentropy")):
+        return "min"
+    if words & set(_SCORE_WORDS) or "accuracy" in joined:
+        return "max"
+    raise ValueError(f"cannot tell whether lower or higher is better for metric {name!r}; "
+                     "pass mode='min' or mode='max'")
+
+
+def as_fraction(values: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
+    """Accuracy-like values in percent (max above 1, at most 100) scaled to [0, 1]."""
+    words = set(_words(name))
+    if not words & {"accuracy", "acc", "precision", "recall", "f1", "auc", "iou", "dice"}:
+        return values, False
+    finite = values[np.isfinite(values)]
+    if finite.size and 1.0 < float(finite.max()) <= 100.0 and float(finite.min()) >= 0.0:
+        return values / 100.0, True
+    return values, False
+
+
+@dataclass(frozen=True)
+class CurvePair:
+    """The train and validation curves of one base metric (either may be missing)."""
+
+    base: str
+    train: str | None
+    val: str | None
+
+
+def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
+    """Pair curves by base name; of several candidates for one slot the longest wins."""
+    slots: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+    for name, curve in curves.items():
+        parsed = metric_role(name)
+        if parsed is None:
+            continue
+        role, base = parsed
+        words = _words(name)
+        # Prefer the canonical Keras spellings on ties: "val_loss" over "validation_loss".
+        canonical = int(words[0] in ("val",) or (role == "train" and words[0] not in _TRAIN_PREFIXES))
+        slots.setdefault((base, role), []).append((len(curve), canonical, name))
+    pairs: dict[str, CurvePair] = {}
+    for base in sorted({b for b, _ in slots}):
+        chosen = {role: max(slots[(base, role)])[2] for role in ("train", "val")
+                  if (base, role) in slots}
+        pairs[base] = CurvePair(base, chosen.get("train"), chosen.get("val"))
+    return pairs
+
+
+def _curves_from_frame(frame: Any) -> dict[str, Curve]:
+    import pandas as pd
+
+    columns = {str(c): c for c in frame.columns}
+    epoch_col = next((columns[c] for c in columns if c.strip().lower() in ("epoch", "epochs")),
+                     None)
+    if epoch_col is not None:
+        epochs = pd.to_numeric(frame[epoch_col], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        epochs = np.arange(len(frame), dtype=np.float64)
+    curves: dict[str, Curve] = {}
+    for label, column in columns.items():
+        if column is epoch_col or label.lower().startswith("unnamed:"):
+            continue
+        series = frame[column]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            continue
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        # Lightning's CSVLogger writes train and val metrics on separate rows with blanks between.
+        present = ~np.isnan(values) if epoch_col is not None else np.ones(values.size, bool)
+        present &= ~np.isnan(epochs)
+        if not present.any():
+            continue
+        curves[label] = Curve.from_points(label, epochs[present], values[present])
+    return curves
+
+
+def history_curves(history: Any) -> dict[str, Curve]:
+    """Curves from a History mapping, a mapping of Curves, or a DataFrame (see module doc)."""
+    if hasattr(history, "history") and isinstance(history.history, Mapping):
+        history = history.history  # a keras.callbacks.History object
+    if hasattr(history, "columns") and hasattr(history, "to_numpy"):
+        curves = _curves_from_frame(history)
+    elif isinstance(history, Mapping):
+        curves = {}
+        for name, series in history.items():
+            name = str(name)
+            if isinstance(series, Curve):
+                curves[name] = series
+            elif hasattr(series, "index") and hasattr(series, "to_numpy"):  # pandas Series
+                curves[name] = Curve.from_points(name, np.asarray(series.index),
+                                                 series.to_numpy(dtype=np.float64))
+            else:
+                values = _as_float_array(series, name).reshape(-1)
+                curves[name] = Curve(name, np.arange(values.size), values)
+    else:
+        raise ValueError("history must be a mapping of metric name to values (a Keras "
+                         f"History.history) or a pandas DataFrame, not {type(history).__name__}")
+    return drop_restored_epoch(curves)
+
+
+def drop_restored_epoch(curves: dict[str, Curve]) -> dict[str, Curve]:
+    """Remove the point mlflow.tensorflow re-logs at ``stopped_epoch + 1`` after restoring weights."""
+    stopped = curves.get("stopped_epoch")
+    restored = curves.get("restored_epoch")
+    if stopped is None or restored is None or len(stopped) == 0:
+        return curves
+    last = float(stopped.values[-1])
+    if not math.isfinite(last):
+        return curves
+    fake = int(last) + 1
+    out = {}
+    for name, curve in curves.items():
+        if name in ("stopped_epoch", "restored_epoch") or len(curve) == 0:
+            out[name] = curve
+        elif int(curve.epochs[-1]) == fake:
+            out[name] = curve.drop_epoch(fake)
+        else:
+            out[name] = curve
+    return out
