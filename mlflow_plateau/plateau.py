@@ -5,7 +5,8 @@ rule of ``keras.callbacks.EarlyStopping`` over a finished curve, exactly as Kera
 
 - an epoch improves when ``value - min_delta < best`` (``min_delta = -|min_delta|`` in min mode,
   ``+|min_delta|`` in max mode, and ``>`` instead of ``<`` in max mode), compared in float32 like
-  ``keras.ops.less``; the first monitored epoch always improves;
+  ``keras.ops.less`` (float32 subnormals flushed to zero, as TensorFlow does); the first monitored
+  epoch always improves;
 - ``best`` and ``best_epoch`` move only on improvement; ``wait`` is incremented every monitored
   epoch and reset on an improvement that also beats ``baseline`` (when given);
 - training stops at the first epoch with ``wait >= patience and epoch > 0`` (so patience 0 and 1
@@ -80,6 +81,13 @@ def _check_mode(mode: str) -> int:
     return 1 if mode == "min" else -1
 
 
+def _as_float32(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.asarray(values, dtype=np.float64).astype(np.float32)
+    out[np.abs(out) < np.finfo(np.float32).tiny] = 0.0
+    return out
+
+
 def early_stopping_replay(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
                           patience: int = 0, baseline: float | None = None,
                           start_from_epoch: int = 0) -> ReplayResult:
@@ -89,11 +97,11 @@ def early_stopping_replay(values: Any, *, mode: Mode = "min", min_delta: float =
         raise ValueError(f"patience must be >= 0, not {patience}")
     y = np.asarray(values, dtype=np.float64).reshape(-1)
     delta = abs(float(min_delta))
-    with np.errstate(over="ignore", invalid="ignore"):
-        # Keras computes ``value - min_delta`` in float64, then keras.ops compares in float32.
-        shifted = (y + sign * delta).astype(np.float32).tolist()
-        stored = y.astype(np.float32).tolist()
-        base32 = None if baseline is None else float(np.float32(baseline))
+    # Keras computes ``value - min_delta`` in float64, then keras.ops compares in float32 (and
+    # TensorFlow flushes float32 subnormals to zero).
+    shifted = _as_float32(y + sign * delta).tolist()
+    stored = _as_float32(y).tolist()
+    base32 = None if baseline is None else _as_float32(np.array([baseline]))[0].item()
     better = (lambda a, b: a < b) if sign == 1 else (lambda a, b: a > b)
     best = None
     best_epoch, wait = 0, 0

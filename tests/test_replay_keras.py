@@ -124,8 +124,6 @@ def test_replay_known_cases_match_keras(mode, values, kwargs, expected):
     assert (ours.best_epoch, ours.stopped_epoch) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="plateau.py: the replay keeps float32 subnormals, TensorFlow "
-                   "flushes them to zero, so 0.0 < 1e-45 counts as an improvement")
 def test_replay_float32_subnormals_flush_to_zero_like_keras():
     values = [1.85e-45, 0.0]
     expected = keras_early_stopping(values, mode="min", min_delta=0.0, patience=0, baseline=None,
