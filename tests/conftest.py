@@ -1,0 +1,183 @@
+"""Shared fixtures: real MLflow tracking stores for the tests (no mocks of MLflow).
+
+- ``tracking_uri``: a fresh SQLite store ``sqlite:///<tmp_path>/mlflow.db`` for one test. The test
+  runs with ``tmp_path`` as its working directory (so MLflow's default ``./mlruns`` /
+  ``./mlartifacts`` artifact roots land there, never in the checkout) and with
+  ``MLFLOW_TRACKING_URI`` set to the store, so ``mlflow.*`` fluent calls and the ``mlflow-plateau``
+  command use it by default. The empty, migrated database is built once per session and copied,
+  because MLflow's schema migrations take seconds per new store.
+- ``client``: an ``MlflowClient`` on ``tracking_uri``.
+- ``mlflow_server``: a real ``mlflow server`` subprocess on 127.0.0.1 at a free port, with its own
+  SQLite backend and artifact folder; started once per session (it takes seconds), terminated
+  afterwards. Its ``.uri`` is the HTTP tracking URI and ``.backend_uri`` the SQL store behind it, so
+  tests can compare the HTTP and SQL paths on the same data. Tests sharing it must use their own
+  experiment names (``unique_name``).
+- ``log_curves(client, experiment_id, metrics, ...)``: log a run with per-epoch metrics, the
+  building block for stores with known content.
+- ``free_port()``: a TCP port nobody listens on right now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# A server that is down must fail fast in tests instead of MLflow's minutes of retries.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the moment of the call."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique_name(prefix: str = "exp") -> str:
+    """An experiment name no other test uses (for stores shared across tests)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite tracking database with MLflow's schema, built once per session."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path_factory.mktemp("empty-store")
+    db = folder / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()  # runs the migrations
+    return db
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite store in ``tmp_path``; cwd and MLFLOW_TRACKING_URI point at it."""
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(_empty_store, db)
+    uri = f"sqlite:///{db}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    if mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)  # back to MLFLOW_TRACKING_URI / the default
+
+
+@pytest.fixture
+def client(tracking_uri: str):
+    """An MlflowClient on the test's SQLite store."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def log_curves(client, experiment_id: str, metrics: Mapping[str, Sequence[float]], *,
+               params: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+               run_name: str | None = None, steps: Mapping[str, Sequence[int]] | None = None,
+               terminate: bool = True) -> str:
+    """Log one run whose metric ``name`` has value ``metrics[name][i]`` at step ``i`` (or at
+    ``steps[name][i]``), in one ``log_batch``; returns the run id. ``terminate=False`` leaves the
+    run RUNNING."""
+    from mlflow.entities import Metric, Param
+
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
+    now = int(time.time() * 1000)
+    points = []
+    for name, values in metrics.items():
+        at = (steps or {}).get(name) or range(len(values))
+        points.extend(Metric(name, float(v), now + i, int(s))
+                      for i, (s, v) in enumerate(zip(at, values, strict=True)))
+    for start in range(0, len(points), 1000):  # MLflow accepts at most 1000 metrics a batch
+        client.log_batch(run.info.run_id, metrics=points[start:start + 1000],
+                         params=[Param(k, str(v)) for k, v in (params or {}).items()]
+                         if start == 0 else [])
+    if not points and params:
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    if terminate:
+        client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    """A running ``mlflow server``: ``uri`` (HTTP) and ``backend_uri`` (its SQLite store)."""
+
+    uri: str
+    backend_uri: str
+    port: int
+    process: subprocess.Popen
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow server exited with {process.returncode}:\n"
+                               f"{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"mlflow server did not become healthy in {timeout:.0f}s:\n"
+                       f"{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
+                  ) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on 127.0.0.1 (free port) for the session; torn down afterwards."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    db = folder / "mlflow.db"
+    shutil.copyfile(_empty_store, db)
+    backend = f"sqlite:///{db}"
+    port = free_port()
+    log = folder / "server.log"
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    command = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "server",
+               "--backend-store-uri", backend, "--artifacts-destination", str(folder / "artifacts"),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": backend}
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(uri, process, log)
+        yield MlflowServer(uri, backend, port, process)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # our own session: the server and its workers
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def server_client(mlflow_server: MlflowServer):
+    """An MlflowClient talking HTTP to the session's ``mlflow server``."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_server.uri)
