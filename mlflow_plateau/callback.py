@@ -1,0 +1,256 @@
+"""``PlateauCallback``: diagnose a Keras training run in MLflow when ``model.fit`` ends.
+
+Usage::
+
+    model.fit(x, y, validation_split=0.2, epochs=50, callbacks=[PlateauCallback()])
+
+What it does, in order:
+
+- ``on_train_begin``: uses the active MLflow run, or starts one (and then ends it when training
+  ends; a run it did not start is left open). It then decides whether to log the epoch metrics
+  itself: only when no MLflow callback already logs them. ``mlflow.keras.autolog()`` and
+  ``mlflow.tensorflow.autolog()`` both work by adding their own ``MlflowCallback`` to the
+  callbacks of each ``fit`` call (and not in every case: ``exclusive=True`` inside a user run, a
+  disabled integration or ``mlflow.utils.autologging_utils.disable_autologging()`` add none), so
+  the callback looks at the callbacks of *this* ``fit`` call rather than at autolog's settings:
+  Keras calls ``on_train_begin`` from its ``CallbackList``, whose ``callbacks`` hold every
+  callback of the call, autolog's included. An ``MlflowCallback`` there (autolog's or one the user
+  added) means the metrics are logged already, at step = epoch or, with ``log_every_n_steps``, at
+  optimizer steps under the same names, which must not be mixed with epoch steps. Only if that
+  list cannot be found (a custom loop driving callbacks by hand) does it fall back to autolog's
+  settings (enabled for ``keras`` or ``tensorflow``).
+- ``on_epoch_end``: records the epoch's logs (the diagnosis always uses this record, so it never
+  waits on what MLflow stored) and, when it logs, sends them with
+  ``mlflow.log_metrics(..., step=epoch, synchronous=False)``: MLflow's asynchronous queue, so
+  an epoch costs a queue put rather than a store round trip.
+- ``on_train_end``: flushes the queue, diagnoses the recorded history with
+  ``verdict.diagnose_curves`` and writes the result to the run through
+  ``tracking.log_diagnosis`` (the same metrics, tags and artifacts as ``mlflow-plateau
+  diagnose``), keeps it on ``self.diagnosis`` and prints its one-sentence summary.
+
+Training never fails because of the diagnosis: a history that cannot be diagnosed (a ValueError,
+e.g. no metric to monitor) is reported with a warning and nothing more is written; a run with too
+few epochs gets the ``insufficient_data`` verdict and a warning; a tracking error is a warning.
+
+``log_metrics``: ``"auto"`` (above), ``True`` (always log, even beside autolog: duplicates),
+``False`` (never; the diagnosis is still written). ``diagnose_every=N`` also diagnoses every N
+epochs during training and writes the verdict, metrics and tags (no artifacts) so a running
+training can be watched in the UI; off by default because each write is a synchronous round
+trip. Each ``fit`` call is diagnosed on its own epochs.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import keras
+import mlflow
+from mlflow.utils.autologging_utils import autologging_is_disabled
+
+from .curves import Curve, pair_curves
+from .verdict import Diagnosis, diagnose_curves
+
+_AUTOLOG_FLAVORS = ("keras", "tensorflow")
+# How far up the stack the Keras CallbackList may be from on_train_begin (it is the caller).
+_MAX_FRAMES = 6
+
+
+def _mlflow_callback_classes() -> tuple[type, ...]:
+    classes = []
+    for module in ("mlflow.keras.callback", "mlflow.tensorflow.callback"):
+        try:
+            classes.append(__import__(module, fromlist=["MlflowCallback"]).MlflowCallback)
+        except Exception:  # the flavor's framework is not installed
+            continue
+    return tuple(classes)
+
+
+def _autolog_enabled() -> bool:
+    return any(not autologging_is_disabled(flavor) for flavor in _AUTOLOG_FLAVORS)
+
+
+def _as_number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number
+
+
+class PlateauCallback(keras.callbacks.Callback):
+    """Log epoch metrics when nothing else does, and diagnose the run when training ends.
+
+    Options are those of ``diagnose_curves`` (``monitor``, ``train_metric``, ``mode``,
+    ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``) plus ``artifacts`` (what
+    ``tracking.log_diagnosis`` renders), ``log_metrics`` (``"auto"``, True, False),
+    ``diagnose_every`` (None or N epochs) and ``verbose`` (print the summary).
+    """
+
+    def __init__(self, monitor: str | None = None, train_metric: str | None = None,
+                 mode: str | None = None, patience: int = 10, min_delta: float = 0.0,
+                 relative_delta: float | None = 0.01, num_classes: int | None = None,
+                 artifacts: str = "all", log_metrics: bool | str = "auto",
+                 diagnose_every: int | None = None, verbose: int = 1) -> None:
+        super().__init__()
+        if log_metrics not in ("auto", True, False):
+            raise ValueError(f"log_metrics must be 'auto', True or False, not {log_metrics!r}")
+        if diagnose_every is not None and (isinstance(diagnose_every, bool)
+                                           or not isinstance(diagnose_every, int)
+                                           or diagnose_every < 1):
+            raise ValueError(f"diagnose_every must be None or a positive int, not {diagnose_every!r}")
+        if artifacts not in ("all", "json", "none"):
+            raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be None, 'min' or 'max', not {mode!r}")
+        self.options: dict[str, Any] = {
+            "monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
+            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes}
+        self.artifacts = artifacts
+        self.log_metrics = log_metrics
+        self.diagnose_every = diagnose_every
+        self.verbose = verbose
+        self.diagnosis: Diagnosis | None = None
+        self.run_id: str | None = None
+        self.logs_epochs = False  # decided per fit call in on_train_begin
+        self._points: dict[str, tuple[list[int], list[float]]] = {}
+        self._started_run = False
+        self._tracking_ok = True
+
+    # -- deciding who logs ------------------------------------------------------------------
+
+    def _fit_callbacks(self) -> list[Any] | None:
+        """The callbacks of the running ``fit`` call, read from Keras's CallbackList."""
+        frame = sys._getframe(1)
+        for _ in range(_MAX_FRAMES):
+            if frame is None:
+                break
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, keras.callbacks.CallbackList) and any(
+                    cb is self for cb in getattr(owner, "callbacks", ())):
+                return list(owner.callbacks)
+            frame = frame.f_back
+        return None
+
+    def _others_log_epochs(self) -> bool:
+        callbacks = self._fit_callbacks()
+        if callbacks is None:
+            return _autolog_enabled()
+        classes = _mlflow_callback_classes()
+        return any(isinstance(cb, classes) for cb in callbacks if cb is not self)
+
+    # -- Keras hooks ------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._points = {}
+        self.diagnosis = None
+        self._tracking_ok = True
+        self._started_run = False
+        try:
+            run = mlflow.active_run()
+            if run is None:
+                run = mlflow.start_run()
+                self._started_run = True
+            self.run_id = run.info.run_id
+        except Exception as exc:  # a tracking problem must not stop training
+            self._tracking_failed("could not start an MLflow run", exc)
+            self.run_id = None
+        if self.log_metrics == "auto":
+            self.logs_epochs = self.run_id is not None and not self._others_log_epochs()
+        else:
+            self.logs_epochs = bool(self.log_metrics) and self.run_id is not None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = {}
+        for name, value in (logs or {}).items():
+            number = _as_number(value)
+            if number is None:
+                continue
+            epochs, recorded = self._points.setdefault(str(name), ([], []))
+            epochs.append(int(epoch))
+            recorded.append(number)
+            values[str(name)] = number
+        if self.logs_epochs and self._tracking_ok and values:
+            try:
+                mlflow.log_metrics(values, step=int(epoch), synchronous=False, run_id=self.run_id)
+            except Exception as exc:
+                self._tracking_failed(f"could not log the metrics of epoch {epoch}", exc)
+        if self.diagnose_every and (epoch + 1) % self.diagnose_every == 0:
+            self._diagnose(final=False)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.logs_epochs and self._tracking_ok:
+            try:
+                mlflow.flush_async_logging()
+            except Exception as exc:
+                self._tracking_failed("could not flush the epoch metrics", exc)
+        diagnosis = self._diagnose(final=True)
+        if self._started_run:
+            # End our own run before writing, so the diagnosis is not marked partial.
+            self._started_run = False
+            try:
+                mlflow.end_run()
+            except Exception as exc:
+                self._tracking_failed("could not end the MLflow run", exc)
+        if diagnosis is not None:
+            self._write(diagnosis, final=True)
+            if self.verbose:
+                print(f"PlateauCallback: {diagnosis.summary}")
+
+    # -- the diagnosis ----------------------------------------------------------------------
+
+    def curves(self) -> dict[str, Curve]:
+        """The history recorded during the current (or last) ``fit`` call, as curves."""
+        return {name: Curve.from_points(name, epochs, values)
+                for name, (epochs, values) in self._points.items()}
+
+    def _diagnose(self, *, final: bool) -> Diagnosis | None:
+        """Diagnose the recorded history; None (and a warning at the end) when it cannot be."""
+        curves = self.curves()
+        where = f"run {self.run_id}" if self.run_id else "this training"
+        problem = None
+        if self.options["monitor"] is None and not any(
+                pair.val for pair in pair_curves(curves).values()):
+            # Like `mlflow-plateau diagnose`: a training curve alone says nothing about plateaus.
+            problem = (f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'}); "
+                       "pass validation_data or validation_split to fit, or monitor=")
+        else:
+            try:
+                diagnosis = replace(diagnose_curves(curves, **self.options), run_id=self.run_id)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            if final:
+                warnings.warn(f"PlateauCallback: {where} could not be diagnosed: {problem}",
+                              UserWarning, stacklevel=3)
+            return None
+        self.diagnosis = diagnosis
+        if final and diagnosis.verdict == "insufficient_data":
+            warnings.warn(f"PlateauCallback: {where}: {diagnosis.summary}", UserWarning,
+                          stacklevel=3)
+        if not final:
+            self._write(diagnosis, final=False)
+        return diagnosis
+
+    def _write(self, diagnosis: Diagnosis, *, final: bool) -> None:
+        if self.run_id is None or not self._tracking_ok:
+            return
+        try:
+            from .tracking import log_diagnosis
+
+            log_diagnosis(self.run_id, diagnosis, self.curves(),
+                          artifacts=self.artifacts if final else "none")
+        except Exception as exc:
+            self._tracking_failed("could not write the diagnosis", exc)
+
+    def _tracking_failed(self, what: str, exc: BaseException) -> None:
+        # Warn once and stop talking to the tracking store for the rest of this fit call.
+        if self._tracking_ok:
+            warnings.warn(f"PlateauCallback: {what} ({type(exc).__name__}: {exc}); training "
+                          "continues without it.", UserWarning, stacklevel=3)
+        self._tracking_ok = False
+
+
+__all__ = ["PlateauCallback"]
