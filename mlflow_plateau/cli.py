@@ -2,25 +2,41 @@
 
 Subcommands:
 
+- ``diagnose [RUN_ID ...] [--experiment-name NAME | --experiment-id ID] [--filter F]``: diagnose
+  tracked runs and write the results back to them (``--dry-run``: compute and print only). A progress
+  bar on stderr, then a table (or ``--json``) on stdout.
+- ``scaling --experiment-name NAME --size-param train_size [--group-by PARAM ...]``: fit a learning
+  curve per group of runs that differ only in the size param; log a summary run per group and tag
+  the members.
+- ``import LOG.csv [--experiment-name NAME] [--run-name NAME]``: log a training log written outside
+  MLflow as a run with per-epoch metrics, diagnose it, print its run id.
 - ``curves FILE``: diagnose a training log on disk (a Keras ``CSVLogger`` CSV, a pandas export of
   ``History.history``, a Lightning ``metrics.csv``, or a JSON object of metric name -> values)
   without any tracking store.
 
+The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default.
 Exit codes: 0 when everything asked for was diagnosed, 1 when something could not be (each named
-with its reason), 2 on usage errors.
+with its reason on stderr, the rest completed), 2 on usage errors. Every failure is one line on
+stderr; ``MLFLOW_PLATEAU_DEBUG=1`` shows tracebacks instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _debug() -> bool:
+    return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
 
 
 def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +60,18 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="tracking store (default: MLFLOW_TRACKING_URI, else MLflow's default "
+                        "sqlite:///mlflow.db)")
+
+
+def _add_artifacts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artifacts", choices=["all", "json", "none"], default="all",
+                        help="artifacts to write under plateau/: diagnosis.json, curves.png and "
+                        "report.html (all), only diagnosis.json (json), or none (default: all)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-plateau",
@@ -52,6 +80,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlflow-plateau {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    diagnose = sub.add_parser(
+        "diagnose", help="diagnose tracked MLflow runs and write the results back to them",
+        description="Diagnose MLflow runs (the ids given, or the runs of one experiment) and write "
+        "plateau/* and gap/* metrics, plateau.* tags and plateau/ artifacts to each run.")
+    diagnose.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to diagnose")
+    select = diagnose.add_mutually_exclusive_group()
+    select.add_argument("--experiment-name", metavar="NAME", help="diagnose this experiment's runs")
+    select.add_argument("--experiment-id", metavar="ID", help="diagnose this experiment's runs")
+    diagnose.add_argument("--filter", dest="filter_string", metavar="FILTER",
+                          help="MLflow search filter for the experiment's runs, "
+                          "e.g. \"params.optimizer = 'adam'\"")
+    _add_store_options(diagnose)
+    _add_artifacts_option(diagnose)
+    diagnose.add_argument("--dry-run", action="store_true",
+                          help="compute and print, write nothing to the runs")
+    _add_diagnosis_options(diagnose)
+
+    scaling = sub.add_parser(
+        "scaling", help="fit learning curves across runs trained on different data sizes",
+        description="Group an experiment's runs that differ only in the size param (or by the "
+        "params given), fit error(n) = a*n^-b + c per group, log a summary run per group "
+        "(tag plateau.kind = scaling) and tag the member runs.")
+    select = scaling.add_mutually_exclusive_group(required=True)
+    select.add_argument("--experiment-name", metavar="NAME")
+    select.add_argument("--experiment-id", metavar="ID")
+    scaling.add_argument("--size-param", default="train_size", metavar="PARAM",
+                         help="param holding the training-set size (default: train_size)")
+    scaling.add_argument("--group-by", nargs="+", metavar="PARAM",
+                         help="group runs by these params (default: by every other param)")
+    scaling.add_argument("--metric", default="val_loss", metavar="M",
+                         help="metric whose best value is the run's error; for a score, "
+                         "1 - best (default: val_loss)")
+    scaling.add_argument("--mode", choices=["min", "max"],
+                         help="whether lower or higher is better (default: from the name)")
+    scaling.add_argument("--filter", dest="filter_string", metavar="FILTER",
+                         help="MLflow search filter for the experiment's runs")
+    _add_store_options(scaling)
+    scaling.add_argument("--dry-run", action="store_true", help="fit and print, log nothing")
+    scaling.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    imp = sub.add_parser(
+        "import", help="log a training log file as an MLflow run, then diagnose it",
+        description="Log a training log written outside MLflow (a Keras CSVLogger file, a pandas "
+        "History export, a Lightning metrics.csv, or a JSON object of metric -> values) as an "
+        "MLflow run with per-epoch metrics, diagnose it, and print its run id.")
+    imp.add_argument("file", type=Path, metavar="LOG")
+    imp.add_argument("--experiment-name", metavar="NAME",
+                     help="experiment to log into (created if missing; default: MLflow's "
+                     "default experiment)")
+    imp.add_argument("--run-name", metavar="NAME", help="name of the new run (default: file name)")
+    _add_store_options(imp)
+    _add_artifacts_option(imp)
+    _add_diagnosis_options(imp)
+
     curves = sub.add_parser("curves", help="diagnose a training log file (CSV or JSON)",
                             description="Diagnose a training log written outside MLflow: a Keras "
                             "CSVLogger file, a pandas History export, a Lightning metrics.csv, "
@@ -59,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
     return parser
+
+
+def _err(message: str) -> None:
+    from .tracking import redact
+
+    print(f"mlflow-plateau: {redact(message)}", file=sys.stderr)
 
 
 def _read_log(path: Path):
@@ -101,16 +190,170 @@ def _run_curves(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _diagnosis_row(d) -> list[str]:
+    p, g = d.plateau, d.gap
+    return [d.run_id or "", d.verdict, _fmt(p.epoch if p else None),
+            _fmt(float(p.best_value) if p else None), _fmt(float(g.final) if g else None),
+            _fmt(p.wasted_epochs if p else None)]
+
+
+def _print_table(title: str, header: Sequence[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(header):
+        table.add_column(name, no_wrap=i == 0, justify="left" if i < 2 else "right")
+    for row in rows:
+        table.add_row(*row, style=None)
+    # Wide enough for 32-character run ids when stdout is not a terminal.
+    console = Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+    console.print(table)
+
+
+def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    by_experiment = args.experiment_name is not None or args.experiment_id is not None
+    if args.run_ids and by_experiment:
+        parser.error("give run ids or an experiment, not both")
+    if not args.run_ids and not by_experiment:
+        parser.error("no runs selected: give RUN_ID ... or --experiment-name/--experiment-id")
+    if args.filter_string and not by_experiment:
+        parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
+    if args.patience < 0:
+        parser.error("--patience must be >= 0")
+    if args.num_classes is not None and args.num_classes < 2:
+        parser.error("--num-classes must be >= 2")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .tracking import RunFailure, diagnose_runs
+
+    results = diagnose_runs(args.run_ids or None, experiment_name=args.experiment_name,
+                            experiment_id=args.experiment_id, filter_string=args.filter_string,
+                            tracking_uri=args.tracking_uri, log=not args.dry_run,
+                            artifacts=args.artifacts, **_diagnosis_kwargs(args))
+    diagnosed, failed = [], []
+    total = len(set(args.run_ids)) if args.run_ids else None
+    columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("runs", total=total)
+        for result in results:
+            (failed if isinstance(result, RunFailure) else diagnosed).append(result)
+            progress.advance(task)
+    for failure in failed:
+        _err(f"run {failure.run_id}: {failure.reason}")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "runs": [d.to_dict() for d in diagnosed],
+                          "failures": [f.to_dict() for f in failed]}, indent=2))
+    elif diagnosed:
+        title = f"{len(diagnosed)} run(s) diagnosed" + (" (dry run: nothing written)"
+                                                        if args.dry_run else "")
+        _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
+                             "wasted epochs"], [_diagnosis_row(d) for d in diagnosed])
+    if not diagnosed and not failed:
+        _err("no runs matched")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .tracking import diagnose_scaling
+
+    groups, failures = diagnose_scaling(
+        experiment_name=args.experiment_name, experiment_id=args.experiment_id,
+        size_param=args.size_param, group_by=args.group_by, metric=args.metric, mode=args.mode,
+        filter_string=args.filter_string, tracking_uri=args.tracking_uri, log=not args.dry_run)
+    for failure in failures:
+        _err(f"run {failure.run_id}: {failure.reason}")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "groups": [g.to_dict() for g in groups],
+                          "failures": [f.to_dict() for f in failures]}, indent=2, default=str))
+    elif groups:
+        rows = [[g.label, g.verdict.verdict, str(len(g.run_ids)),
+                 ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
+                 _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x),
+                 g.summary_run_id or "-"] for g in groups]
+        _print_table(f"learning curves over {args.size_param}", ["group", "verdict", "runs",
+                     "sizes", "exponent", "gain at 2x", "summary run"], rows)
+        for g in groups:
+            print(f"{g.label}: {g.verdict.summary}")
+    if not groups:
+        _err(f"no runs with param {args.size_param!r} and metric {args.metric!r} to fit")
+        return EXIT_FAILED
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .curves import history_curves
+    from .tracking import diagnose_run, log_history
+
+    try:
+        curves = history_curves(_read_log(args.file))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        _err(f"{args.file}: {_first_line(exc)}")
+        return EXIT_FAILED
+    if not curves:
+        _err(f"{args.file}: no numeric metric columns")
+        return EXIT_FAILED
+    run_id = log_history(curves, experiment_name=args.experiment_name,
+                         run_name=args.run_name or args.file.stem, tracking_uri=args.tracking_uri,
+                         tags={"plateau.source": args.file.name})
+    try:
+        diagnosis = diagnose_run(run_id, tracking_uri=args.tracking_uri, artifacts=args.artifacts,
+                                 **_diagnosis_kwargs(args))
+    except ValueError as exc:
+        print(json.dumps({"run_id": run_id}) if args.json else run_id)
+        _err(f"imported {args.file} as run {run_id}, but {_first_line(exc)}")
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps({"run_id": run_id, "diagnosis": diagnosis.to_dict()}, indent=2))
+    else:
+        print(run_id)
+        print(f"{args.file}: {diagnosis.verdict}: {diagnosis.summary}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _first_line(exc: BaseException) -> str:
+    from .tracking import one_line
+
+    return one_line(exc)
+
+
+_COMMANDS = {"diagnose": _run_diagnose, "scaling": _run_scaling, "import": _run_import}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "curves":
         return _run_curves(args)
-    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse catches it
-    return EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args, parser)
+    except SystemExit as exc:  # parser.error from a command's own checks
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_FAILED
+    except Exception as exc:
+        if _debug():
+            raise
+        _err(_first_line(exc))
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,7 +111,7 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", str(text))
 
 
-def _one_line(exc: BaseException | str) -> str:
+def one_line(exc: BaseException | str) -> str:
     """A one-line, credential-free message from an exception (MLflow's can span many lines)."""
     if isinstance(exc, BaseException):
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -327,7 +327,7 @@ def _get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[Run | RunFai
         except MlflowException as exc:
             if _run_not_found(exc):
                 return RunFailure(run_id, "run not found")
-            return RunFailure(run_id, _one_line(exc))
+            return RunFailure(run_id, one_line(exc))
 
     if len(run_ids) <= 1:
         return [fetch(r) for r in run_ids]
@@ -498,6 +498,40 @@ def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve]
            partial=True if run.info.status == "RUNNING" else None)
 
 
+def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = None,
+                run_name: str | None = None, tracking_uri: str | None = None,
+                tags: Mapping[str, str] | None = None) -> str:
+    """Log curves recorded outside MLflow as a new, finished run (step = epoch); returns its id.
+
+    The experiment is created when it does not exist; without a name, MLflow's default experiment
+    is used. Points are written 1,000 per ``log_batch`` (MLflow's limit).
+    """
+    from mlflow.entities import Metric
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    client = _client(uri)
+    if experiment_name is None:
+        experiment_id = "0"
+    else:
+        exp = client.get_experiment_by_name(experiment_name)
+        experiment_id = exp.experiment_id if exp is not None else client.create_experiment(
+            experiment_name)
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        points = [Metric(name, float(v), now + i, int(e)) for name, c in curves.items()
+                  for i, (e, v) in enumerate(zip(c.epochs.tolist(), c.values.tolist(), strict=True))]
+        for start in range(0, len(points), 1000):
+            client.log_batch(run_id, metrics=points[start:start + 1000], synchronous=True)
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+    return run_id
+
+
 # ---------------------------------------------------------------------------------------------
 # Diagnosing
 
@@ -518,7 +552,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     try:
         diagnosis = diagnose_curves(dict(curves), **options)
     except ValueError as exc:
-        return RunFailure(run_id, _one_line(exc))
+        return RunFailure(run_id, one_line(exc))
     partial = run.info.status == "RUNNING"
     evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
     diagnosis = replace(diagnosis, run_id=run_id, evidence=evidence)
@@ -526,7 +560,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         try:
             _write(client, run, diagnosis, curves, artifacts, partial=partial)
         except Exception as exc:  # a failed write names this run; the batch goes on
-            return RunFailure(run_id, f"could not write the diagnosis: {_one_line(exc)}")
+            return RunFailure(run_id, f"could not write the diagnosis: {one_line(exc)}")
     return diagnosis
 
 
@@ -660,7 +694,7 @@ def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | R
         try:
             curves = _read_curves(client, uri, runs) if runs else {}
         except Exception as exc:  # a read failing for the whole page fails each of its runs
-            reason = f"could not read metric histories: {_one_line(exc)}"
+            reason = f"could not read metric histories: {one_line(exc)}"
             yield from (r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
                         for r in page)
             continue
@@ -723,8 +757,9 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     error of a run is the best value of ``metric`` (``1 - best`` for a score). With ``log``, each
     group gets a summary run (found again by its tags, so re-running updates it) with the fit as
     metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
-    ``scaling.*`` tags and metrics. Runs without the size param or the metric are returned as
-    failures; summary runs of earlier calls are skipped.
+    ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
+    whose size is not a positive number or that lack the metric are returned as failures; summary
+    runs of earlier calls are skipped.
     """
     if mode not in (None, "min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
@@ -744,11 +779,10 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
                 summaries[run.data.tags.get(TAG_SCALING_GROUP, "")] = run
                 continue
             params = dict(run.data.params)
+            if size_param not in params:
+                continue  # not a point of any learning curve (e.g. an unrelated run)
             try:
                 size = float(params[size_param])
-            except KeyError:
-                failures.append(RunFailure(run.info.run_id, f"no param {size_param!r}"))
-                continue
             except ValueError:
                 failures.append(RunFailure(run.info.run_id, f"param {size_param!r} is not a "
                                            f"number: {params[size_param]!r}"))
@@ -862,6 +896,8 @@ __all__ = [
     "diagnosis_metrics",
     "diagnosis_tags",
     "log_diagnosis",
+    "log_history",
+    "one_line",
     "read_run_curves",
     "redact",
     "resolve_tracking_uri",
