@@ -6,7 +6,8 @@ score, so a positive gap always means worse on validation. Reported:
 - ``at_best``: the gap at ``best_epoch`` (the epoch of the best validation value, given by the
   caller; by default the best raw validation value);
 - ``final``: the gap at the last common epoch;
-- ``relative_final``: ``final / |val at the last epoch|`` (None when that value is 0);
+- ``relative_final``: ``final / |val at the last epoch|`` (None when that value is 0 or the
+  ratio overflows);
 - ``trend``: the Theil-Sen slope of the gap per epoch from ``from_epoch`` (usually the plateau
   epoch) to the end, with its 90% interval ``trend_low``..``trend_high`` (None with fewer than 3
   epochs there); ``growing`` is True when the whole interval lies above zero.
@@ -16,6 +17,7 @@ Curves of different lengths are compared on their common epochs only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,7 +80,10 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
         hits = np.flatnonzero(x <= best_epoch)
         best_idx = int(hits[-1]) if hits.size else 0
     final = float(gap[-1])
+    # None when validation ends at (or so near) 0 that the ratio is not a finite number.
     relative = final / abs(float(v[-1])) if v[-1] != 0 else None
+    if relative is not None and not math.isfinite(relative):
+        relative = None
 
     start = 0 if from_epoch is None else int(np.searchsorted(x, from_epoch))
     if n - start < 3:
