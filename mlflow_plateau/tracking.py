@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from . import __version__
-from .curves import Curve, metric_mode, pair_curves
+from .curves import Curve, drop_restored_epoch, metric_mode, pair_curves
 from .verdict import Diagnosis, ScalingVerdict, diagnose_curves, scaling_verdict
 
 if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
@@ -549,8 +549,11 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
         return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
                           "pass monitor= (--monitor) to diagnose a training metric")
+    # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch: drop
+    # it here so the report's plots and the digest see the same curves as the diagnosis.
+    curves = drop_restored_epoch(dict(curves))
     try:
-        diagnosis = diagnose_curves(dict(curves), **options)
+        diagnosis = diagnose_curves(curves, **options)
     except ValueError as exc:
         return RunFailure(run_id, one_line(exc))
     partial = run.info.status == "RUNNING"

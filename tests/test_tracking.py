@@ -1,0 +1,443 @@
+"""tracking.py against real MLflow stores: reads equal get_metric_history, writes are idempotent."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import log_curves, unique_name
+
+from mlflow_plateau import tracking
+from mlflow_plateau.curves import Curve, drop_restored_epoch
+from mlflow_plateau.tracking import (
+    RunFailure,
+    diagnose_run,
+    diagnose_runs,
+    diagnose_scaling,
+    log_diagnosis,
+    read_run_curves,
+    redact,
+)
+from mlflow_plateau.verdict import diagnose_curves
+
+EPOCHS = np.arange(30)
+# A U-shaped validation loss (best at epoch 10) under a steadily falling training loss: the
+# EarlyStopping stop epoch moves with the patience, so a changed configuration changes values.
+VAL = 0.3 + (EPOCHS - 10.0) ** 2 / 200.0
+TRAIN = 1.0 / (1.0 + EPOCHS) + 0.05
+
+
+def histories(client, run_id: str) -> dict[str, list[tuple]]:
+    """Every metric point of a run, NaN made comparable."""
+    run = client.get_run(run_id)
+    out = {}
+    for key in sorted(run.data.metrics):
+        out[key] = [(m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value)
+                    for m in client.get_metric_history(run_id, key)]
+    return out
+
+
+def read_json(client, run_id: str, path: str):
+    return json.loads(Path(client.download_artifacts(run_id, path)).read_text(encoding="utf-8"))
+
+
+def client_curves(client, run_id: str) -> dict[str, Curve]:
+    """What the slow path gives: Curve.from_points over get_metric_history, key by key."""
+    out = {}
+    for key in client.get_run(run_id).data.metrics:
+        points = client.get_metric_history(run_id, key)
+        out[key] = Curve.from_points(key, [p.step for p in points], [p.value for p in points],
+                                     order=[p.timestamp for p in points])
+    return out
+
+
+def assert_same_curves(a: dict[str, Curve], b: dict[str, Curve]) -> None:
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name].epochs, b[name].epochs, err_msg=name)
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)  # NaN == NaN
+
+
+def log_tricky_run(client, experiment_id: str) -> str:
+    """A run with NaN, +/-inf, duplicated steps (newer and same-timestamp), negative steps."""
+    from mlflow.entities import Metric
+
+    run_id = log_curves(client, experiment_id, {"loss": TRAIN, "val_loss": VAL},
+                        params={"lr": "0.01"}, tags={"team": "a"})
+    t = int(time.time() * 1000) + 10_000
+    client.log_batch(run_id, metrics=[
+        Metric("val_loss", 9.0, t, 3),          # step 3 logged again, later: this one wins
+        Metric("val_loss", 7.0, t - 20_000, 4),  # step 4 logged again, earlier: the old one stays
+        Metric("odd", float("nan"), t, 0),
+        Metric("odd", 2.0, t, -1), Metric("odd", 1.0, t, -1),  # same step and timestamp
+        Metric("odd", float("inf"), t, 5), Metric("odd", float("-inf"), t + 1, 6),
+        Metric("odd", 3.0, t + 2, -7),
+    ])
+    return run_id
+
+
+def test_sql_read_equals_client_history(client):
+    exp = client.create_experiment("read")
+    runs = [log_tricky_run(client, exp) for _ in range(2)]
+    runs.append(log_curves(client, exp, {"Train Loss": [3, 2, 1], "Val Loss": [4, 3, 3.5]}))
+    empty = log_curves(client, exp, {})
+    read = read_run_curves([*runs, empty, "0" * 32], tracking_uri=client.tracking_uri)
+    for run_id in runs:
+        assert_same_curves(read[run_id], client_curves(client, run_id))
+    assert read[runs[0]]["val_loss"].value_at(3) == 9.0
+    assert read[runs[0]]["val_loss"].value_at(4) == VAL[4]
+    assert read[empty] == {} and read["0" * 32] == {}
+    # The same rows through the general (client) path.
+    keys = {r: list(client.get_run(r).data.metrics) for r in runs}
+    slow = tracking._read_client(client, keys)
+    for run_id in runs:
+        assert_same_curves(read[run_id], slow[run_id])
+
+
+def test_sql_read_chunks_run_ids(client, monkeypatch):
+    exp = client.create_experiment("chunks")
+    runs = [log_curves(client, exp, {"val_loss": [i, i + 1.0, i + 2.0]}) for i in range(5)]
+    monkeypatch.setattr(tracking, "SQL_CHUNK", 2)
+    read = read_run_curves(runs, tracking_uri=client.tracking_uri)
+    assert [read[r]["val_loss"].values[0] for r in runs] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_rediagnosis_is_idempotent_and_leaves_user_data_alone(client):
+    exp = client.create_experiment("idem")
+    run_id = log_tricky_run(client, exp)
+    before = client.get_run(run_id)
+    user_history = histories(client, run_id)
+
+    first = diagnose_run(run_id, tracking_uri=client.tracking_uri, patience=3)
+    after_first = histories(client, run_id)
+    run = client.get_run(run_id)
+    assert first.run_id == run_id
+    assert run.data.tags["plateau.verdict"] == first.verdict
+    assert run.data.tags["plateau.summary"] == first.summary
+    assert run.data.tags["plateau.monitor"] == "val_loss"
+    assert run.data.metrics["plateau/best_epoch"] == first.plateau.best_epoch
+    assert run.data.metrics["plateau/stop_epoch"] == first.plateau.stop_epoch
+    assert run.data.metrics["gap/final"] == pytest.approx(first.gap.final)
+    arts = {a.path for a in client.list_artifacts(run_id, "plateau")}
+    assert arts == {"plateau/diagnosis.json", "plateau/curves.png", "plateau/report.html"}
+    doc = read_json(client, run_id, "plateau/diagnosis.json")
+    assert doc["run_id"] == run_id and doc["verdict"] == first.verdict and doc["schema_version"]
+
+    second = diagnose_run(run_id, tracking_uri=client.tracking_uri, patience=3)
+    assert second.to_dict() == first.to_dict()
+    assert histories(client, run_id) == after_first  # no new point under any key
+    assert client.get_run(run_id).data.tags == run.data.tags
+
+    # The run's own metrics, params and tags are exactly as they were.
+    for key, points in user_history.items():
+        assert after_first[key] == points
+    run = client.get_run(run_id)
+    assert run.data.params == before.data.params
+    assert {k: v for k, v in run.data.tags.items() if not k.startswith("plateau.")} == \
+        before.data.tags
+
+    # A changed configuration updates only the values that change.
+    third = diagnose_run(run_id, tracking_uri=client.tracking_uri, patience=8)
+    assert third.plateau.stop_epoch != first.plateau.stop_epoch
+    after_third = histories(client, run_id)
+    changed = {k for k in after_third if after_third[k] != after_first.get(k)}
+    assert changed == {"plateau/stop_epoch", "plateau/wasted_epochs"}
+    run = client.get_run(run_id)
+    assert run.data.metrics["plateau/stop_epoch"] == third.plateau.stop_epoch
+    assert run.data.metrics["plateau/wasted_epochs"] == third.plateau.wasted_epochs
+
+
+def test_log_diagnosis_json_only_and_no_artifacts(client):
+    exp = client.create_experiment("logd")
+    run_id = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL})
+    d = diagnose_curves({"loss": TRAIN, "val_loss": VAL})
+    curves = read_run_curves([run_id], tracking_uri=client.tracking_uri)[run_id]
+    log_diagnosis(run_id, d, curves, tracking_uri=client.tracking_uri, artifacts="none")
+    assert client.list_artifacts(run_id) == []
+    assert client.get_run(run_id).data.tags["plateau.verdict"] == d.verdict
+    log_diagnosis(run_id, d, curves, tracking_uri=client.tracking_uri, artifacts="json")
+    assert [a.path for a in client.list_artifacts(run_id, "plateau")] == ["plateau/diagnosis.json"]
+    doc = read_json(client, run_id, "plateau/diagnosis.json")
+    assert doc["run_id"] == run_id  # run_id filled in although the diagnosis had none
+    with pytest.raises(ValueError, match="artifacts"):
+        log_diagnosis(run_id, d, curves, tracking_uri=client.tracking_uri, artifacts="png")
+
+
+def test_not_applicable_value_retires_stale_metric(client):
+    exp = client.create_experiment("stale")
+    run_id = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL})
+    uri = client.tracking_uri
+    d = diagnose_run(run_id, tracking_uri=uri, patience=3, artifacts="none")
+    assert d.plateau.stop_epoch is not None
+    d = diagnose_run(run_id, tracking_uri=uri, patience=100, artifacts="none")
+    assert d.plateau.stop_epoch is None
+    assert math.isnan(client.get_run(run_id).data.metrics["plateau/stop_epoch"])
+    n = len(client.get_metric_history(run_id, "plateau/stop_epoch"))
+    diagnose_run(run_id, tracking_uri=uri, patience=100, artifacts="none")
+    assert len(client.get_metric_history(run_id, "plateau/stop_epoch")) == n
+
+
+def test_failures_are_named_and_the_batch_completes(client):
+    exp = client.create_experiment("fail")
+    good = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL})
+    train_only = log_curves(client, exp, {"loss": TRAIN, "accuracy": np.linspace(0.5, 0.9, 30)})
+    no_metrics = log_curves(client, exp, {}, params={"lr": "1"})
+    deleted = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL})
+    client.delete_run(deleted)
+    unknown = "f" * 32
+    uri = client.tracking_uri
+    results = list(diagnose_runs([unknown, train_only, good, no_metrics, deleted],
+                                 tracking_uri=uri, artifacts="none"))
+    assert [r.run_id for r in results] == [unknown, train_only, good, no_metrics, deleted]
+    reasons = {r.run_id: r.reason for r in results if isinstance(r, RunFailure)}
+    assert reasons[unknown] == "run not found"
+    assert reasons[train_only].startswith("no validation metric (metrics: accuracy, loss)")
+    assert reasons[no_metrics] == "no metric history"
+    assert reasons[deleted] == "run is deleted"
+    assert not isinstance(results[2], RunFailure) and results[2].verdict
+    assert all("\n" not in reason for reason in reasons.values())
+    # Single runs: ValueError naming the run and the reason; an explicit monitor works.
+    with pytest.raises(ValueError, match=f"run {unknown}: run not found"):
+        diagnose_run(unknown, tracking_uri=uri)
+    with pytest.raises(ValueError, match=f"run {train_only}: no validation metric"):
+        diagnose_run(train_only, tracking_uri=uri)
+    assert diagnose_run(train_only, tracking_uri=uri, monitor="loss", log=False).monitor == "loss"
+    with pytest.raises(ValueError, match="not in the history"):
+        diagnose_run(good, tracking_uri=uri, monitor="val_nope")
+
+
+def test_running_run_is_diagnosed_as_partial(client):
+    exp = client.create_experiment("running")
+    run_id = log_curves(client, exp, {"loss": TRAIN[:12], "val_loss": VAL[:12]}, terminate=False)
+    d = diagnose_run(run_id, tracking_uri=client.tracking_uri, artifacts="none")
+    assert d.evidence["partial"] is True
+    assert client.get_run(run_id).data.tags["plateau.partial"] == "true"
+    assert client.get_run(run_id).info.status == "RUNNING"  # status left to the trainer
+    client.set_terminated(run_id)
+    d = diagnose_run(run_id, tracking_uri=client.tracking_uri, artifacts="none")
+    assert "partial" not in d.evidence
+    assert client.get_run(run_id).data.tags["plateau.partial"] == "false"
+
+
+def test_experiment_selection_pages_and_filters(client):
+    exp_name = "paged"
+    exp = client.create_experiment(exp_name)
+    ids = [log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL + i / 100},
+                      params={"opt": "adam" if i % 2 else "sgd"}) for i in range(7)]
+    uri = client.tracking_uri
+    results = list(diagnose_runs(experiment_name=exp_name, tracking_uri=uri, batch_size=3,
+                                 log=False))
+    assert sorted(r.run_id for r in results) == sorted(ids)
+    adam = list(diagnose_runs(experiment_id=exp, filter_string="params.opt = 'adam'",
+                              tracking_uri=uri, log=False))
+    assert sorted(r.run_id for r in adam) == sorted(ids[1::2])
+    written = [k for r in ids for k in client.get_run(r).data.metrics if "/" in k]
+    assert written == [] and "plateau.verdict" not in client.get_run(ids[0]).data.tags  # log=False
+    for bad in ({}, {"experiment_name": "x", "experiment_id": "1"},
+                {"run_ids": ids[:1], "experiment_name": exp_name},
+                {"run_ids": ids[:1], "filter_string": "params.opt = 'x'"}):
+        with pytest.raises(ValueError):
+            diagnose_runs(tracking_uri=uri, **bad)
+    with pytest.raises(ValueError, match="experiment 'nope' not found"):
+        diagnose_runs(experiment_name="nope", tracking_uri=uri)
+
+
+def test_unreachable_server_fails_fast_without_credentials(tracking_uri):
+    from conftest import free_port
+
+    uri = f"http://alice:s3cret@127.0.0.1:{free_port()}"
+    with pytest.raises(ValueError) as info:
+        diagnose_run("a" * 32, tracking_uri=uri)
+    message = str(info.value)
+    assert message.startswith(f"run {'a' * 32}: tracking server http://***@127.0.0.1")
+    assert "not reachable" in message and "s3cret" not in message and "alice" not in message
+    (failure,) = diagnose_runs(["b" * 32], tracking_uri=uri)
+    assert isinstance(failure, RunFailure) and "s3cret" not in failure.reason
+    with pytest.raises(ConnectionError, match="not reachable"):
+        diagnose_runs(experiment_name="x", tracking_uri=uri)
+
+
+def test_redact():
+    assert redact("see https://u:p@host:5000/x and mysql+pymysql://root:pw@db/mlflow") == \
+        "see https://***@host:5000/x and mysql+pymysql://***@db/mlflow"
+    assert redact("http://host:5000") == "http://host:5000"
+
+
+def test_scaling_groups_log_a_summary_run_and_tag_members(client):
+    exp_name = "scaling"
+    exp = client.create_experiment(exp_name)
+    members = {}
+    for model, (a, floor) in {"small": (2.0, 0.3), "big": (3.0, 0.0)}.items():
+        for n in (100, 200, 400, 800, 1600):
+            best = a * n ** -0.5 + floor
+            curve = best + (EPOCHS - 12.0) ** 2 / 400.0
+            members[(model, n)] = log_curves(client, exp, {"loss": curve - 0.1, "val_loss": curve},
+                                             params={"train_size": n, "model": model})
+    unrelated = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL}, params={"model": "x"})
+    no_metric = log_curves(client, exp, {"loss": TRAIN}, params={"train_size": 50, "model": "big"})
+    uri = client.tracking_uri
+
+    groups, failures = diagnose_scaling(experiment_name=exp_name, size_param="train_size",
+                                        tracking_uri=uri)
+    assert [g.label for g in groups] == ["model=big", "model=small"]
+    assert [f.run_id for f in failures] == [no_metric]
+    big = groups[0]
+    assert big.sizes == [100, 200, 400, 800, 1600]
+    assert big.errors[0] == pytest.approx(3.0 * 100 ** -0.5)
+    assert big.verdict.verdict == "data_limited"
+    assert big.verdict.fit.exponent == pytest.approx(0.5, abs=0.05)
+    summary = client.get_run(big.summary_run_id)
+    assert summary.data.tags["plateau.kind"] == "scaling"
+    assert summary.data.tags["scaling.group"] == "model=big"
+    assert {a.path for a in client.list_artifacts(big.summary_run_id, "scaling")} == \
+        {"scaling/fit.json", "scaling/learning_curve.png"}
+    fit = read_json(client, big.summary_run_id, "scaling/fit.json")
+    assert fit["verdict"] == "data_limited" and fit["run_ids"] == big.run_ids
+    member = client.get_run(members[("big", 400)])
+    assert member.data.tags["scaling.verdict"] == "data_limited"
+    assert member.data.tags["scaling.group"] == "model=big"
+    assert member.data.metrics["scaling/exponent"] == pytest.approx(big.verdict.fit.exponent)
+    assert "scaling.group" not in client.get_run(unrelated).data.tags
+
+    before = {rid: histories(client, rid) for rid in [*members.values(), big.summary_run_id]}
+    again, _ = diagnose_scaling(experiment_name=exp_name, size_param="train_size",
+                                tracking_uri=uri)
+    assert [g.summary_run_id for g in again] == [g.summary_run_id for g in groups]  # updated
+    assert {rid: histories(client, rid) for rid in before} == before  # nothing re-logged
+    kinds = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
+    assert len(kinds) == 2
+
+    # --group-by: one group over both models.
+    (one,), _ = diagnose_scaling(experiment_id=exp, size_param="train_size", group_by=["model"],
+                                 filter_string="params.model = 'small'", tracking_uri=uri,
+                                 log=False)
+    assert one.label == "model=small" and len(one.run_ids) == 5
+
+
+def test_scaling_with_too_few_sizes_is_insufficient(client):
+    exp = client.create_experiment("few")
+    for n in (100, 200):
+        log_curves(client, exp, {"val_accuracy": [0.5, 0.6, 0.7]}, params={"train_size": n})
+    (group,), failures = diagnose_scaling(experiment_name="few", metric="val_accuracy",
+                                          tracking_uri=client.tracking_uri, log=False)
+    assert group.verdict.verdict == "insufficient_points" and not failures
+    assert group.errors == [pytest.approx(0.3), pytest.approx(0.3)]  # 1 - best accuracy
+
+
+# --- HTTP: a real `mlflow server` ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_http_bulk_read_equals_sql_and_client(mlflow_server, server_client, monkeypatch):
+    exp = server_client.create_experiment(unique_name("http"))
+    runs = [log_tricky_run(server_client, exp) for _ in range(3)]
+    runs.append(log_curves(server_client, exp, {"val_loss": np.linspace(1, 0, 250)}))
+    via_http = read_run_curves(runs, tracking_uri=mlflow_server.uri)
+    via_sql = read_run_curves(runs, tracking_uri=mlflow_server.backend_uri)
+    for run_id in runs:
+        assert_same_curves(via_http[run_id], via_sql[run_id])
+        assert_same_curves(via_http[run_id], client_curves(server_client, run_id))
+    # Responses that could be truncated are split, down to the client for a single long history.
+    monkeypatch.setattr(tracking, "HTTP_BULK_MAX", 40)
+    keys = {r: list(server_client.get_run(r).data.metrics) for r in runs}
+    split = tracking._read_http(server_client, keys)
+    for run_id in runs:
+        assert_same_curves(split[run_id], via_sql[run_id])
+
+
+@pytest.mark.slow
+def test_http_diagnose_is_idempotent(mlflow_server, server_client):
+    exp = server_client.create_experiment(unique_name("http-idem"))
+    run_id = log_tricky_run(server_client, exp)
+    d1 = diagnose_run(run_id, tracking_uri=mlflow_server.uri, artifacts="json")
+    h1 = histories(server_client, run_id)
+    d2 = diagnose_run(run_id, tracking_uri=mlflow_server.uri, artifacts="json")
+    assert d1.to_dict() == d2.to_dict()
+    assert histories(server_client, run_id) == h1
+    assert [a.path for a in server_client.list_artifacts(run_id, "plateau")] == \
+        ["plateau/diagnosis.json"]
+
+
+# --- Runs logged by MLflow's own Keras integrations --------------------------------------------
+
+def _fit_tiny_keras(early_stopping: bool, epochs: int = 6):
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 8)).astype("float32")
+    # Random labels: nothing generalizes, so validation loss rises at once and EarlyStopping fires.
+    y = (rng.random(96) < 0.5).astype("float32") if early_stopping else (x[:, 0] > 0).astype(
+        "float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    callbacks = [keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)] \
+        if early_stopping else []
+    return model.fit(x, y, validation_split=0.25, epochs=40 if early_stopping else epochs,
+                     batch_size=16, verbose=0, callbacks=callbacks)
+
+
+@pytest.mark.slow
+def test_tensorflow_autolog_with_restore_best_weights(client):
+    import mlflow
+
+    mlflow.set_experiment("tf-autolog")
+    mlflow.tensorflow.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run() as run:
+            history = _fit_tiny_keras(early_stopping=True)
+    finally:
+        mlflow.tensorflow.autolog(disable=True)
+    run_id = run.info.run_id
+    stopped = int(client.get_run(run_id).data.metrics["stopped_epoch"])
+    assert stopped == history.epoch[-1]
+    # autolog re-logged the restored epoch at stopped_epoch + 1: in the store, not in our curves.
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")][-1] == stopped + 1
+    curves = read_run_curves([run_id], tracking_uri=client.tracking_uri)[run_id]
+    assert_same_curves(curves, client_curves(client, run_id))  # read as stored ...
+    curves = drop_restored_epoch(curves)  # ... and the re-logged point is what this drops
+    assert curves["val_loss"].epochs.tolist() == list(range(stopped + 1))
+    np.testing.assert_allclose(curves["val_loss"].values, history.history["val_loss"], rtol=1e-6)
+    d = diagnose_run(run_id, tracking_uri=client.tracking_uri, artifacts="json")
+    assert d.monitor == "val_loss" and d.train_metric == "loss"
+    assert d.plateau.last_epoch == stopped
+    assert client.get_run(run_id).data.tags["plateau.verdict"] == d.verdict
+
+
+@pytest.mark.slow
+def test_keras_autolog_run(client):
+    import mlflow
+
+    mlflow.set_experiment("keras-autolog")
+    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run() as run:
+            history = _fit_tiny_keras(early_stopping=False, epochs=6)
+    finally:
+        mlflow.keras.autolog(disable=True)
+    curves = read_run_curves([run.info.run_id], tracking_uri=client.tracking_uri)[run.info.run_id]
+    assert_same_curves(curves, client_curves(client, run.info.run_id))
+    assert curves["val_loss"].epochs.tolist() == history.epoch
+    d = diagnose_run(run.info.run_id, tracking_uri=client.tracking_uri, artifacts="none")
+    assert d.monitor == "val_loss" and d.train_metric == "loss" and d.plateau.last_epoch == 5
+
+
+def test_lightning_and_custom_names(client):
+    exp = client.create_experiment("names")
+    lightning = log_curves(client, exp, {"train_loss": TRAIN, "val_loss": VAL,
+                                         "train_loss_step": np.linspace(1, 0, 90)})
+    custom = log_curves(client, exp, {"Training Loss": TRAIN, "Validation Loss": VAL,
+                                      "holdout_mse": VAL * 2})
+    uri = client.tracking_uri
+    d = diagnose_run(lightning, tracking_uri=uri, log=False)
+    assert (d.monitor, d.train_metric) == ("val_loss", "train_loss")
+    d = diagnose_run(custom, tracking_uri=uri, log=False)
+    assert (d.monitor, d.train_metric) == ("Validation Loss", "Training Loss")
+    d = diagnose_run(custom, tracking_uri=uri, monitor="holdout_mse", train_metric="Training Loss",
+                     mode="min", log=False)
+    assert (d.monitor, d.train_metric, d.mode) == ("holdout_mse", "Training Loss", "min")
