@@ -1,0 +1,678 @@
+"""The diagnosis rendered for people: ``diagnosis.json``, ``curves.png`` and a self-contained ``report.html``.
+
+This is an adapter: it takes what the core decided (a ``Diagnosis`` with its ``PlateauResult`` and
+``GapResult``, or a ``ScalingVerdict``) and the curves the diagnosis came from, and renders them. It
+never recomputes a diagnostic and never talks to MLflow (``tracking.py`` uploads what is rendered).
+
+- ``diagnosis_json(d)``: ``d.to_dict()`` as sorted, indented JSON (byte-identical for equal input).
+- ``curves_png(d, curves)``: train and validation curves of the monitor, and the other pair (accuracy
+  for a loss monitor, loss for an accuracy monitor) in a second panel when present; the plateau epoch
+  with its interval shaded, the best epoch, where EarlyStopping would have stopped, the gap shaded,
+  the smoothed fit (``PlateauResult.fitted``) faint, and the divergence epoch when a curve hit NaN.
+- ``report_html(d, curves, run_name=, params=, tags=)``: verdict and summary first, key numbers and
+  the evidence table, recommendations, the plot inline as a ``data:`` PNG, the configuration, and the
+  run's name, params and tags. Pass ``png=`` the bytes ``curves_png`` returned to skip a redraw.
+- ``scaling_png(v)`` / ``scaling_html(v)``: error against training size on log-log axes, the points,
+  the fitted ``a n^-b + c``, an interval band and the extrapolation to twice the largest size.
+
+Security: the HTML is shown by the MLflow UI in an iframe, and every string in it that comes from a
+run (names, params, tags, metric names, summaries, evidence) is passed through
+``html.escape(quote=True)``. The page has no JavaScript, no links and no external resources, and
+carries a Content-Security-Policy that forbids them anyway. In plots, ``$`` is escaped so a metric
+name cannot switch matplotlib into mathtext (which could fail to parse and abort the render).
+
+Determinism: figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no
+global state, safe in threads) and saved without the ``Software`` metadata; PNG has no timestamp, so
+the same input gives the same bytes and an unchanged run need not be re-uploaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import textwrap
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from . import __version__
+from .curves import Curve, as_fraction, finite_prefix, metric_mode, metric_role, pair_curves
+from .verdict import Diagnosis, ScalingVerdict
+
+# Colors: a colour-blind-safe palette (Okabe-Ito) for the curves, one accent per verdict.
+_TRAIN = "#0072B2"
+_VAL = "#D55E00"
+_PLATEAU = "#009E73"
+_STOP = "#555555"
+_DIVERGED = "#CC0000"
+_VERDICT_COLORS = {
+    "healthy": "#1a7f37", "overfitting": "#c2410c", "underfitting": "#7c3aed",
+    "at_chance": "#57606a", "not_converged": "#0969da", "unstable": "#b08800",
+    "diverged": "#cf222e", "insufficient_data": "#57606a",
+    "data_limited": "#0969da", "diminishing_returns": "#b08800", "saturated": "#1a7f37",
+    "insufficient_points": "#57606a",
+}
+_PNG_METADATA = {"Software": None}
+_MAX_PLOT_POINTS = 4000   # curves longer than this are drawn as a min/max envelope
+_MAX_LABEL = 48           # metric names longer than this are shortened in plot labels
+_MAX_CELL = 600           # param/tag values longer than this are shortened in the HTML
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+def diagnosis_json(diagnosis: Diagnosis) -> str:
+    """The diagnosis as sorted, indented JSON (deterministic; NaN/inf are already ``null``)."""
+    return json.dumps(diagnosis.to_dict(), sort_keys=True, indent=2, allow_nan=False)
+
+
+# -------------------------------------------------------------------------------------- plot helpers
+
+def _label(text: Any, limit: int = _MAX_LABEL) -> str:
+    """A run-supplied string made safe for a matplotlib label: shortened, ``$`` escaped."""
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    # Matplotlib reads text with an even number of unescaped "$" as mathtext; "\$" is a literal "$".
+    return s.replace("$", r"\$")
+
+
+def _verdict_title(verdict: str) -> str:
+    return verdict.replace("_", " ")
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata=_PNG_METADATA)
+    return buf.getvalue()
+
+
+def _plottable(curve: Curve, scale_percent: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) ready to draw: percent accuracies as fractions (as the diagnosis did),
+    inf as NaN (so the line breaks there), very long curves thinned to a min/max envelope."""
+    x = curve.epochs.astype(np.float64)
+    y = curve.values.astype(np.float64).copy()
+    if scale_percent:
+        y, _ = as_fraction(y, curve.name)
+    y[~np.isfinite(y)] = np.nan
+    if y.size > _MAX_PLOT_POINTS:
+        buckets = _MAX_PLOT_POINTS // 2
+        edges = np.linspace(0, y.size, buckets + 1).astype(np.int64)
+        keep = []
+        for lo, hi in pairwise(edges.tolist()):
+            seg = y[lo:hi]
+            if np.all(np.isnan(seg)):
+                keep.append(lo)
+                continue
+            keep.extend(sorted({lo + int(np.nanargmin(seg)), lo + int(np.nanargmax(seg))}))
+        idx = np.asarray(keep, dtype=np.int64)
+        x, y = x[idx], y[idx]
+    return x, y
+
+
+def _fitted_epochs(monitor: Curve, n_fitted: int) -> np.ndarray | None:
+    """Epochs of ``PlateauResult.fitted``: the monitor's finite prefix, or the centres of the equal
+    blocks ``plateau_epoch`` averages a long curve into."""
+    ok, _ = finite_prefix(monitor)
+    n = len(ok)
+    if n == 0 or n_fitted == 0:
+        return None
+    if n_fitted == n:
+        return ok.epochs.astype(np.float64)
+    edges = np.linspace(0, n, n_fitted + 1).astype(np.int64)
+    centres = (edges[:-1] + edges[1:] - 1) / 2.0
+    return np.interp(centres, np.arange(n, dtype=np.float64), ok.epochs.astype(np.float64))
+
+
+def _is_score(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        return metric_mode(name) == "max"
+    except ValueError:
+        return False
+
+
+def _second_pair(curves: Mapping[str, Curve], d: Diagnosis) -> tuple[str | None, str | None]:
+    """(train, val) names of the pair shown in the second panel: accuracy beside a loss monitor,
+    loss beside a score monitor; (None, None) when there is none."""
+    shown = {d.monitor, d.train_metric}
+    want_score = not _is_score(d.monitor) if d.mode is None else d.mode == "min"
+    candidates = []
+    for base, pair in pair_curves(curves).items():
+        names = [n for n in (pair.train, pair.val) if n]
+        if not names or shown & set(names):
+            continue
+        is_score = _is_score(names[0])
+        if is_score != want_score:
+            continue
+        # Prefer the canonical pair (accuracy / loss) over other metrics of the same kind.
+        rank = 0 if base in ("accuracy", "loss") else 1
+        candidates.append((rank, base, pair.train, pair.val))
+    if not candidates:
+        return None, None
+    _, _, train, val = min(candidates)
+    return train, val
+
+
+def _use_log_scale(*arrays: np.ndarray) -> bool:
+    """Log y when the finite values are all positive and span more than ~1.5 decades: a loss that
+    starts at 50 and settles at 0.3 otherwise squeezes the plateau into one pixel row."""
+    vals = np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.array([])
+    if vals.size < 2 or np.min(vals) <= 0:
+        return False
+    return float(np.max(vals) / np.min(vals)) > 30.0
+
+
+def _plain_log_ticks(axis: Any, lo: float, hi: float) -> None:
+    """Label a log axis with plain numbers (0.3, 2,000) instead of 3x10^-1; label the minor ticks too
+    when the data span less than about a decade, else only the decades would carry a number."""
+    def fmt(v: float, _pos: Any = None) -> str:
+        return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+    axis.set_major_formatter(FuncFormatter(fmt))
+    few_decades = lo > 0 and hi / lo < 20
+    axis.set_minor_formatter(FuncFormatter(fmt) if few_decades else NullFormatter())
+
+
+def _header(fig: Figure, title: str, color: str, summary: str) -> float:
+    """Title (bold, verdict colour) and wrapped summary at the top of ``fig``; returns the height in
+    inches they take. Fixed margins instead of constrained layout: the layout engine measured every
+    tick label twice and cost ~40% of the render time, and our labels have bounded lengths."""
+    height = fig.get_figheight()
+    y = 0.10
+    for line in title.split("\n"):
+        fig.text(0.012, 1 - y / height, line, fontsize=13, fontweight="bold", color=color,
+                 va="top", ha="left")
+        y += 0.25
+    lines = textwrap.wrap(textwrap.shorten(summary, 300, placeholder=" …"), 118)[:3]
+    for line in lines:
+        fig.text(0.012, 1 - (y + 0.02) / height, _label(line, 200), fontsize=8.5, color="#333333",
+                 va="top", ha="left")
+        y += 0.16
+    return y + 0.12
+
+
+def _margins(fig: Figure, top_in: float, hspace: float = 0.08) -> None:
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=0.78 / w, right=1 - 0.18 / w, bottom=0.5 / h, top=1 - top_in / h,
+                        hspace=hspace)
+
+
+def _style_axes(ax: Any) -> None:
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=9)
+
+
+def _draw_pair(ax: Any, curves: Mapping[str, Curve], train: str | None, val: str | None,
+               scale_percent: bool, marker: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, color, role in ((train, _TRAIN, "train"), (val, _VAL, "validation")):
+        if not name or name not in curves:
+            continue
+        x, y = _plottable(curves[name], scale_percent)
+        drawn[role] = (x, y)
+        if not np.any(np.isfinite(y)):
+            continue
+        style = {"marker": "o", "markersize": 3.5} if marker or np.sum(np.isfinite(y)) < 3 else {}
+        ax.plot(x, y, color=color, linewidth=1.8, label=f"{role}: {_label(name)}", **style)
+    return drawn
+
+
+def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
+    """The monitor's train/validation curves with the diagnosis marked on them, as PNG bytes."""
+    d = diagnosis
+    p = d.plateau
+    scale_percent = bool(d.evidence.get("percent_scaled"))
+    second_train, second_val = _second_pair(curves, d)
+    two_panels = bool(second_train or second_val)
+    fig = Figure(figsize=(8, 5.4 if two_panels else 5), dpi=150)
+    accent = _VERDICT_COLORS.get(d.verdict, "#333333")
+    top = _header(fig, f"{_verdict_title(d.verdict).upper()}  ·  monitor: {_label(d.monitor or '—')}",
+                  accent, d.summary)
+    if two_panels:
+        ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    else:
+        ax, ax2 = fig.subplots(1, 1), None
+    _margins(fig, top)
+
+    n_points = max((len(c) for c in curves.values()), default=0)
+    marker = n_points <= 25
+    monitor_curve = curves.get(d.monitor) if d.monitor else None
+    drawn = _draw_pair(ax, curves, d.train_metric, d.monitor, scale_percent, marker)
+    val_xy = drawn.get("validation")
+    train_xy = drawn.get("train")
+
+    # The gap between the curves on their common finite epochs.
+    if d.gap is not None and val_xy is not None and train_xy is not None:
+        common, it, iv = np.intersect1d(train_xy[0], val_xy[0], return_indices=True)
+        ty, vy = train_xy[1][it], val_xy[1][iv]
+        ok = np.isfinite(ty) & np.isfinite(vy)
+        if np.sum(ok) >= 2:
+            ax.fill_between(common, ty, vy, where=ok, color=_VAL, alpha=0.12, linewidth=0,
+                            label=f"gap (final {d.gap.final:.3g})")
+
+    if p is not None and monitor_curve is not None:
+        mon = Curve(monitor_curve.name, monitor_curve.epochs,
+                    as_fraction(monitor_curve.values, monitor_curve.name)[0] if scale_percent
+                    else monitor_curve.values)
+        fx = _fitted_epochs(mon, len(p.fitted))
+        if fx is not None and len(p.fitted) >= 3:
+            ax.plot(fx, p.fitted, color=_VAL, alpha=0.45, linewidth=3.5, linestyle="-",
+                    solid_capstyle="round", label="smoothed validation", zorder=1)
+        if p.high > p.low:
+            ax.axvspan(p.low, p.high, color=_PLATEAU, alpha=0.13, linewidth=0,
+                       label=f"plateau interval {p.low}–{p.high}")
+        ax.axvline(p.epoch, color=_PLATEAU, linewidth=2, label=f"plateau epoch {p.epoch}")
+        ax.plot([p.best_epoch], [p.best_value], marker="*", markersize=14, color=_PLATEAU,
+                markeredgecolor="white", markeredgewidth=0.8, linestyle="none", zorder=5,
+                label=f"best {p.best_value:.4g} @ epoch {p.best_epoch}")
+        if p.stop_epoch is not None:
+            patience = d.config.get("patience")
+            which = f"EarlyStopping(patience={patience})" if patience is not None else "EarlyStopping"
+            ax.axvline(p.stop_epoch, color=_STOP, linewidth=1.4, linestyle=(0, (5, 3)),
+                       label=f"{which} stops @ {p.stop_epoch}")
+
+    chance = d.evidence.get("chance")
+    if isinstance(chance, (int, float)) and math.isfinite(chance) and monitor_curve is not None:
+        ax.axhline(chance, color="#57606a", linewidth=1.2, linestyle=(0, (1, 2)),
+                   label=f"chance level {chance:.4g}")
+
+    diverged_epoch = d.evidence.get("diverged_epoch")
+    if isinstance(diverged_epoch, (int, float)) and math.isfinite(diverged_epoch):
+        ax.axvline(diverged_epoch, color=_DIVERGED, linewidth=1.6, linestyle=":",
+                   label=f"diverged @ epoch {int(diverged_epoch)}"
+                         + (f" ({_label(d.evidence.get('diverged_metric'), 30)})"
+                            if d.evidence.get("diverged_metric") else ""))
+
+    finite_any = any(np.any(np.isfinite(xy[1])) for xy in drawn.values())
+    if not finite_any:
+        why = ("no finite values to plot" if drawn else
+               f"no curve named {_label(d.monitor or '—')} in the history")
+        ax.text(0.5, 0.5, why, transform=ax.transAxes, ha="center", va="center", fontsize=11,
+                color="#57606a")
+        if diverged_epoch is not None:
+            ax.set_xlim(float(diverged_epoch) - 1, float(diverged_epoch) + 1)
+    elif _use_log_scale(*(xy[1] for xy in drawn.values())):
+        ax.set_yscale("log")
+        finite = np.concatenate([xy[1][np.isfinite(xy[1])] for xy in drawn.values()])
+        _plain_log_ticks(ax.yaxis, float(finite.min()), float(finite.max()))
+    ax.set_ylabel(_label(_metric_axis_label(d.monitor, d.train_metric)), fontsize=10)
+    _style_axes(ax)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7.5, loc="best", framealpha=0.85, ncol=2 if
+                  len(handles) > 5 else 1)
+
+    if ax2 is not None:
+        drawn2 = _draw_pair(ax2, curves, second_train, second_val, True, marker)
+        if p is not None:
+            ax2.axvline(p.epoch, color=_PLATEAU, linewidth=1.5)
+            if p.high > p.low:
+                ax2.axvspan(p.low, p.high, color=_PLATEAU, alpha=0.13, linewidth=0)
+            if p.stop_epoch is not None:
+                ax2.axvline(p.stop_epoch, color=_STOP, linewidth=1.2, linestyle=(0, (5, 3)))
+        if isinstance(diverged_epoch, (int, float)) and math.isfinite(diverged_epoch):
+            ax2.axvline(diverged_epoch, color=_DIVERGED, linewidth=1.4, linestyle=":")
+        ax2.set_ylabel(_label(_metric_axis_label(second_val, second_train)), fontsize=10)
+        _style_axes(ax2)
+        if any(np.any(np.isfinite(xy[1])) for xy in drawn2.values()):
+            ax2.legend(fontsize=7.5, loc="best", framealpha=0.85)
+        ax2.set_xlabel("epoch", fontsize=10)
+    else:
+        ax.set_xlabel("epoch", fontsize=10)
+    # Epochs are integers: no "12.5" ticks on short curves.
+    (ax2 or ax).xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def _metric_axis_label(val: str | None, train: str | None) -> str:
+    """A short axis label: the metric's base name ("loss" for train_loss/val_loss); the full names
+    are in the legend."""
+    for name in (val, train):
+        if name:
+            parsed = metric_role(name)
+            base = parsed[1] if parsed else name
+            return base.replace("_", " ")[:28] or "value"
+    return "value"
+
+
+# ---------------------------------------------------------------------------------- scaling plot
+
+def _fmt_size(n: float) -> str:
+    return f"{n:,.0f}" if n >= 100 else f"{n:.3g}"
+
+
+def _band(verdict: ScalingVerdict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Interval band of the fitted learning curve, refit-free: the fit with exponent ``low`` and
+    ``high`` (the bootstrap 5th/95th percentiles), each pinned to the fitted error at the geometric
+    mean of the sizes, where the data constrain the curve best, floor kept. The band is narrowest
+    inside the data and opens up outside it, as an exponent uncertainty does; pinning at n = 1
+    (keeping the coefficient) would instead blow it up at every realistic size."""
+    fit = verdict.fit
+    if fit.insufficient_points or fit.low is None or fit.high is None:
+        return None
+    ref = float(np.exp(np.mean(np.log(fit.sizes))))
+    at_ref = float(fit.predict(ref)) - float(fit.floor)
+    curves = [at_ref * (grid / ref) ** (-b) + fit.floor for b in (fit.low, fit.high)]
+    return np.minimum(*curves), np.maximum(*curves)
+
+
+def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
+                title: str | None = None) -> bytes:
+    """Error against training size (log-log) with the fitted curve, its band and the 2x point."""
+    fit = verdict.fit
+    fig = Figure(figsize=(8, 5), dpi=150)
+    accent = _VERDICT_COLORS.get(verdict.verdict, "#333333")
+    gain = fit.gain_at_2x
+    head = f"{_verdict_title(verdict.verdict).upper()}"
+    if gain is not None and math.isfinite(gain):
+        head += f"  ·  gain at 2× data: {100 * gain:.1f}%"
+    if title:
+        head = f"{_label(title, 70)}\n{head}"
+    ax = fig.subplots(1, 1)
+    _margins(fig, _header(fig, head, accent, verdict.summary))
+    sizes = fit.sizes.astype(np.float64)
+    errors = fit.errors.astype(np.float64)
+    ax.plot(sizes, errors, "o", color=_TRAIN, markersize=7, markeredgecolor="white",
+            markeredgewidth=0.8, label="runs", zorder=5)
+    if not fit.insufficient_points:
+        n_max = float(sizes.max())
+        grid_in = np.geomspace(float(sizes.min()), n_max, 200)
+        grid_out = np.geomspace(n_max, 2 * n_max, 50)
+        grid = np.concatenate([grid_in, grid_out[1:]])
+        band = _band(verdict, grid)
+        if band is not None:
+            ax.fill_between(grid, band[0], band[1], color=_VAL, alpha=0.14, linewidth=0,
+                            label=f"exponent interval b ∈ [{fit.low:.2f}, {fit.high:.2f}]")
+        ax.plot(grid_in, fit.predict(grid_in), color=_VAL, linewidth=2,
+                label=f"fit: {fit.coefficient:.3g}·n^(−{fit.exponent:.2f}) + {fit.floor:.3g}")
+        ax.plot(grid_out, fit.predict(grid_out), color=_VAL, linewidth=2, linestyle=(0, (4, 2)),
+                label="extrapolation")
+        at_max, at_2x = float(fit.predict(n_max)), float(fit.predict(2 * n_max))
+        ax.plot([2 * n_max], [at_2x], marker="D", markersize=8, markerfacecolor="white",
+                markeredgecolor=_VAL, markeredgewidth=2, linestyle="none", zorder=6,
+                label=f"2× data ({_fmt_size(2 * n_max)}): predicted {at_2x:.4g}")
+        drop = 100 * (1 - at_2x / at_max)
+        ax.annotate(f"−{drop:.1f}%" if drop >= 0.05 else "±0%", (2 * n_max, at_2x),
+                    textcoords="offset points", xytext=(-6, 10), ha="right", fontsize=9,
+                    color=_VAL, fontweight="bold")
+        if fit.floor and fit.floor > 0:
+            ax.axhline(fit.floor, color=_STOP, linewidth=1, linestyle=":",
+                       label=f"fitted floor {fit.floor:.3g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")  # errors are > 0: scaling_fit refuses anything else
+    x_hi = 2 * float(sizes.max()) if not fit.insufficient_points else float(sizes.max())
+    _plain_log_ticks(ax.xaxis, float(sizes.min()), x_hi)
+    lo_y, hi_y = ax.get_ylim()
+    _plain_log_ticks(ax.yaxis, lo_y, hi_y)
+    ax.set_xlabel(f"training size ({_label(size_param, 40)})", fontsize=10)
+    ax.set_ylabel("error", fontsize=10)
+    _style_axes(ax)
+    ax.grid(True, which="minor", color="#f0f0f0", linewidth=0.5)
+    ax.legend(fontsize=8, loc="best", framealpha=0.85)
+    return _png(fig)
+
+
+# ------------------------------------------------------------------------------------------ HTML
+
+_STYLE = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 24px 28px 40px; font: 14px/1.5 system-ui, -apple-system, "Segoe UI",
+  Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; background: #ffffff; max-width: 1000px; }
+h1 { font-size: 15px; font-weight: 600; color: #57606a; margin: 0 0 6px; overflow-wrap: anywhere; }
+h2 { font-size: 16px; margin: 28px 0 8px; padding-bottom: 4px; border-bottom: 1px solid #d0d7de; }
+.verdict { display: inline-block; font-size: 22px; font-weight: 700; letter-spacing: .02em;
+  padding: 4px 14px; border-radius: 6px; color: #ffffff; margin: 4px 0 10px; }
+.summary { font-size: 17px; margin: 0 0 14px; overflow-wrap: anywhere; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0 4px; }
+.card { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; min-width: 150px; }
+.card .k { font-size: 12px; color: #57606a; }
+.card .v { font-size: 18px; font-weight: 600; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid #eaeef2;
+  overflow-wrap: anywhere; word-break: break-word; }
+th { color: #57606a; font-weight: 600; width: 36%; }
+td.num { font-variant-numeric: tabular-nums; }
+code, .key { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+td.key { color: #6e7781; width: 28%; }
+ul.recs { margin: 0; padding-left: 20px; } ul.recs li { margin: 4px 0; }
+figure { margin: 0; } img.plot { width: 100%; max-width: 960px; height: auto;
+  border: 1px solid #d0d7de; border-radius: 6px; }
+figcaption, .note { font-size: 12px; color: #57606a; margin-top: 4px; }
+footer { margin-top: 32px; font-size: 12px; color: #6e7781; }
+"""
+
+# Human labels for the evidence keys the core writes, in reading order; unknown keys follow as they are.
+_EVIDENCE_LABELS = {
+    "diverged_epoch": "Diverged at epoch",
+    "diverged_metric": "Metric that diverged",
+    "plateau_epoch": "Plateau epoch",
+    "plateau_low": "Plateau interval, low",
+    "plateau_high": "Plateau interval, high",
+    "best_epoch": "Best epoch",
+    "best_value": "Best value of the monitor",
+    "final_value": "Last value of the monitor",
+    "tolerance": "Improvement tolerance",
+    "noise": "Noise (robust, per epoch)",
+    "improvement": "Total improvement (smoothed)",
+    "stop_epoch": "EarlyStopping would stop at epoch",
+    "wasted_epochs": "Epochs trained after that stop",
+    "still_improving": "Still improving at the end",
+    "gap_final": "Gap at the last epoch",
+    "gap_at_best": "Gap at the best epoch",
+    "gap_relative_final": "Gap at the end, relative to validation",
+    "gap_trend": "Gap trend per epoch after the plateau",
+    "gap_trend_low": "Gap trend, 90% interval low",
+    "gap_trend_high": "Gap trend, 90% interval high",
+    "train_final": "Final training value",
+    "train_best": "Best training value",
+    "chance": "Chance level",
+    "chance_source": "Chance level from",
+    "noise_ratio": "Noise / improvement",
+    "largest_jump_back": "Largest jump back (fraction of range)",
+    "val_worsened_by": "Validation worsened after its best by",
+    "train_improving_after_best": "Training kept improving after the best epoch",
+    "train_best_over_chance": "Best training loss / chance loss",
+    "train_final_over_first": "Final / first training loss",
+    "exponent": "Exponent b",
+    "exponent_low": "Exponent, 5th percentile",
+    "exponent_high": "Exponent, 95th percentile",
+    "floor": "Floor c (error with unlimited data)",
+    "slope": "Log-log slope",
+    "gain_at_2x": "Predicted error drop at 2× data",
+    "largest_size": "Largest training size",
+    "n_distinct": "Distinct training sizes",
+    "verdict_rule": "Rule that decided the verdict",
+    "epochs": "Usable epochs of the monitor",
+    "percent_scaled": "Accuracy logged in percent (scaled to 0–1)",
+    "note": "Note",
+    "min_epochs": "Epochs needed for a diagnosis",
+}
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    """A value as text (not yet escaped): numbers to 4 significant digits, booleans as yes/no."""
+    if value is None:
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return str(v)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _cut(text: str, limit: int = _MAX_CELL) -> str:
+    # Shorten the raw string before escaping, so an entity is never cut in half.
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _kv_table(items: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """A two-column table (three with ``labels``: label, value, key). Labelled keys come first in
+    the order of ``labels`` (a reading order), then the rest sorted."""
+    order = {k: i for i, k in enumerate(labels or {})}
+    keys = sorted(items, key=lambda k: (order.get(str(k), len(order)), str(k)))
+    rows = []
+    for key in keys:
+        value = items[key]
+        cls = " class=\"num\"" if isinstance(value, (int, float, np.number)) else ""
+        cell = f"<td{cls}>{_e(_cut(_fmt(value)))}</td>"
+        if labels is not None:
+            label = labels.get(str(key), str(key))
+            rows.append(f"<tr><th>{_e(_cut(label, 200))}</th>{cell}"
+                        f"<td class=\"key\">{_e(_cut(str(key), 200))}</td></tr>")
+        else:
+            rows.append(f"<tr><th><code>{_e(_cut(str(key), 200))}</code></th>{cell}</tr>")
+    return "<table>\n" + "\n".join(rows) + "\n</table>\n" if rows else "<p class=\"note\">none</p>\n"
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">\n"
+        "<meta name=\"referrer\" content=\"no-referrer\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n"
+        f"<footer>mlflow-plateau {_e(__version__)}</footer>\n</body>\n</html>\n"
+    )
+
+
+def _verdict_block(verdict: str, summary: str, heading: str) -> str:
+    color = _VERDICT_COLORS.get(verdict, "#333333")
+    return (f"<h1>{heading}</h1>\n"
+            f"<div class=\"verdict\" style=\"background:{color}\">{_e(_verdict_title(verdict))}</div>\n"
+            f"<p class=\"summary\">{_e(summary)}</p>\n")
+
+
+def _img(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<figure><img class=\"plot\" alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _cards(d: Diagnosis) -> str:
+    p, g = d.plateau, d.gap
+    cards: list[tuple[str, str]] = []
+    if p is not None:
+        interval = f" ({p.low}–{p.high})" if p.high > p.low else ""
+        cards.append(("Plateau epoch", f"{p.epoch}{interval}"))
+        cards.append((f"Best value @ epoch {p.best_epoch}", _fmt(p.best_value)))
+        if p.stop_epoch is not None:
+            cards.append(("EarlyStopping stops @", f"{p.stop_epoch} ({p.wasted_epochs} wasted)"))
+    if g is not None:
+        rel = f" ({100 * g.relative_final:.0f}%)" if g.relative_final is not None else ""
+        cards.append(("Gap at the end", f"{_fmt(g.final)}{rel}"))
+    if "diverged_epoch" in d.evidence:
+        cards.append(("Diverged at epoch", _fmt(d.evidence["diverged_epoch"])))
+    return ("<div class=\"cards\">" + "".join(
+        f"<div class=\"card\"><div class=\"k\">{_e(k)}</div><div class=\"v\">{_e(v)}</div></div>"
+        for k, v in cards) + "</div>\n") if cards else ""
+
+
+def _recommendations(recs: list[str]) -> str:
+    return "<ul class=\"recs\">" + "".join(f"<li>{_e(r)}</li>" for r in recs) + "</ul>\n"
+
+
+def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: str | None = None,
+                params: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
+                png: bytes | None = None) -> str:
+    """One self-contained HTML page with the diagnosis of a run (see the module docstring).
+
+    ``png``: the bytes ``curves_png(diagnosis, curves)`` already returned, to embed without drawing
+    the figure a second time (callers that upload both save ~0.2 s a run).
+    """
+    d = diagnosis
+    who = run_name or d.run_id or "training run"
+    heading = f"Plateau diagnosis · {_e(_cut(str(who), 200))}"
+    if d.monitor:
+        heading += f" · monitor <code>{_e(_cut(d.monitor, 200))}</code>"
+    if png is None:
+        png = curves_png(d, curves)
+    elif not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("png must be the PNG bytes curves_png returned")
+    body = [
+        _verdict_block(d.verdict, d.summary, heading),
+        _cards(d),
+        "<h2>What to try next</h2>\n", _recommendations(d.recommendations),
+        "<h2>Training curves</h2>\n",
+        _img(png, f"{_verdict_title(d.verdict)}: {d.summary}",
+             "Solid green line: plateau epoch (shaded: its interval); star: best epoch; dashed "
+             "grey: where EarlyStopping would have stopped; orange band: the gap between "
+             "training and validation; faint thick line: the smoothed validation curve the "
+             "plateau was found on; dotted red: the epoch a curve became NaN/inf."),
+        "<h2>Evidence</h2>\n", _kv_table(d.evidence, _EVIDENCE_LABELS),
+        "<h2>Configuration</h2>\n", _kv_table(d.config),
+        "<h2>Run</h2>\n",
+        _kv_table({"run name": run_name, "run id": d.run_id, "monitor": d.monitor,
+                   "training metric": d.train_metric, "mode": d.mode,
+                   "metrics in the history": ", ".join(sorted(curves)) or None}),
+        "<h2>Parameters</h2>\n", _kv_table(dict(params or {})),
+        "<h2>Tags</h2>\n", _kv_table(dict(tags or {})),
+    ]
+    title = f"{_verdict_title(d.verdict)} · {_cut(str(who), 120)} · plateau diagnosis"
+    return _page(title, "".join(body))
+
+
+def scaling_html(verdict: ScalingVerdict, *, size_param: str = "train_size",
+                 title: str | None = None, png: bytes | None = None) -> str:
+    """One self-contained HTML page with a learning-curve (scaling) verdict and its plot
+    (``png``: what ``scaling_png`` with the same arguments returned, to avoid drawing it twice)."""
+    v, fit = verdict, verdict.fit
+    heading = "Learning curve · error vs " + f"<code>{_e(_cut(size_param, 200))}</code>"
+    if title:
+        heading = f"{_e(_cut(title, 200))} · " + heading
+    if png is None:
+        png = scaling_png(v, size_param=size_param, title=title)
+    elif not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("png must be the PNG bytes scaling_png returned")
+    rows = []
+    for n, err in zip(fit.sizes.tolist(), fit.errors.tolist(), strict=True):
+        pred = "—" if fit.insufficient_points else _fmt(float(fit.predict(n)))
+        rows.append(f"<tr><td class=\"num\">{_e(_fmt(n))}</td><td class=\"num\">{_e(_fmt(err))}"
+                    f"</td><td class=\"num\">{_e(pred)}</td></tr>")
+    points = ("<table><tr><th>" + _e(_cut(size_param, 200)) + "</th><th>error</th>"
+              "<th>fitted</th></tr>\n" + "\n".join(rows) + "\n</table>\n")
+    fit_items = {k: val for k, val in fit.to_dict().items() if k not in ("sizes", "errors")}
+    body = [
+        _verdict_block(v.verdict, v.summary, heading),
+        "<h2>What to try next</h2>\n", _recommendations(v.recommendations),
+        "<h2>Learning curve</h2>\n",
+        _img(png, f"{_verdict_title(v.verdict)}: {v.summary}",
+             "Points: runs; solid line: the fitted error(n) = a·n^(−b) + c; dashed: its "
+             "extrapolation to twice the largest size (diamond); band: the curve with the "
+             "exponent at its bootstrap 5th and 95th percentiles, pinned at the geometric-mean "
+             "size, floor kept; dotted: the fitted floor c."),
+        "<h2>Evidence</h2>\n", _kv_table(v.evidence, _EVIDENCE_LABELS),
+        "<h2>Fit</h2>\n", _kv_table(fit_items),
+        "<h2>Runs</h2>\n", points,
+    ]
+    page_title = f"{_verdict_title(v.verdict)} · learning curve" + (f" · {_cut(title, 120)}"
+                                                                   if title else "")
+    return _page(page_title, "".join(body))
+
+
+__all__ = ["curves_png", "diagnosis_json", "report_html", "scaling_html", "scaling_png"]

@@ -1,0 +1,450 @@
+"""report.py renders every verdict as valid, deterministic PNG/JSON/HTML, and escapes every run string.
+
+The curves below are built to reach each verdict of ``diagnose_curves``; each test first asserts the
+verdict was reached, so a change in the core that moves a case shows up here instead of silently
+leaving a verdict unrendered.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlflow_plateau import report
+from mlflow_plateau.curves import Curve, history_curves
+from mlflow_plateau.scaling import scaling_fit
+from mlflow_plateau.verdict import VERDICTS, diagnose_curves, scaling_verdict
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "javascript:alert(document.cookie)",
+    "' onmouseover='alert(1)",
+    "</title></style><svg onload=alert(1)>",
+    "ünïcødé ✓ 学习 — ẞ",
+    "a/b\\c $x$ \\$ %s {0}",
+]
+
+
+def _histories() -> dict[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    e = np.arange(40)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    tr = 0.3 + 1.5 * np.exp(-e / 4)
+    out["healthy"] = {"loss": tr, "val_loss": 0.33 + 1.5 * np.exp(-e / 4) + rng.normal(0, 0.003, 40)}
+    tr = 0.05 + 1.5 * np.exp(-e / 6)
+    va = 0.4 + 1.2 * np.exp(-e / 4) + 0.012 * e + rng.normal(0, 0.004, 40)
+    out["overfitting"] = {"loss": tr, "val_loss": va, "accuracy": 1 - tr / 2,
+                          "val_accuracy": 1 - va / 2.5}
+    # Random labels: the loss never leaves ln 2 and accuracy stays at 0.5.
+    out["at_chance"] = {"loss": math.log(2) + rng.normal(0, 0.002, 30),
+                        "val_loss": math.log(2) + 0.001 + rng.normal(0, 0.002, 30),
+                        "accuracy": 0.5 + rng.normal(0, 0.01, 30),
+                        "val_accuracy": 0.5 + rng.normal(0, 0.01, 30)}
+    tr = 1.0 * np.exp(-e[:20] / 5) + 0.2
+    va = tr + 0.05
+    tr[12:] = np.nan
+    va[13:] = np.inf
+    out["diverged"] = {"loss": tr, "val_loss": va}
+    out["insufficient_data"] = {"loss": np.array([1.0, 0.8]), "val_loss": np.array([1.1, 0.9])}
+    e2 = np.arange(30)
+    out["not_converged"] = {"loss": 2.0 - 0.05 * e2, "val_loss": 2.1 - 0.05 * e2}
+    va = 1.0 + 0.05 * rng.normal(size=30) - 0.05 * np.arange(30) / 30
+    out["unstable"] = {"loss": va - 0.02, "val_loss": va}
+    out["underfitting"] = {"loss": 1.0 + 0.2 * np.exp(-e / 3), "val_loss": 1.02 + 0.2 * np.exp(-e / 3)}
+    return out
+
+
+HISTORIES = _histories()
+
+
+def _diagnosed(verdict: str):
+    curves = history_curves(HISTORIES[verdict])
+    d = diagnose_curves(curves)
+    assert d.verdict == verdict, f"test curve meant for {verdict} got {d.verdict}: {d.summary}"
+    return d, curves
+
+
+def _decode(png: bytes) -> np.ndarray:
+    assert png.startswith(PNG_SIGNATURE)
+    with Image.open(io.BytesIO(png)) as img:
+        img.load()
+        assert img.format == "PNG"
+        return np.asarray(img.convert("RGB"))
+
+
+def _assert_readable_plot(png: bytes) -> None:
+    pixels = _decode(png)
+    h, w, _ = pixels.shape
+    # Large enough to stay sharp when the MLflow artifact viewer scales it to ~800x500.
+    assert w >= 800 and h >= 500
+    assert 1.3 <= w / h <= 1.8
+    # Not blank: lines, text and fills make many distinct colours, and not everything is white.
+    packed = pixels.astype(np.uint32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.uint32)
+    assert np.unique(packed).size > 50
+    assert (pixels.sum(axis=2) < 600).mean() > 0.01
+
+
+class _Page(HTMLParser):
+    """Collects the tags, attributes and visible text of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str, str | None]] = []
+        self.text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend((tag, k, v) for k, v in attrs)
+        if tag in ("style", "title"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "title"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "div", "p", "ul", "li",
+                "table", "tr", "th", "td", "code", "span", "figure", "img", "figcaption", "footer"}
+
+
+def _assert_safe_page(page: str) -> _Page:
+    """Structure-level proof that nothing run-supplied became markup."""
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower()
+    parsed = _Page()
+    parsed.feed(page)
+    parsed.close()
+    assert set(parsed.tags) <= ALLOWED_TAGS, set(parsed.tags) - ALLOWED_TAGS
+    for tag, name, value in parsed.attrs:
+        assert not name.startswith("on"), (tag, name, value)
+        assert name in {"lang", "charset", "http-equiv", "content", "name", "class", "style", "alt",
+                        "src"}, (tag, name)
+        if name == "src":
+            assert tag == "img" and value.startswith("data:image/png;base64,")
+    assert parsed.tags.count("img") == 1
+    csp = [v for t, k, v in parsed.attrs if t == "meta" and k == "content" and "default-src" in v]
+    assert csp == ["default-src 'none'; img-src data:; style-src 'unsafe-inline'"]
+    # Nothing is fetched: no URL anywhere in the markup outside the visible (escaped) text.
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:|//|javascript:)", page, re.I)
+    assert "url(" not in page and "@import" not in page
+    return parsed
+
+
+# ------------------------------------------------------------------------------------------ JSON
+
+def test_diagnosis_json_is_the_sorted_dict_and_deterministic():
+    d, _ = _diagnosed("overfitting")
+    text = report.diagnosis_json(d)
+    assert text == json.dumps(d.to_dict(), sort_keys=True, indent=2)
+    assert text == report.diagnosis_json(diagnose_curves(history_curves(HISTORIES["overfitting"])))
+    loaded = json.loads(text)
+    assert loaded["verdict"] == "overfitting" and loaded["schema_version"] >= 1
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_diagnosis_json_of_a_diverged_run_has_no_nan():
+    d, _ = _diagnosed("diverged")
+    loaded = json.loads(report.diagnosis_json(d))
+    assert loaded["evidence"]["diverged_epoch"] == 12
+
+
+# ------------------------------------------------------------------------------------ every verdict
+
+def test_the_test_curves_cover_every_verdict():
+    assert set(HISTORIES) == set(VERDICTS)
+
+
+@pytest.mark.parametrize("verdict", sorted(HISTORIES))
+def test_every_verdict_renders_png_and_safe_html(verdict):
+    d, curves = _diagnosed(verdict)
+    png = report.curves_png(d, curves)
+    _assert_readable_plot(png)
+    page = report.report_html(d, curves, run_name="my run", params={"lr": "0.01"},
+                              tags={"team": "vision"}, png=png)
+    parsed = _assert_safe_page(page)
+    text = " ".join(" ".join(parsed.text).split())
+    assert verdict.replace("_", " ") in text
+    assert " ".join(d.summary.split()) in text
+    for rec in d.recommendations:
+        assert " ".join(rec.split()) in text
+    # The verdict and summary come first: before the plot and the evidence table.
+    assert text.index(" ".join(d.summary.split())) < text.index("Evidence")
+    assert page.index("class=\"summary\"") < page.index("<img")
+    # The plot is the very PNG curves_png renders.
+    src = next(v for t, k, v in parsed.attrs if k == "src")
+    import base64
+    assert base64.b64decode(src.split(",", 1)[1]) == png
+    for section in ("What to try next", "Evidence", "Configuration", "Parameters", "Tags"):
+        assert section in text
+
+
+def test_verdict_and_summary_open_the_page():
+    d, curves = _diagnosed("overfitting")
+    page = report.report_html(d, curves)
+    body = page[page.index("<body>"):]
+    first_heading = body.index("<h2>")
+    assert "overfitting" in body[:first_heading]
+    assert "stopped improving at epoch" in body[:first_heading]
+
+
+def test_evidence_numbers_are_in_the_table():
+    d, curves = _diagnosed("overfitting")
+    parsed = _Page()
+    parsed.feed(report.report_html(d, curves))
+    text = " ".join(parsed.text)
+    p = d.plateau
+    assert f"{p.best_value:.4g}" in text
+    assert "plateau_epoch" in text and "gap_final" in text
+    assert f"{d.gap.final:.4g}" in text
+    # The configuration used (patience, min_delta) is shown.
+    assert "patience" in text and "min_delta" in text
+
+
+# ---------------------------------------------------------------------------------- determinism
+
+def test_png_and_html_are_byte_identical_for_identical_input():
+    d, curves = _diagnosed("overfitting")
+    assert report.curves_png(d, curves) == report.curves_png(d, curves)
+    d2 = diagnose_curves(history_curves(HISTORIES["overfitting"]))
+    kwargs = {"run_name": "r", "params": {"a": "1", "b": "2"}, "tags": {"t": "x"}}
+    png = report.curves_png(d2, curves)
+    assert report.report_html(d, curves, **kwargs) == report.report_html(d2, curves, **kwargs, png=png)
+    # Parameter order does not change the page.
+    flipped = {"run_name": "r", "params": {"b": "2", "a": "1"}, "tags": {"t": "x"}}
+    assert report.report_html(d, curves, **kwargs, png=png) == report.report_html(d, curves, **flipped,
+                                                                                   png=png)
+
+
+def test_png_carries_no_software_or_time_metadata():
+    d, curves = _diagnosed("healthy")
+    png = report.curves_png(d, curves)
+    with Image.open(io.BytesIO(png)) as img:
+        assert "Software" not in img.info
+        assert not any("time" in k.lower() or "date" in k.lower() for k in img.info)
+    assert b"tIME" not in png
+
+
+def test_rendering_is_thread_safe_and_leaves_no_pyplot_state():
+    cases = [_diagnosed(v) for v in ("overfitting", "healthy", "diverged", "at_chance")]
+    serial = [report.curves_png(d, c) for d, c in cases]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda dc: report.curves_png(*dc), cases))
+    assert parallel == serial
+    code = ("import sys, numpy as np\n"
+            "from mlflow_plateau import report\n"
+            "from mlflow_plateau.verdict import diagnose_curves\n"
+            "from mlflow_plateau.curves import history_curves\n"
+            "c = history_curves({'loss': np.linspace(1, .1, 20), 'val_loss': np.linspace(1.1, .3, 20)})\n"
+            "report.curves_png(diagnose_curves(c), c)\n"
+            "print('matplotlib.pyplot' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------------- edge cases
+
+def test_no_training_curve():
+    curves = history_curves({"val_loss": 0.4 + np.exp(-np.arange(25) / 5)})
+    d = diagnose_curves(curves)
+    assert d.train_metric is None and d.gap is None
+    _assert_readable_plot(report.curves_png(d, curves))
+    _assert_safe_page(report.report_html(d, curves))
+
+
+def test_single_point_and_empty_looking_histories():
+    curves = history_curves({"loss": [0.9], "val_loss": [1.0]})
+    d = diagnose_curves(curves)
+    assert d.verdict == "insufficient_data" and d.plateau is None
+    _assert_readable_plot(report.curves_png(d, curves))
+    _assert_safe_page(report.report_html(d, curves))
+
+
+def test_diverged_at_the_first_epoch_has_no_finite_point():
+    curves = history_curves({"loss": [np.nan, np.nan, np.nan], "val_loss": [np.inf, np.nan, 1.0]})
+    d = diagnose_curves(curves)
+    assert d.verdict in ("diverged", "insufficient_data")
+    _assert_readable_plot(report.curves_png(d, curves))
+    _assert_safe_page(report.report_html(d, curves))
+
+
+def test_nan_mid_curve_plots_the_finite_part_and_marks_the_epoch():
+    d, curves = _diagnosed("diverged")
+    assert d.evidence["diverged_epoch"] == 12
+    page = report.report_html(d, curves)
+    parsed = _Page()
+    parsed.feed(page)
+    assert "Diverged at epoch" in " ".join(parsed.text)
+    _assert_readable_plot(report.curves_png(d, curves))
+
+
+def test_accuracy_monitor_in_percent_and_loss_in_second_panel():
+    e = np.arange(30)
+    curves = history_curves({"accuracy": 100 * (0.9 - 0.5 * np.exp(-e / 5)),
+                             "val_accuracy": 100 * (0.8 - 0.4 * np.exp(-e / 5)),
+                             "loss": 0.2 + np.exp(-e / 5), "val_loss": 0.4 + np.exp(-e / 5)})
+    d = diagnose_curves(curves, monitor="val_accuracy")
+    assert d.evidence["percent_scaled"] is True
+    _assert_readable_plot(report.curves_png(d, curves))
+    assert report.report_html(d, curves).count("<img") == 1
+
+
+def test_very_long_curve_is_drawn():
+    n = 100_000
+    e = np.arange(n)
+    rng = np.random.default_rng(3)
+    curves = {"loss": Curve("loss", e, 0.2 + np.exp(-e / 10_000) + rng.normal(0, 0.01, n)),
+              "val_loss": Curve("val_loss", e, 0.3 + np.exp(-e / 10_000) + rng.normal(0, 0.01, n))}
+    d = diagnose_curves(curves)
+    assert len(d.plateau.fitted) < n  # plateau_epoch averaged blocks: the plot maps them to epochs
+    _assert_readable_plot(report.curves_png(d, curves))
+
+
+def test_monitor_missing_from_the_given_curves_still_renders():
+    d, _ = _diagnosed("healthy")
+    other = history_curves({"something_else": [1.0, 2.0, 3.0]})
+    _assert_readable_plot(report.curves_png(d, other))
+    _assert_safe_page(report.report_html(d, other))
+
+
+# ------------------------------------------------------------------------------------- hostility
+
+def _hostile_history() -> dict[str, np.ndarray]:
+    e = np.arange(30)
+    tr = 0.1 + np.exp(-e / 5)
+    va = 0.3 + np.exp(-e / 5) + 0.01 * e
+    return {f"train/{HOSTILE[1]} loss": tr, f"val/{HOSTILE[1]} loss": va,
+            f"accuracy {HOSTILE[6]}": 1 - tr / 2, f"val_accuracy {HOSTILE[6]}": 1 - va / 2,
+            f"{HOSTILE[0]}/{HOSTILE[5]}": np.linspace(0, 1, 30)}
+
+
+def test_hostile_strings_everywhere_are_escaped_and_visible_as_text():
+    curves = history_curves(_hostile_history())
+    d = diagnose_curves(curves)
+    assert HOSTILE[1] in d.monitor and HOSTILE[1] in d.summary
+    params = {h: h for h in HOSTILE} | {"url": "javascript:alert(1)"}
+    tags = {f"mlflow.note.{i}": h for i, h in enumerate(HOSTILE)} | {HOSTILE[4]: HOSTILE[0]}
+    page = report.report_html(d, curves, run_name="".join(HOSTILE), params=params, tags=tags)
+    parsed = _assert_safe_page(page)
+    text = "".join(parsed.text)
+    for h in HOSTILE:
+        assert h in text, h  # rendered as text, byte for byte
+    assert "<img src=x" not in page and "<svg" not in page and "onerror=alert(1)>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&#x27; onmouseover=&#x27;alert(1)" in page
+    for name in curves:
+        assert name in text
+    _assert_readable_plot(report.curves_png(d, curves))
+
+
+def test_hostile_evidence_and_recommendation_strings_are_escaped():
+    d, curves = _diagnosed("healthy")
+    from dataclasses import replace
+    evil = replace(d, summary=HOSTILE[0], recommendations=[HOSTILE[1]],
+                   evidence={**d.evidence, HOSTILE[4]: HOSTILE[1], "note": HOSTILE[0]},
+                   config={**d.config, HOSTILE[0]: HOSTILE[2]}, run_id=HOSTILE[3])
+    page = report.report_html(evil, curves)
+    parsed = _assert_safe_page(page)
+    text = "".join(parsed.text)
+    for h in (HOSTILE[0], HOSTILE[1], HOSTILE[2], HOSTILE[3], HOSTILE[4]):
+        assert h in text
+    # The <title> is escaped too (a run id in it must not close it).
+    assert page.count("</title>") == 1
+
+
+def test_dollar_signs_in_metric_names_do_not_break_the_plot():
+    e = np.arange(20)
+    curves = history_curves({"$\\frac{": 1 + np.exp(-e / 4), "val_$\\frac{": 1.1 + np.exp(-e / 4),
+                             "$x$ accuracy": 0.5 + 0.02 * e, "val_$x$ accuracy": 0.5 + 0.015 * e})
+    d = diagnose_curves(curves, monitor="val_$\\frac{", mode="min")
+    _assert_readable_plot(report.curves_png(d, curves))
+
+
+def test_very_long_values_are_shortened_after_escaping():
+    d, curves = _diagnosed("healthy")
+    long = "<b>" * 5000
+    page = report.report_html(d, curves, params={"huge": long}, tags={"x": "&amp;" * 1000})
+    parsed = _assert_safe_page(page)
+    assert "more characters" in "".join(parsed.text)
+    assert "<b>" not in page
+    assert len(page) < 400_000
+
+
+# -------------------------------------------------------------------------------------- scaling
+
+@functools.cache
+def _scaling(kind: str):
+    sizes = [1000, 2000, 4000, 8000, 16000]
+    errors = {"data_limited": [0.40, 0.31, 0.25, 0.21, 0.19],
+              "saturated": [0.30, 0.25, 0.245, 0.243, 0.2425],
+              "insufficient_points": [0.3, 0.25]}[kind]
+    v = scaling_verdict(scaling_fit(sizes[: len(errors)], errors))
+    assert v.verdict == kind
+    return v
+
+
+@pytest.mark.parametrize("kind", ["data_limited", "saturated", "insufficient_points"])
+def test_scaling_png_and_html(kind):
+    v = _scaling(kind)
+    png = report.scaling_png(v, size_param="train_size", title="lr=0.01")
+    _assert_readable_plot(png)
+    assert png == report.scaling_png(v, size_param="train_size", title="lr=0.01")
+    page = report.scaling_html(v, size_param="train_size", title="lr=0.01", png=png)
+    parsed = _assert_safe_page(page)
+    text = " ".join(" ".join(parsed.text).split())
+    assert kind.replace("_", " ") in text and " ".join(v.summary.split()) in text
+    for n in v.fit.sizes:
+        assert f"{n:g}" in text
+
+
+def test_scaling_band_brackets_the_fit_and_widens_away_from_the_data():
+    v = _scaling("data_limited")
+    fit = v.fit
+    grid = np.geomspace(fit.sizes.min(), 2 * fit.sizes.max(), 50)
+    lo, hi = report._band(v, grid)
+    pred = fit.predict(grid)
+    assert np.all(lo <= pred + 1e-12) and np.all(pred <= hi + 1e-12)
+    width = hi - lo
+    centre = float(np.exp(np.mean(np.log(fit.sizes))))
+    assert width[np.argmin(abs(grid - centre))] < min(width[0], width[-1])
+
+
+def test_scaling_html_escapes_title_and_size_param():
+    v = _scaling("data_limited")
+    page = report.scaling_html(v, size_param=HOSTILE[1], title=HOSTILE[0])
+    parsed = _assert_safe_page(page)
+    text = "".join(parsed.text)
+    assert HOSTILE[0] in text and HOSTILE[1] in text
+    _assert_readable_plot(report.scaling_png(v, size_param=HOSTILE[6], title=HOSTILE[6]))
+
+
+def test_html_reuses_given_png_bytes_and_rejects_non_png():
+    d, curves = _diagnosed("healthy")
+    png = report.curves_png(d, curves)
+    assert report.report_html(d, curves, png=png) == report.report_html(d, curves)
+    with pytest.raises(ValueError, match="PNG"):
+        report.report_html(d, curves, png=b"<script>")
+    v = _scaling("saturated")
+    spng = report.scaling_png(v)
+    assert report.scaling_html(v, png=spng) == report.scaling_html(v)
+    with pytest.raises(ValueError, match="PNG"):
+        report.scaling_html(v, png=b"GIF89a")
