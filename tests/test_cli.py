@@ -1,0 +1,207 @@
+"""The ``mlflow-plateau`` command against real SQLite stores: output, writes and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import free_port, log_curves
+
+from mlflow_plateau.cli import main
+
+EPOCHS = np.arange(30)
+VAL = 0.3 + (EPOCHS - 10.0) ** 2 / 200.0
+TRAIN = 1.0 / (1.0 + EPOCHS) + 0.05
+
+
+@pytest.fixture
+def experiment(client):
+    """An experiment 'cli' with three diagnosable runs; returns (experiment id, run ids)."""
+    exp = client.create_experiment("cli")
+    runs = [log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL + i / 50},
+                       params={"opt": ("adam", "sgd", "adam")[i]}, tags={"owner": "me"})
+            for i in range(3)]
+    return exp, runs
+
+
+def plateau_keys(client, run_id: str) -> list[str]:
+    return sorted(k for k in client.get_run(run_id).data.metrics if k.startswith(("plateau/",
+                                                                                 "gap/")))
+
+
+def test_diagnose_experiment_prints_a_table_and_writes_runs(client, experiment, capsys):
+    _, runs = experiment
+    # No --tracking-uri: MLFLOW_TRACKING_URI (set by the fixture) is honoured.
+    assert main(["diagnose", "--experiment-name", "cli", "--artifacts", "json"]) == 0
+    out = capsys.readouterr().out
+    for run_id in runs:
+        assert run_id in out
+        run = client.get_run(run_id)
+        assert run.data.tags["plateau.verdict"] in out
+        assert run.data.tags["owner"] == "me"
+        assert "plateau/epoch" in run.data.metrics and "gap/final" in run.data.metrics
+    assert "plateau epoch" in out and "wasted epochs" in out
+
+
+def test_diagnose_json_filter_and_dry_run(client, experiment, capsys):
+    _, runs = experiment
+    code = main(["diagnose", "--experiment-name", "cli", "--filter", "params.opt = 'adam'",
+                 "--json", "--dry-run", "--patience", "3"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dry_run"] is True and doc["failures"] == []
+    assert sorted(r["run_id"] for r in doc["runs"]) == sorted([runs[0], runs[2]])
+    assert all(r["config"]["patience"] == 3 for r in doc["runs"])
+    assert all(plateau_keys(client, r) == [] for r in runs)  # nothing written
+    assert "plateau.verdict" not in client.get_run(runs[0]).data.tags
+
+
+def test_changed_patience_updates_the_run(client, experiment, capsys):
+    _, runs = experiment
+    assert main(["diagnose", runs[0], "--patience", "3", "--artifacts", "none"]) == 0
+    first = client.get_run(runs[0]).data.metrics["plateau/stop_epoch"]
+    assert main(["diagnose", runs[0], "--patience", "8", "--artifacts", "none"]) == 0
+    assert client.get_run(runs[0]).data.metrics["plateau/stop_epoch"] == first + 5
+
+
+def test_some_runs_fail_exit_1_and_the_rest_complete(client, experiment, capsys):
+    _, runs = experiment
+    unknown = "e" * 32
+    code = main(["diagnose", runs[0], unknown, runs[1], "--artifacts", "none"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"mlflow-plateau: run {unknown}: run not found" in captured.err.splitlines()
+    assert runs[0] in captured.out and runs[1] in captured.out
+    assert plateau_keys(client, runs[1])  # diagnosed and written despite the failure before it
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("argv", [
+    ["diagnose"],                                                   # no selector
+    ["diagnose", "abc", "--experiment-name", "cli"],                # ids and an experiment
+    ["diagnose", "--experiment-name", "cli", "--experiment-id", "1"],
+    ["diagnose", "abc", "--filter", "params.opt = 'adam'"],         # filter without experiment
+    ["diagnose", "--experiment-name", "cli", "--bogus"],            # unknown option
+    ["diagnose", "--experiment-name", "cli", "--artifacts", "png"],
+    ["diagnose", "--experiment-name", "cli", "--patience", "-1"],
+    ["scaling", "--size-param", "train_size"],                      # no experiment
+    ["nope"],
+    [],
+])
+def test_usage_errors_exit_2(tracking_uri, argv, capsys):
+    assert main(argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unknown_experiment_is_one_line_and_debug_shows_traceback(tracking_uri, capsys,
+                                                                  monkeypatch):
+    assert main(["diagnose", "--experiment-name", "missing"]) == 1
+    assert capsys.readouterr().err.strip() == "mlflow-plateau: experiment 'missing' not found"
+    monkeypatch.setenv("MLFLOW_PLATEAU_DEBUG", "1")
+    with pytest.raises(ValueError, match="missing"):
+        main(["diagnose", "--experiment-name", "missing"])
+
+
+def test_unreachable_server_one_line_no_traceback_no_password(tmp_path):
+    """The installed console script, as a user runs it."""
+    uri = f"http://bob:hunter2@127.0.0.1:{free_port()}"
+    script = Path(sys.executable).with_name("mlflow-plateau")
+    proc = subprocess.run([str(script), "diagnose", "a" * 32, "--tracking-uri", uri],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"mlflow-plateau: run {'a' * 32}: tracking server http://***@127.0.0.1:"
+                     f"{uri.rsplit(':', 1)[1]} is not reachable (connection failed)"]
+    assert "hunter2" not in proc.stdout + proc.stderr
+    proc = subprocess.run([str(script), "diagnose", "--experiment-name", "x"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path,
+                          env={"MLFLOW_TRACKING_URI": uri, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "not reachable" in proc.stderr and "hunter2" not in proc.stderr
+
+
+def test_import_lightning_metrics_csv(client, tmp_path, capsys):
+    # Lightning's CSVLogger: train and val metrics on separate rows, blanks between.
+    rows = ["epoch,step,train_loss,val_loss"]
+    for e in range(12):
+        rows.append(f"{e},{10 * e + 9},{TRAIN[e]},")
+        rows.append(f"{e},{10 * e + 9},,{VAL[e]}")
+    path = tmp_path / "metrics.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["import", str(path), "--experiment-name", "imported", "--artifacts", "none"]) == 0
+    run_id = capsys.readouterr().out.strip()
+    run = client.get_run(run_id)
+    assert run.info.run_name == "metrics" and run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "imported"
+    history = client.get_metric_history(run_id, "val_loss")
+    assert [m.step for m in history] == list(range(12))
+    np.testing.assert_allclose([m.value for m in history], VAL[:12])
+    assert run.data.tags["plateau.monitor"] == "val_loss"
+    assert "plateau.verdict" in run.data.tags
+
+
+def test_import_bad_file_is_one_line(tracking_uri, tmp_path, capsys):
+    path = tmp_path / "log.json"
+    path.write_text("[1, 2]", encoding="utf-8")
+    assert main(["import", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "JSON log must be an object" in err
+    assert main(["import", str(tmp_path / "missing.csv")]) == 1
+
+
+def test_import_without_validation_logs_the_run_and_exits_1(client, tmp_path, capsys):
+    path = tmp_path / "train_only.csv"
+    path.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n", encoding="utf-8")
+    assert main(["import", str(path), "--run-name", "t"]) == 1
+    captured = capsys.readouterr()
+    run_id = captured.out.strip()
+    assert client.get_run(run_id).info.run_name == "t"
+    assert "no validation metric" in captured.err and run_id in captured.err
+
+
+def test_scaling_command(client, capsys):
+    exp = client.create_experiment("sizes")
+    for n in (100, 200, 400, 800):
+        curve = 2.0 * n ** -0.5 + (EPOCHS - 8.0) ** 2 / 300.0
+        log_curves(client, exp, {"loss": curve - 0.05, "val_loss": curve},
+                   params={"train_size": n, "units": 16})
+    argv = ["scaling", "--experiment-name", "sizes", "--size-param", "train_size", "--json"]
+    assert main(argv) == 0
+    (group,) = json.loads(capsys.readouterr().out)["groups"]
+    assert group["group"] == "units=16" and group["verdict"] == "data_limited"
+    assert group["sizes"] == [100, 200, 400, 800]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["groups"][0]["summary_run_id"] == \
+        group["summary_run_id"]
+    assert main(["scaling", "--experiment-name", "sizes", "--size-param", "batch"]) == 1
+    assert "no runs with param 'batch'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_import_real_keras_csvlogger(client, tmp_path, capsys):
+    import keras
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("float32")
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    log = tmp_path / "training.log"
+    history = model.fit(x, y, validation_split=0.25, epochs=5, batch_size=16, verbose=0,
+                        callbacks=[keras.callbacks.CSVLogger(str(log))])
+    assert main(["import", str(log), "--experiment-name", "csvlogger", "--run-name", "old",
+                 "--json", "--artifacts", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    run_id = doc["run_id"]
+    assert doc["diagnosis"]["monitor"] == "val_loss" and doc["diagnosis"]["run_id"] == run_id
+    for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        points = client.get_metric_history(run_id, name)
+        assert [p.step for p in points] == list(range(5))
+        np.testing.assert_allclose([p.value for p in points], history.history[name], rtol=1e-5)
+    assert client.get_run(run_id).data.tags["plateau.source"] == "training.log"
