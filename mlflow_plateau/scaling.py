@@ -4,9 +4,11 @@ Given runs at training sizes ``n`` with errors ``err`` (validation loss, or 1 - 
 
     err(n) = a * n^(-b) + c          a > 0, b >= 0, 0 <= c < min(err)
 
-by minimising a robust (soft-L1) loss of ``log(model) - log(err)``, from several starting points
-(the log-space residuals weigh a 10% miss equally at every size; the soft-L1 loss keeps one bad run
-from bending the curve). Sizes are divided by their geometric mean for conditioning. Reported:
+by minimising a robust (Huber) loss of ``log(model) - log(err)``, from several starting points
+(the log-space residuals weigh a 10% miss equally at every size; the Huber loss is least squares
+for misses up to 5% and linear beyond, so one bad run does not bend the curve, while a curve whose
+best floor is 0 gets exactly the least-squares log-log line). Sizes are divided by their geometric
+mean for conditioning. Reported:
 
 - ``exponent`` (b), ``floor`` (c), ``coefficient`` (a, in units of the original sizes);
 - ``slope``: the plain least-squares slope of ``log err`` on ``log n`` (no offset);
@@ -82,6 +84,15 @@ def _residuals(theta: np.ndarray, x: np.ndarray, log_err: np.ndarray) -> np.ndar
     return np.log(np.exp(log_a) * x ** (-b) + c) - log_err
 
 
+def _jacobian(theta: np.ndarray, x: np.ndarray, log_err: np.ndarray) -> np.ndarray:
+    # Analytic: 3x fewer model evaluations than finite differences, and the bootstrap refits
+    # the model 200 times.
+    log_a, b, c = theta
+    power = np.exp(log_a) * x ** (-b)
+    model = power + c
+    return np.column_stack((power / model, -power * np.log(x) / model, 1.0 / model))
+
+
 def _fit_once(x: np.ndarray, err: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
     log_err = np.log(err)
     c_max = float(err.min()) * (1 - 1e-9)
@@ -90,8 +101,8 @@ def _fit_once(x: np.ndarray, err: np.ndarray, starts: list[np.ndarray]) -> tuple
     best, best_cost = None, np.inf
     for start in starts:
         start = np.clip(start, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
-        sol = least_squares(_residuals, start, args=(x, log_err), bounds=(lower, upper),
-                            loss="soft_l1", f_scale=0.05, method="trf", max_nfev=300)
+        sol = least_squares(_residuals, start, jac=_jacobian, args=(x, log_err), bounds=(lower, upper),
+                            loss="huber", f_scale=0.05, method="trf", max_nfev=300)
         if sol.cost < best_cost:
             best, best_cost = sol.x, float(sol.cost)
     return best, best_cost

@@ -1,0 +1,137 @@
+"""``scaling_fit``: recovers a power law with offset, and is consistent in what it derives from it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlflow_plateau.scaling import scaling_fit
+
+SIZES = np.array([250, 500, 1000, 2000, 4000, 8000, 16000], dtype=np.float64)
+
+
+@pytest.mark.parametrize("a, b, c", [
+    (5.0, 0.5, 0.1),      # a classic data-limited curve
+    (100.0, 0.3, 0.5),    # slow decay towards a high floor
+    (2.0, 1.0, 0.0),      # no floor at all
+    (1e3, 1.5, 0.01),     # steep
+    (0.8, 0.15, 0.05),    # shallow, floor small against the power term
+])
+def test_recovers_a_noiseless_power_law_with_offset(a, b, c):
+    fit = scaling_fit(SIZES, a * SIZES ** -b + c)
+    assert not fit.insufficient_points and fit.n_distinct == 7
+    assert fit.exponent == pytest.approx(b, rel=1e-3)
+    assert fit.coefficient == pytest.approx(a, rel=1e-2)
+    assert fit.floor == pytest.approx(c, abs=1e-4 * (a * SIZES[-1] ** -b + c))
+    assert fit.residual_rms < 1e-5
+    assert fit.low <= fit.exponent <= fit.high
+
+
+def test_derived_quantities_are_consistent_with_the_fit():
+    fit = scaling_fit(SIZES, 5.0 * SIZES ** -0.5 + 0.1)
+    np.testing.assert_allclose(fit.predict(SIZES), 5.0 * SIZES ** -0.5 + 0.1, rtol=1e-6)
+    n_max = SIZES.max()
+    assert fit.gain_at_2x == pytest.approx(1 - fit.predict(2 * n_max) / fit.predict(n_max))
+    assert fit.gain_at_2x == pytest.approx(1 - (5 * (2 * n_max) ** -0.5 + 0.1)
+                                           / (5 * n_max ** -0.5 + 0.1), rel=1e-4)
+    for n in (300.0, 16000.0, 1e6):
+        assert fit.n_for_error(float(fit.predict(n))) == pytest.approx(n, rel=1e-6)
+    assert fit.n_for_error(fit.floor) is None            # the floor is never reached
+    assert fit.n_for_error(0.5 * fit.floor) is None      # nor anything below it
+    assert fit.slope == pytest.approx(np.polyfit(np.log(SIZES), np.log(fit.errors), 1)[0])
+    assert fit.slope < 0
+
+
+def test_predict_accepts_scalars_and_arrays():
+    fit = scaling_fit(SIZES, 3.0 * SIZES ** -0.4 + 0.2)
+    assert np.ndim(fit.predict(1000)) == 0
+    assert fit.predict([1000, 2000]).shape == (2,)
+
+
+def test_result_is_deterministic_and_json_safe():
+    rng = np.random.default_rng(0)
+    errors = (5.0 * SIZES ** -0.5 + 0.1) * np.exp(0.03 * rng.standard_normal(SIZES.size))
+    one, two = scaling_fit(SIZES, errors), scaling_fit(SIZES, errors)
+    assert one.to_dict() == two.to_dict()
+    text = json.dumps(one.to_dict(), allow_nan=False)
+    assert '"exponent"' in text and one.bootstrap_samples > 100
+
+
+def test_noisy_power_law_exponent_inside_the_bootstrap_interval():
+    rng = np.random.default_rng(1)
+    sizes = np.repeat(SIZES, 2)
+    errors = (5.0 * sizes ** -0.5 + 0.05) * np.exp(0.02 * rng.standard_normal(sizes.size))
+    fit = scaling_fit(sizes, errors)
+    assert fit.low <= 0.5 <= fit.high
+    assert fit.high - fit.low < 0.5
+
+
+def test_one_bad_run_does_not_bend_the_curve():
+    errors = 5.0 * SIZES ** -0.5 + 0.05
+    errors[3] *= 2.0  # one run with a bug, twice the error it should have
+    fit = scaling_fit(SIZES, errors)
+    assert fit.exponent == pytest.approx(0.5, rel=0.1)
+
+
+def test_input_order_does_not_matter():
+    errors = 5.0 * SIZES ** -0.5 + 0.1
+    perm = np.array([3, 0, 6, 1, 5, 2, 4])
+    a, b = scaling_fit(SIZES, errors), scaling_fit(SIZES[perm], errors[perm])
+    assert a.to_dict() == b.to_dict()
+
+
+@pytest.mark.parametrize("sizes, errors", [
+    ([], []),
+    ([1000], [0.3]),
+    ([1000, 2000], [0.3, 0.25]),
+    ([1000, 1000, 2000, 2000, 2000], [0.3, 0.31, 0.25, 0.26, 0.24]),  # many runs, 2 sizes
+])
+def test_fewer_than_three_distinct_sizes_is_insufficient_points(sizes, errors):
+    fit = scaling_fit(sizes, errors)
+    assert fit.insufficient_points
+    assert fit.n_distinct == len(set(sizes))
+    assert fit.exponent is None and fit.gain_at_2x is None
+    json.dumps(fit.to_dict(), allow_nan=False)
+    with pytest.raises(ValueError, match="3 are needed"):
+        fit.predict(1000)
+    with pytest.raises(ValueError, match="3 are needed"):
+        fit.n_for_error(0.1)
+
+
+def test_repeated_sizes_are_fine():
+    sizes = [1000, 1000, 2000, 2000, 4000, 4000]
+    errors = [0.30, 0.32, 0.25, 0.24, 0.21, 0.215]
+    fit = scaling_fit(sizes, errors)
+    assert not fit.insufficient_points and fit.n_distinct == 3
+    assert fit.sizes.tolist() == sorted(sizes)
+    assert fit.exponent >= 0 and fit.gain_at_2x > 0
+
+
+def test_errors_that_grow_with_size_predict_no_gain():
+    sizes = [1000, 2000, 4000, 8000]
+    fit = scaling_fit(sizes, [0.20, 0.22, 0.25, 0.27])
+    assert fit.slope > 0
+    assert fit.gain_at_2x == pytest.approx(0.0, abs=0.01)
+
+
+def test_flat_errors_predict_no_gain():
+    fit = scaling_fit([1000, 2000, 4000, 8000], [0.2, 0.2, 0.2, 0.2])
+    assert fit.gain_at_2x == pytest.approx(0.0, abs=1e-3)
+    assert fit.slope == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("sizes, errors, message", [
+    ([0, 1000, 2000], [0.3, 0.2, 0.1], "sizes must be finite and > 0"),
+    ([-5, 1000, 2000], [0.3, 0.2, 0.1], "sizes must be finite and > 0"),
+    ([float("nan"), 1000, 2000], [0.3, 0.2, 0.1], "sizes must be finite and > 0"),
+    ([float("inf"), 1000, 2000], [0.3, 0.2, 0.1], "sizes must be finite and > 0"),
+    ([500, 1000, 2000], [0.3, 0.0, 0.1], "errors must be finite"),
+    ([500, 1000, 2000], [0.3, -0.2, 0.1], "errors must be finite"),
+    ([500, 1000, 2000], [0.3, float("nan"), 0.1], "errors must be finite"),
+    ([500, 1000, 2000], [0.3, 0.2], "3 sizes but 2 errors"),
+])
+def test_bad_input_raises_a_value_error_that_names_the_problem(sizes, errors, message):
+    with pytest.raises(ValueError, match=message):
+        scaling_fit(sizes, errors)
