@@ -10,9 +10,10 @@ diagnostics need:
   where training diverged.
 - ``history_curves`` reads a Keras ``History.history`` mapping (name -> values, step = index), a
   mapping of name -> ``Curve``, or a DataFrame (a ``CSVLogger`` file: its ``epoch`` column is the
-  step; the index and non-numeric columns are ignored). It drops the point
-  ``mlflow.tensorflow`` re-logs at ``stopped_epoch + 1`` after ``EarlyStopping`` restored the best
-  weights, which is not a real epoch.
+  step; the index and non-numeric columns are ignored; a NaN is a logged value when each epoch has
+  one row, and a blank cell when epochs span several rows, as in Lightning's ``metrics.csv``). It
+  drops the point ``mlflow.tensorflow`` re-logs at ``stopped_epoch + 1`` after ``EarlyStopping``
+  restored the best weights, which is not a real epoch.
 - ``metric_role`` / ``pair_curves`` match train and validation series by name as they occur in the
   wild (``loss``/``val_loss``, ``train_loss``/``valid_loss``, ``Train Loss``/``Val Loss``,
   ``TrainLoss``/``ValLoss``, ``acc``/``val_acc``, ``validation_*``): when several names fill one
@@ -83,7 +84,12 @@ class Curve:
         values_arr = _as_float_array(values, name).reshape(-1)
         if epochs_arr.size != values_arr.size:
             raise ValueError(f"metric {name!r}: {epochs_arr.size} steps but {values_arr.size} values")
-        if epochs_arr.size and not np.all(np.isfinite(epochs_arr.astype(np.float64))):
+        try:
+            as_float = epochs_arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"metric {name!r}: steps must be integers, got {epochs_arr[:5]!r}") \
+                from None
+        if epochs_arr.size and not np.all(np.abs(as_float) < 2.0 ** 62):
             raise ValueError(f"metric {name!r}: steps must be finite integers")
         epochs_int = epochs_arr.astype(np.int64)
         if epochs_int.size and np.any(epochs_int != epochs_arr):
@@ -124,7 +130,8 @@ def finite_prefix(curve: Curve) -> tuple[Curve, int | None]:
 def _words(name: str) -> list[str]:
     # "TrainLoss" -> "Train_Loss", "valAccuracy" -> "val_Accuracy"; then split on anything else.
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    return [w for w in re.split(r"[^0-9a-zA-Z]+", spaced.lower()) if w]
+    # \W is Unicode-aware: "Précision (val)" keeps its accented letters instead of losing them.
+    return [w for w in re.split(r"[\W_]+", spaced.lower()) if w]
 
 
 def metric_role(name: str) -> tuple[Role, str] | None:
@@ -213,6 +220,11 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
         epochs = pd.to_numeric(frame[epoch_col], errors="coerce").to_numpy(dtype=np.float64)
     else:
         epochs = np.arange(len(frame), dtype=np.float64)
+    # One row per epoch (Keras CSVLogger): a NaN is a value the run logged (a diverged loss is
+    # written as "nan"). Several rows per epoch (Lightning's metrics.csv, where train and val rows
+    # alternate): a NaN is a blank cell of the other kind of row.
+    known = epochs[~np.isnan(epochs)]
+    blanks = epoch_col is not None and np.unique(known).size < known.size
     curves: dict[str, Curve] = {}
     for label, column in columns.items():
         if column is epoch_col or label.lower().startswith("unnamed:"):
@@ -221,10 +233,10 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
         if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
             continue
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        # Lightning's CSVLogger writes train and val metrics on separate rows with blanks between.
-        present = ~np.isnan(values) if epoch_col is not None else np.ones(values.size, bool)
-        present &= ~np.isnan(epochs)
-        if not present.any():
+        present = ~np.isnan(epochs)
+        if blanks:
+            present &= ~np.isnan(values)
+        if not present.any() or np.isnan(values[present]).all():  # an empty column
             continue
         curves[label] = Curve.from_points(label, epochs[present], values[present])
     return curves
