@@ -194,7 +194,7 @@ def _header(fig: Figure, title: str, color: str, summary: str) -> float:
         fig.text(0.012, 1 - y / height, line, fontsize=13, fontweight="bold", color=color,
                  va="top", ha="left")
         y += 0.25
-    lines = textwrap.wrap(textwrap.shorten(summary, 300, placeholder=" …"), 118)[:3]
+    lines = textwrap.wrap(textwrap.shorten(summary, 300, placeholder=" …"), 112)[:3]
     for line in lines:
         fig.text(0.012, 1 - (y + 0.02) / height, _label(line, 200), fontsize=8.5, color="#333333",
                  va="top", ha="left")
@@ -240,7 +240,7 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
     two_panels = bool(second_train or second_val)
     fig = Figure(figsize=(8, 5.4 if two_panels else 5), dpi=150)
     accent = _VERDICT_COLORS.get(d.verdict, "#333333")
-    top = _header(fig, f"{_verdict_title(d.verdict).upper()}  ·  monitor: {_label(d.monitor or '—')}",
+    top = _header(fig, f"{_verdict_title(d.verdict).upper()}  ·  monitor: {_label(d.monitor or '—', 40)}",
                   accent, d.summary)
     if two_panels:
         ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
@@ -381,7 +381,7 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
     if gain is not None and math.isfinite(gain):
         head += f"  ·  gain at 2× data: {100 * gain:.1f}%"
     if title:
-        head = f"{_label(title, 70)}\n{head}"
+        head = f"{_label(title, 64)}\n{head}"
     ax = fig.subplots(1, 1)
     _margins(fig, _header(fig, head, accent, verdict.summary))
     sizes = fit.sizes.astype(np.float64)
