@@ -11,7 +11,8 @@ never recomputes a diagnostic and never talks to MLflow (``tracking.py`` uploads
   the smoothed fit (``PlateauResult.fitted``) faint, and the divergence epoch when a curve hit NaN.
 - ``report_html(d, curves, run_name=, params=, tags=)``: verdict and summary first, key numbers and
   the evidence table, recommendations, the plot inline as a ``data:`` PNG, the configuration, and the
-  run's name, params and tags. Pass ``png=`` the bytes ``curves_png`` returned to skip a redraw.
+  run's name, params and tags (less the ``plateau.*`` tags that restate an earlier diagnosis). Pass
+  ``png=`` the bytes ``curves_png`` returned to skip a redraw.
 - ``scaling_png(v)`` / ``scaling_html(v)``: error against training size on log-log axes, the points,
   the fitted ``a n^-b + c``, an interval band and the extrapolation to twice the largest size.
 
@@ -66,6 +67,10 @@ _MAX_LABEL = 48           # metric names longer than this are shortened in plot 
 _MAX_CELL = 600           # param/tag values longer than this are shortened in the HTML
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+# Tags that restate this diagnosis (written by tracking.py from an earlier diagnosis): showing them
+# would show stale values beside fresh ones, and make the page change whenever they are rewritten.
+_OWN_TAGS = frozenset({"plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version",
+                       "plateau.digest"})
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -176,12 +181,17 @@ def _use_log_scale(*arrays: np.ndarray) -> bool:
 
 def _plain_log_ticks(axis: Any, lo: float, hi: float) -> None:
     """Label a log axis with plain numbers (0.3, 2,000) instead of 3x10^-1; label the minor ticks too
-    when the data span less than about a decade, else only the decades would carry a number."""
+    when the axis spans less than a decade, else only the decades would carry a number."""
     def fmt(v: float, _pos: Any = None) -> str:
         return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+    def fmt_minor(v: float, _pos: Any = None) -> str:
+        # 8 and 9 x 10^k sit too close to the next decade's label to carry their own.
+        mantissa = round(v / 10 ** math.floor(math.log10(v))) if v > 0 else 0
+        return fmt(v) if 2 <= mantissa <= 7 else ""
+
     axis.set_major_formatter(FuncFormatter(fmt))
-    few_decades = lo > 0 and hi / lo < 20
-    axis.set_minor_formatter(FuncFormatter(fmt) if few_decades else NullFormatter())
+    few_decades = lo > 0 and hi / lo < 8
+    axis.set_minor_formatter(FuncFormatter(fmt_minor) if few_decades else NullFormatter())
 
 
 def _header(fig: Figure, title: str, color: str, summary: str) -> float:
@@ -414,10 +424,9 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
                        label=f"fitted floor {fit.floor:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")  # errors are > 0: scaling_fit refuses anything else
-    x_hi = 2 * float(sizes.max()) if not fit.insufficient_points else float(sizes.max())
-    _plain_log_ticks(ax.xaxis, float(sizes.min()), x_hi)
-    lo_y, hi_y = ax.get_ylim()
-    _plain_log_ticks(ax.yaxis, lo_y, hi_y)
+    ax.margins(x=0.08, y=0.1)
+    _plain_log_ticks(ax.xaxis, *ax.get_xlim())
+    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel(f"training size ({_label(size_param, 40)})", fontsize=10)
     ax.set_ylabel("error", fontsize=10)
     _style_axes(ax)
@@ -631,7 +640,7 @@ def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: 
                    "training metric": d.train_metric, "mode": d.mode,
                    "metrics in the history": ", ".join(sorted(curves)) or None}),
         "<h2>Parameters</h2>\n", _kv_table(dict(params or {})),
-        "<h2>Tags</h2>\n", _kv_table(dict(tags or {})),
+        "<h2>Tags</h2>\n", _kv_table({k: v for k, v in (tags or {}).items() if k not in _OWN_TAGS}),
     ]
     title = f"{_verdict_title(d.verdict)} · {_cut(str(who), 120)} · plateau diagnosis"
     return _page(title, "".join(body))

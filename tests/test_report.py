@@ -448,3 +448,17 @@ def test_html_reuses_given_png_bytes_and_rejects_non_png():
     assert report.scaling_html(v, png=spng) == report.scaling_html(v)
     with pytest.raises(ValueError, match="PNG"):
         report.scaling_html(v, png=b"GIF89a")
+
+
+def test_tags_restating_an_earlier_diagnosis_are_not_shown():
+    d, curves = _diagnosed("healthy")
+    png = report.curves_png(d, curves)
+    base = {"team": "vision", "plateau.partial": "true"}
+    old = base | {"plateau.verdict": "overfitting", "plateau.summary": "stale",
+                  "plateau.digest": "abc", "plateau.version": "0.0.1", "plateau.monitor": "loss"}
+    page = report.report_html(d, curves, tags=old, png=png)
+    assert page == report.report_html(d, curves, tags=base, png=png)
+    parsed = _Page()
+    parsed.feed(page)
+    text = "".join(parsed.text)
+    assert "plateau.partial" in text and "vision" in text and "stale" not in text
