@@ -1,0 +1,176 @@
+"""``main``: every scenario variant of ``claims.CLAIMS`` in one experiment, diagnosed and judged.
+
+The scenario runs are nested under one suite run, so each invocation (one seed) is one tree in the
+MLflow UI with ``claims.md`` on its root. When ``mlflow run`` launched ``main`` into another
+experiment than ``experiment`` (e.g. ``Default``), a suite run is created in ``experiment`` and
+``claims.md`` goes on both, so the target experiment holds everything. Each variant trains
+in-process (no nested ``mlflow run``: one Python/TensorFlow start-up instead of twenty), then all
+runs are diagnosed through ``mlflow_plateau.tracking.diagnose_runs``, which writes the verdict tags,
+diagnostic metrics and report onto each run. A variant that fails is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mlflow
+
+from .claims import BY_KEY, CLAIMS, Claim, Outcome
+from .params import ParamError, parse_params, scenario_spec
+from .runner import ScenarioRun, run_scenario
+from .scenarios import MemoryRefused
+
+HELD_TEXT = {True: "yes", False: "no", None: "n/a"}
+MAIN_TAGS = {"scenario": "main", "scenario.source": "all", "scenario.claim": "Every claim of the five "
+             "seed documents, measured and judged (see claims.md)."}
+
+
+def variant_options(claim: Claim, seed: int, epochs: int, profile: str) -> dict[str, Any]:
+    """The parsed options of one variant: the scenario's defaults, the claim's options, the run's."""
+    options = parse_params(claim.scenario, {}, scenario_spec(claim.scenario))
+    options.update(claim.options)
+    options.update(seed=seed, epochs=epochs, profile=profile)
+    return options
+
+
+def _experiment_id(client: mlflow.MlflowClient, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def _diagnose(runs: Mapping[str, ScenarioRun]) -> dict[str, Any]:
+    """run id -> Diagnosis or RunFailure, written back to each run by the tracking adapter."""
+    from mlflow_plateau.tracking import diagnose_runs
+
+    by_classes: dict[int | None, list[str]] = {}
+    for run in runs.values():
+        ids = [run.run_id] if not run.trained.children else list(run.trained.children)
+        by_classes.setdefault(run.trained.num_classes, []).extend(ids)
+    results = {}
+    for num_classes, ids in by_classes.items():
+        for result in diagnose_runs(ids, num_classes=num_classes):
+            results[result.run_id] = result
+    return results
+
+
+def _outcome(key: str, run: ScenarioRun, diagnoses: Mapping[str, Any]) -> Outcome:
+    trained = run.trained
+    out = Outcome(key, run.run_id, params=dict(trained.params), metrics=dict(trained.metrics))
+    if trained.scaling is not None:
+        out.verdict, out.detail = trained.scaling.verdict, trained.scaling.summary
+        gain = trained.scaling.fit.gain_at_2x
+        if gain is not None:
+            out.metrics["scaling/gain_at_2x"] = gain
+        return out
+    d = diagnoses.get(run.run_id)
+    if d is None or not hasattr(d, "verdict"):
+        out.verdict, out.detail = "error", getattr(d, "reason", "not diagnosed")
+        return out
+    out.verdict, out.detail = d.verdict, d.summary
+    out.plateau_epoch = d.plateau.epoch if d.plateau is not None else None
+    out.best = d.plateau.best_value if d.plateau is not None else None
+    out.gap = d.gap.final if d.gap is not None else None
+    return out
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def claims_table(rows: Sequence[tuple[Claim, Outcome, bool | None]]) -> str:
+    """The claims table as Markdown: variant, source, claim, verdict, plateau epoch, gap, held."""
+    lines = ["| scenario | source | the document's claim | measured verdict | plateau epoch | gap | "
+             "claim held? |", "|---|---|---|---|---:|---:|---|"]
+    for claim, out, held in rows:
+        check = f" ({claim.check_text})" if claim.check_text else ""
+        verdict = out.verdict or "–"
+        held_text = HELD_TEXT[held]
+        lines.append(f"| {claim.key} | {claim.source[:3]} | {claim.claim}{check} | {verdict} | "
+                     f"{_fmt(out.plateau_epoch)} | {_fmt(out.gap)} | {held_text} |")
+    notes = [f"- **{c.key}**: {c.note}" for c, _, _ in rows if c.note]
+    details = [f"- **{c.key}**: {o.detail}" for c, o, _ in rows if o.detail]
+    return "\n".join([*lines, "", "Notes on the setups:", "", *notes, "", "What the diagnosis said:",
+                      "", *details, ""])
+
+
+def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Outcome, bool | None]]:
+    """Run every variant (or ``options["only"]``), diagnose, judge, print and log the claims table."""
+    only = set(options["only"])
+    unknown = only - {c.scenario for c in CLAIMS}
+    if unknown:
+        raise ParamError(f"main: parameter 'only' names unknown scenario(s): {', '.join(sorted(unknown))}")
+    claims = [c for c in CLAIMS if not only or c.scenario in only]
+    client = mlflow.MlflowClient()
+    target = _experiment_id(client, options["experiment"])
+    launcher = os.environ.pop("MLFLOW_RUN_ID", None)  # else every start_run would resume it
+    suite_tags = {**MAIN_TAGS, "scenario.profile": options["profile"]}
+    if launcher and client.get_run(launcher).info.experiment_id == target:
+        suite = launcher
+        client.log_batch(suite, tags=[mlflow.entities.RunTag(k, v) for k, v in suite_tags.items()])
+    else:
+        extra = {"suite.launcher_run_id": launcher} if launcher else {}
+        suite = client.create_run(target, run_name=f"main seed={options['seed']}",
+                                  tags={**suite_tags, **extra}).info.run_id
+    for name in ("seed", "epochs", "profile", "experiment"):
+        client.log_param(suite, name, str(options[name]))
+
+    print(f"mlflow-plateau scenarios: {len(claims)} variants, profile {options['profile']}, seed "
+          f"{options['seed']}, experiment {options['experiment']!r}", file=out, flush=True)
+    start = time.monotonic()
+    runs: dict[str, ScenarioRun] = {}
+    failed: dict[str, Outcome] = {}
+    for i, claim in enumerate(claims, 1):
+        t0 = time.monotonic()
+        opts = variant_options(claim, options["seed"], options["epochs"], options["profile"])
+        try:
+            runs[claim.key] = run_scenario(claim.scenario, opts, experiment_id=target,
+                                           parent_run_id=suite, run_name=claim.key)
+            status = "trained"
+        except MemoryRefused as exc:
+            failed[claim.key] = Outcome(claim.key, verdict="refused", detail=str(exc),
+                                        metrics={"memory/projected_bytes": exc.projected,
+                                                 "memory/available_bytes": exc.available})
+            status = f"refused ({exc.projected / 1e9:.1f} GB needed, {exc.available / 1e9:.1f} GB free)"
+        except Exception as exc:  # one broken variant must not stop the others
+            failed[claim.key] = Outcome(claim.key, verdict="error", detail=f"{type(exc).__name__}: {exc}")
+            status = f"ERROR {type(exc).__name__}: {exc}"
+        print(f"[{i:2d}/{len(claims)}] {claim.key:<48} {status}  {time.monotonic() - t0:6.1f}s",
+              file=out, flush=True)
+
+    print("diagnosing the runs ...", file=out, flush=True)
+    t0 = time.monotonic()
+    diagnoses = _diagnose(runs)
+    outcomes = {key: _outcome(key, run, diagnoses) for key, run in runs.items()} | failed
+    rows = []
+    for claim in claims:
+        outcome = outcomes[claim.key]
+        held = BY_KEY[claim.key].judge(outcome, outcomes)
+        rows.append((claim, outcome, held))
+        if outcome.run_id:
+            client.set_tag(outcome.run_id, "scenario.claim_held", HELD_TEXT[held])
+    table = claims_table(rows)
+    held_count = sum(1 for *_, h in rows if h)
+    judged = sum(1 for *_, h in rows if h is not None)
+    for run_id in {suite, launcher} - {None}:
+        client.log_text(run_id, table, "claims.md")
+        client.log_metric(run_id, "claims/held", held_count)
+        client.log_metric(run_id, "claims/judged", judged)
+    print(f"diagnosed in {time.monotonic() - t0:.1f}s\n", file=out)
+    print(table, file=out)
+    print(f"{held_count} of {judged} judged claims held; total {time.monotonic() - start:.0f}s.",
+          file=out)
+    if launcher is None or suite != launcher:
+        client.set_terminated(suite)
+    uri = mlflow.get_tracking_uri()
+    print(f"\nOpen the MLflow UI on this store:\n  mlflow ui --backend-store-uri {uri}\n"
+          f"then experiment {options['experiment']!r}, run 'main seed={options['seed']}' "
+          "(claims.md under Artifacts).", file=out, flush=True)
+    return rows

@@ -1,0 +1,290 @@
+"""The MLproject: every entry point through ``mlflow run``, parameter validation, memory refusal.
+
+The slow test launches every entry point with ``epochs=1`` through MLflow's own project runner
+(``mlflow.projects.run``, what the ``mlflow run`` command calls; two at a time to bound the
+TensorFlow start-ups) against a temporary SQLite store and checks what each logged. One bad value
+goes through the ``mlflow run`` command itself to see the message a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # projects/ is run from the checkout, not installed
+
+from projects.claims import CLAIMS, SOURCES, Outcome, claim_for  # noqa: E402
+from projects.params import (  # noqa: E402
+    COMMON,
+    SCENARIO_PARAMS,
+    SUITE_PARAMS,
+    ParamError,
+    parse_params,
+    scenario_spec,
+)
+from projects.run import parse_flags  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MLFLOW = BIN / "mlflow"
+CLASSIFIERS = {"limited_diversity", "high_capacity", "augmentation", "small_model_large_data",
+               "regularization", "augmentation_generator", "lr_schedule", "limited_images"}
+
+
+def _env(store: Path) -> dict[str, str]:
+    # The entry points run `python -m projects.run` from PATH (env manager "local"): this venv's.
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+# --- parameters (fast) -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("entry", "raw", "expected"), [
+    ("limited_diversity", {"epochs": "1.5"}, "'epochs' must be a whole number >= 0"),
+    ("limited_diversity", {"epochs": "-1"}, "'epochs' must be a whole number >= 0"),
+    ("limited_diversity", {"seed": "abc"}, "'seed' must be a whole number >= 0"),
+    ("limited_diversity", {"profile": "fast"}, "'profile' must be one of quick, seed"),
+    ("limited_diversity", {"fraction": "0"}, "'fraction' must be a fraction of the training set"),
+    ("limited_diversity", {"fraction": "1/0"}, "'fraction' must be a fraction"),
+    ("limited_diversity", {"augment": "true"}, "unknown parameter(s) augment"),
+    ("regularization", {"dropout": "1"}, "'dropout' must be a number in [0, 1)"),
+    ("regularization", {"dropout": "nan"}, "'dropout' must be a number in [0, 1)"),
+    ("augmentation", {"augment": "maybe"}, "'augment' must be true or false"),
+    ("memory_pressure", {"mode": "disk"}, "'mode' must be one of in_memory, streaming"),
+    ("memory_pressure", {"num_images": "1e5"}, "'num_images' must be a whole number"),
+    ("data_scaling", {"sizes": "1000,abc"}, "'sizes' must be comma-separated whole numbers"),
+    ("data_scaling", {"sizes": " , "}, "'sizes' must be comma-separated"),
+])
+def test_bad_values_are_clear_errors(entry: str, raw: dict, expected: str) -> None:
+    with pytest.raises(ParamError) as info:
+        parse_params(entry, raw, scenario_spec(entry))
+    assert expected in str(info.value)
+    assert str(info.value).startswith(f"{entry}:")
+
+
+def test_values_parse_with_defaults_for_empty() -> None:
+    opts = parse_params("data_scaling", {"epochs": "", "sizes": "100, 200;400", "fraction": "1/4"},
+                        scenario_spec("data_scaling"))
+    assert opts["epochs"] == 0 and opts["sizes"] == (100, 200, 400) and opts["fraction"] == 0.25
+    opts = parse_params("learning_curve", {"fractions": "1/8,0.25,1"}, SUITE_PARAMS["learning_curve"])
+    assert opts["fractions"] == (0.125, 0.25, 1.0)
+    assert parse_params("augmentation", {"augment": "No"}, scenario_spec("augmentation"))["augment"] is False
+    assert parse_flags("x", ["--num-images", "3", "--mode=in_memory"]) == {"num_images": "3",
+                                                                          "mode": "in_memory"}
+    with pytest.raises(ParamError, match="has no value"):
+        parse_flags("x", ["--epochs"])
+
+
+def test_mlproject_declares_what_the_code_accepts() -> None:
+    from mlflow.projects._project_spec import load_project
+
+    project = load_project(str(ROOT))
+    for scenario, own in SCENARIO_PARAMS.items():
+        entry = project.get_entry_point(scenario)
+        assert set(entry.parameters) == set(COMMON) | set(own), scenario
+        assert f"projects.run {scenario} " in entry.command
+    for name, spec in SUITE_PARAMS.items():
+        assert set(project.get_entry_point(name).parameters) == set(spec)
+    assert project.get_entry_point("diagnose").parameters.keys() == {"args"}
+    assert (ROOT / "python_env.yaml").is_file() and project.env_type == "python_env"
+
+
+def test_every_claim_is_a_runnable_variant_with_a_source() -> None:
+    assert {c.scenario for c in CLAIMS} == set(SCENARIO_PARAMS)
+    assert len({c.key for c in CLAIMS}) == len(CLAIMS)
+    for claim in CLAIMS:
+        assert claim.source in SOURCES.values()
+        parse_params(claim.scenario, {k: str(v) for k, v in claim.options.items()},
+                     scenario_spec(claim.scenario))
+    opts = parse_params("augmentation", {"augment": "false"}, scenario_spec("augmentation"))
+    assert claim_for("augmentation", opts).key == "augmentation augment=false"
+    # A claim is judged on its verdict and its check; no verdict means it could not be measured.
+    high = next(c for c in CLAIMS if c.key == "high_capacity")
+    low = Outcome("limited_diversity", verdict="overfitting", gap=0.05)
+    assert high.judge(Outcome("high_capacity", verdict="overfitting", gap=0.1), {low.key: low}) is True
+    assert high.judge(Outcome("high_capacity", verdict="overfitting", gap=0.01), {low.key: low}) is False
+    assert high.judge(Outcome("high_capacity", verdict="healthy", gap=0.1), {low.key: low}) is False
+    assert high.judge(Outcome("high_capacity", verdict="error"), {}) is None
+
+
+def test_memory_check_refuses_the_documents_config_with_both_numbers() -> None:
+    from projects.scenarios import MemoryRefused, check_fits, projected_bytes
+
+    assert projected_bytes(100_000, 256) == 100_000 * 256 * 256 * 3 * 4  # 78.6 GB
+    with pytest.raises(MemoryRefused) as info:
+        check_fits(100_000, 256, available=16 * 10**9)
+    assert "78.6 GB (78,643,200,000 bytes)" in str(info.value)
+    assert "16.0 GB (16,000,000,000 bytes)" in str(info.value)
+    assert check_fits(10, 8, available=16 * 10**9) == (7680, 16 * 10**9)
+
+
+def test_bad_value_fails_before_anything_is_logged(tmp_path: Path) -> None:
+    store = tmp_path / "mlflow.db"
+    proc = subprocess.run([sys.executable, "-m", "projects.run", "regularization", "--dropout", "2"],
+                          cwd=ROOT, env=_env(store), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error: regularization: parameter 'dropout' must be a number in [0, 1); got '2'" in proc.stderr
+    assert not store.exists()  # no store opened: nothing ran
+
+
+@pytest.mark.slow
+def test_in_memory_refuses_the_documents_size_without_allocating(tmp_path: Path) -> None:
+    import psutil
+
+    if psutil.virtual_memory().available > 100_000 * 256 * 256 * 3 * 4:
+        pytest.skip("this machine could hold the document's 78.6 GB in memory")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run([sys.executable, "-m", "projects.run", "memory_pressure", "--mode", "in_memory",
+                           "--num_images", "100000", "--image_size", "256", "--profile", "seed"],
+                          cwd=ROOT, env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert re.search(r"refusing to load 100,000 images of 256x256x3 float32 into memory: that needs "
+                     r"78\.6 GB \(78,643,200,000 bytes\) but only [\d.]+ GB \([\d,]+ bytes\) is available",
+                     proc.stderr)
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert max(peak_kb, before) < 4 * 1024 * 1024  # the child never came near 78.6 GB (< 4 GiB)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["memory.refused"] == "true"
+    assert run.data.metrics["memory/projected_bytes"] == 78_643_200_000
+
+
+# --- every entry point through mlflow run (slow) ----------------------------------------------
+
+ENTRY_PARAMS: dict[str, dict[str, str]] = {
+    "limited_diversity": {"epochs": "3"},  # 3 epochs: the diagnose entry point needs a curve
+    "high_capacity": {},
+    "augmentation": {"augment": "true"},
+    "memory_pressure": {"mode": "in_memory", "num_images": "64", "image_size": "8"},
+    "slow_convergence": {},
+    "small_model_large_data": {},
+    "data_scaling": {"sizes": "100,200,400"},
+    "regularization": {"dropout": "0.5"},
+    "augmentation_generator": {},
+    "lr_schedule": {},
+    "complex_vs_simple": {"model": "simple"},
+    "limited_images": {},
+    "optimizer_limits": {"optimizer": "adam"},
+    "learning_curve": {"scenario": "complex_vs_simple", "fractions": "1/4,1/2,1"},
+    "main": {"only": "optimizer_limits,memory_pressure", "experiment": "projects-test"},
+}
+
+
+def _launch_all(store: Path) -> dict[str, str]:
+    """entry point -> run id; at most two ``mlflow run`` children at a time."""
+    from mlflow.projects import run as mlflow_run
+
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
+    mlflow.set_tracking_uri(f"sqlite:///{store}")
+    pending = list(ENTRY_PARAMS.items())
+    running, done = [], {}
+    while pending or running:
+        while pending and len(running) < 2:
+            name, params = pending.pop(0)
+            submitted = mlflow_run(str(ROOT), entry_point=name, env_manager="local", synchronous=False,
+                                   experiment_name="projects-test", parameters={"epochs": "1", **params})
+            running.append((name, submitted))
+        time.sleep(0.5)
+        for name, submitted in list(running):
+            if submitted.get_status() in ("FINISHED", "FAILED", "KILLED"):
+                running.remove((name, submitted))
+                done[name] = submitted.run_id
+                assert submitted.get_status() == "FINISHED", f"{name} ended {submitted.get_status()}"
+    return done
+
+
+def _steps(client: mlflow.MlflowClient, run_id: str, key: str) -> list[int]:
+    return [m.step for m in client.get_metric_history(run_id, key)]
+
+
+@pytest.mark.slow
+def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    runs = _launch_all(tmp_path / "mlflow.db")
+    client = mlflow.MlflowClient()
+    for scenario in SCENARIO_PARAMS:
+        run = client.get_run(runs[scenario])
+        tags, params = run.data.tags, run.data.params
+        assert tags["scenario"] == scenario
+        assert tags["scenario.source"] in SOURCES.values()
+        assert tags["scenario.claim"] == claim_for(scenario, parse_params(
+            scenario, ENTRY_PARAMS[scenario], scenario_spec(scenario))).claim
+        assert params["seed"] == "0" and params["profile"] == "quick"
+        for name, value in ENTRY_PARAMS[scenario].items():
+            assert params[name] == value, (scenario, name)
+        if scenario == "data_scaling":
+            continue
+        assert params["epochs"] == ENTRY_PARAMS[scenario].get("epochs", "1")
+        epochs = int(params["epochs"])
+        assert int(params["train_size"]) > 0
+        keys = ["loss", "val_loss", *(["accuracy", "val_accuracy"] if scenario in CLASSIFIERS else [])]
+        for key in keys:
+            assert _steps(client, run.info.run_id, key) == list(range(epochs)), (scenario, key)
+
+    lr = client.get_run(runs["lr_schedule"])
+    assert lr.data.metrics["learning_rate"] == pytest.approx(0.001)
+    mem = client.get_run(runs["memory_pressure"]).data.metrics
+    assert mem["memory/projected_bytes"] == 64 * 8 * 8 * 3 * 4
+    assert mem["memory/peak_rss_bytes"] > 0
+    assert "stopped_epoch" in client.get_run(runs["regularization"]).data.params
+
+    # data_scaling: one nested child per size, the scaling verdict on the parent.
+    parent = runs["data_scaling"]
+    kids = client.search_runs([lr.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(int(k.data.params["train_size"]) for k in kids) == [100, 200, 400]
+    assert all(_steps(client, k.info.run_id, "val_loss") == [0] for k in kids)
+    top = client.get_run(parent).data
+    assert top.tags["scaling.verdict"] in ("data_limited", "diminishing_returns", "saturated")
+    assert "scaling/gain_at_2x" in top.metrics
+
+    # learning_curve: nested runs at 1/4, 1/2 and all of complex_vs_simple's 1000 samples.
+    parent = runs["learning_curve"]
+    kids = client.search_runs([lr.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(int(k.data.params["train_size"]) for k in kids) == [250, 500, 1000]
+    assert {k.data.tags["scenario"] for k in kids} == {"complex_vs_simple"}
+    top = client.get_run(parent).data
+    assert top.tags["scaling.verdict"] in ("data_limited", "diminishing_returns", "saturated")
+    assert top.tags["learning_curve.answer"]
+
+    # main: variants nested under the run mlflow run made, diagnosed, claims.md on it.
+    main = runs["main"]
+    kids = client.search_runs([lr.info.experiment_id], f"tags.mlflow.parentRunId = '{main}'")
+    assert {k.data.tags["scenario.variant"] for k in kids} == {
+        "optimizer_limits optimizer=sgd", "optimizer_limits optimizer=adam",
+        "memory_pressure mode=in_memory document size", "memory_pressure mode=in_memory",
+        "memory_pressure mode=streaming"}
+    for kid in kids:
+        if kid.data.tags["scenario.variant"].endswith("document size"):
+            assert kid.info.status == "FAILED" and kid.data.tags["memory.refused"] == "true"
+        else:
+            assert kid.data.tags["plateau.verdict"] == "insufficient_data"  # one epoch only
+    claims = client.download_artifacts(main, "claims.md", str(tmp_path))
+    text = Path(claims).read_text()
+    assert "| optimizer_limits optimizer=sgd | 004 |" in text and "insufficient_data" in text
+
+    # diagnose: passes its arguments to `mlflow-plateau diagnose`, which tags the run.
+    target = runs["limited_diversity"]
+    proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "diagnose", "--env-manager", "local",
+                           "--experiment-name", "projects-test", "-P", f"args={target} --patience 2"],
+                          env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert client.get_run(target).data.tags["plateau.verdict"]
+
+    # A bad value through the mlflow run command: a clear message, no training.
+    proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "limited_diversity", "--env-manager", "local",
+                           "--experiment-name", "projects-test", "-P", "epochs=ten"],
+                          env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "limited_diversity: parameter 'epochs' must be a whole number >= 0" in proc.stdout + proc.stderr
