@@ -36,12 +36,15 @@ import json
 import math
 import textwrap
 from collections.abc import Mapping
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont
+from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from . import __version__
@@ -82,11 +85,26 @@ def diagnosis_json(diagnosis: Diagnosis) -> str:
 
 # -------------------------------------------------------------------------------------- plot helpers
 
+@lru_cache(maxsize=1)
+def _font_chars() -> frozenset[int]:
+    """Code points the default font can draw (DejaVu Sans unless configured otherwise)."""
+    try:
+        return frozenset(FT2Font(findfont(FontProperties())).get_charmap())
+    except Exception:  # no font file readable: draw as is and let matplotlib cope
+        return frozenset()
+
+
 def _label(text: Any, limit: int = _MAX_LABEL) -> str:
-    """A run-supplied string made safe for a matplotlib label: shortened, ``$`` escaped."""
+    """A run-supplied string made safe for a matplotlib label: shortened, ``$`` escaped, and
+    characters the font lacks (CJK, emoji) shown as ``?``: matplotlib would draw an empty box and
+    emit one UserWarning per missing glyph, flooding the output of a batch over many runs. The HTML
+    report keeps the exact text."""
     s = str(text)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
+    chars = _font_chars()
+    if chars and not s.isascii():
+        s = "".join(c if ord(c) in chars or c in "\n\t" else "?" for c in s)
     # Matplotlib reads text with an even number of unescaped "$" as mathtext; "\$" is a literal "$".
     return s.replace("$", r"\$")
 

@@ -462,3 +462,18 @@ def test_tags_restating_an_earlier_diagnosis_are_not_shown():
     parsed.feed(page)
     text = "".join(parsed.text)
     assert "plateau.partial" in text and "vision" in text and "stale" not in text
+
+
+def test_characters_the_font_lacks_raise_no_warning_and_stay_exact_in_html():
+    import warnings
+    e = np.arange(20)
+    name = "学习 loss 🚀 ünï"
+    curves = history_curves({name: 1 + np.exp(-e / 4), f"val_{name}": 1.1 + np.exp(-e / 4)})
+    d = diagnose_curves(curves)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        png = report.curves_png(d, curves)
+    _assert_readable_plot(png)
+    parsed = _Page()
+    parsed.feed(report.report_html(d, curves, png=png))
+    assert f"val_{name}" in "".join(parsed.text)
