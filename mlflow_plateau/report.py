@@ -14,13 +14,16 @@ never recomputes a diagnostic and never talks to MLflow (``tracking.py`` uploads
   run's name, params and tags (less the ``plateau.*`` tags that restate an earlier diagnosis). Pass
   ``png=`` the bytes ``curves_png`` returned to skip a redraw.
 - ``scaling_png(v)`` / ``scaling_html(v)``: error against training size on log-log axes, the points,
-  the fitted ``a n^-b + c``, an interval band and the extrapolation to twice the largest size.
+  the fitted ``a n^-b + c``, an interval band and the extrapolation to twice the largest size. The
+  band is refit-free: the curve with the exponent at its bootstrap ``low`` and ``high``, pinned to
+  the fit at the geometric-mean size (where the data hold it), floor kept (see ``_band``).
 
 Security: the HTML is shown by the MLflow UI in an iframe, and every string in it that comes from a
 run (names, params, tags, metric names, summaries, evidence) is passed through
 ``html.escape(quote=True)``. The page has no JavaScript, no links and no external resources, and
 carries a Content-Security-Policy that forbids them anyway. In plots, ``$`` is escaped so a metric
-name cannot switch matplotlib into mathtext (which could fail to parse and abort the render).
+name cannot switch matplotlib into mathtext (which could fail to parse and abort the render), and
+characters the plot font lacks are drawn as ``?`` (the HTML keeps the exact text).
 
 Determinism: figures are drawn on ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no
 global state, safe in threads) and saved without the ``Software`` metadata; PNG has no timestamp, so
