@@ -24,9 +24,15 @@ What it does, in order:
   ``mlflow.log_metrics(..., step=epoch, synchronous=False)``: MLflow's asynchronous queue, so
   an epoch costs a queue put rather than a store round trip.
 - ``on_train_end``: flushes the queue, diagnoses the recorded history with
-  ``verdict.diagnose_curves`` and writes the result to the run through
-  ``tracking.log_diagnosis`` (the same metrics, tags and artifacts as ``mlflow-plateau
-  diagnose``), keeps it on ``self.diagnosis`` and prints its one-sentence summary.
+  ``verdict.diagnose_curves`` (milliseconds), keeps it on ``self.diagnosis``, prints its
+  one-sentence summary and writes it to the run through ``tracking.log_diagnosis`` (the same
+  metrics, tags and artifacts as ``mlflow-plateau diagnose``). Rendering ``curves.png`` and
+  ``report.html`` takes ~0.4 s, several percent of a short fit, so by default the write runs on a
+  background thread and ``fit`` returns at once. The thread is not a daemon: the interpreter
+  waits for it at exit, so a script that ends right after ``fit`` still gets its artifacts.
+  ``callback.wait()`` blocks until the write is done (before reading the run back);
+  ``background=False`` writes before ``fit`` returns. The next ``fit`` with the same callback
+  waits for the previous write first.
 
 Training never fails because of the diagnosis: a history that cannot be diagnosed (a ValueError,
 e.g. no metric to monitor) is reported with a warning and nothing more is written; a run with too
@@ -42,6 +48,7 @@ trip. Each ``fit`` call is diagnosed on its own epochs.
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -86,14 +93,16 @@ class PlateauCallback(keras.callbacks.Callback):
     Options are those of ``diagnose_curves`` (``monitor``, ``train_metric``, ``mode``,
     ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``) plus ``artifacts`` (what
     ``tracking.log_diagnosis`` renders), ``log_metrics`` (``"auto"``, True, False),
-    ``diagnose_every`` (None or N epochs) and ``verbose`` (print the summary).
+    ``diagnose_every`` (None or N epochs), ``background`` (write the final diagnosis on a thread;
+    see ``wait``) and ``verbose`` (print the summary).
     """
 
     def __init__(self, monitor: str | None = None, train_metric: str | None = None,
                  mode: str | None = None, patience: int = 10, min_delta: float = 0.0,
                  relative_delta: float | None = 0.01, num_classes: int | None = None,
                  artifacts: str = "all", log_metrics: bool | str = "auto",
-                 diagnose_every: int | None = None, verbose: int = 1) -> None:
+                 diagnose_every: int | None = None, background: bool = True,
+                 verbose: int = 1) -> None:
         super().__init__()
         if log_metrics not in ("auto", True, False):
             raise ValueError(f"log_metrics must be 'auto', True or False, not {log_metrics!r}")
@@ -111,6 +120,7 @@ class PlateauCallback(keras.callbacks.Callback):
         self.artifacts = artifacts
         self.log_metrics = log_metrics
         self.diagnose_every = diagnose_every
+        self.background = background
         self.verbose = verbose
         self.diagnosis: Diagnosis | None = None
         self.run_id: str | None = None
@@ -118,6 +128,15 @@ class PlateauCallback(keras.callbacks.Callback):
         self._points: dict[str, tuple[list[int], list[float]]] = {}
         self._started_run = False
         self._tracking_ok = True
+        self._writer: threading.Thread | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the last ``fit``'s diagnosis is written; False if ``timeout`` ran out."""
+        writer = self._writer
+        if writer is None:
+            return True
+        writer.join(timeout)
+        return not writer.is_alive()
 
     # -- deciding who logs ------------------------------------------------------------------
 
@@ -144,6 +163,8 @@ class PlateauCallback(keras.callbacks.Callback):
     # -- Keras hooks ------------------------------------------------------------------------
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.wait()  # the previous fit's write must not race this fit's state
+        self._writer = None
         self._points = {}
         self.diagnosis = None
         self._tracking_ok = True
@@ -194,10 +215,17 @@ class PlateauCallback(keras.callbacks.Callback):
                 mlflow.end_run()
             except Exception as exc:
                 self._tracking_failed("could not end the MLflow run", exc)
-        if diagnosis is not None:
-            self._write(diagnosis, final=True)
-            if self.verbose:
-                print(f"PlateauCallback: {diagnosis.summary}")
+        if diagnosis is None:
+            return
+        if self.verbose:
+            print(f"PlateauCallback: {diagnosis.summary}")
+        if self.background:
+            self._writer = threading.Thread(target=self._write, args=(diagnosis, self.curves()),
+                                            kwargs={"final": True}, daemon=False,
+                                            name="PlateauCallback-write")
+            self._writer.start()
+        else:
+            self._write(diagnosis, self.curves(), final=True)
 
     # -- the diagnosis ----------------------------------------------------------------------
 
@@ -231,16 +259,16 @@ class PlateauCallback(keras.callbacks.Callback):
             warnings.warn(f"PlateauCallback: {where}: {diagnosis.summary}", UserWarning,
                           stacklevel=3)
         if not final:
-            self._write(diagnosis, final=False)
+            self._write(diagnosis, curves, final=False)
         return diagnosis
 
-    def _write(self, diagnosis: Diagnosis, *, final: bool) -> None:
+    def _write(self, diagnosis: Diagnosis, curves: dict[str, Curve], *, final: bool) -> None:
         if self.run_id is None or not self._tracking_ok:
             return
         try:
             from .tracking import log_diagnosis
 
-            log_diagnosis(self.run_id, diagnosis, self.curves(),
+            log_diagnosis(self.run_id, diagnosis, curves,
                           artifacts=self.artifacts if final else "none")
         except Exception as exc:
             self._tracking_failed("could not write the diagnosis", exc)

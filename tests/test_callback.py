@@ -9,7 +9,11 @@ store can make ``fit`` fail.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +57,7 @@ def _assert_one_point_per_epoch(client, run_id: str, history, epochs: int = EPOC
 
 def _assert_diagnosed(client, run_id: str, callback, *, single: bool = True) -> None:
     """The run holds the callback's diagnosis (``single``: one point per plateau/gap metric)."""
+    assert callback.wait(timeout=60)
     run = client.get_run(run_id)
     assert callback.diagnosis is not None and callback.diagnosis.run_id == run_id
     assert run.data.tags["plateau.verdict"] == callback.diagnosis.verdict
@@ -174,9 +179,10 @@ def test_log_metrics_false_still_writes_the_diagnosis(tracking_uri, client):
 def test_two_epochs_warn_and_training_completes(tracking_uri, client):
     from mlflow_plateau import PlateauCallback
 
-    callback = PlateauCallback(verbose=0)
+    callback = PlateauCallback(verbose=0, background=False)
     with pytest.warns(UserWarning, match=f"run {'[0-9a-f]' * 32}: .*"):
         history = _fit([callback], epochs=2)
+    assert callback._writer is None  # written before fit returned
     assert len(history.history["loss"]) == 2
     assert callback.diagnosis.verdict == "insufficient_data"
     run = client.get_run(callback.run_id)
@@ -205,6 +211,7 @@ def test_diagnose_every_writes_during_training(tracking_uri, client):
 
     callback = PlateauCallback(diagnose_every=3, verbose=0)
     _fit([callback])
+    assert callback.wait(timeout=60)
     run = client.get_run(callback.run_id)
     assert run.data.tags["plateau.partial"] == "false"
     _assert_diagnosed(client, callback.run_id, callback, single=False)
@@ -226,6 +233,26 @@ def test_unreachable_tracking_server_does_not_stop_training(tracking_uri, monkey
     assert callback.run_id is None and callback.logs_epochs is False
     assert callback.diagnosis is not None  # the diagnosis itself needs no store
     assert any("could not start an MLflow run" in str(w.message) for w in caught)
+
+
+def test_a_script_ending_right_after_fit_still_gets_the_artifacts(tracking_uri, client, tmp_path):
+    # The final write runs on a non-daemon thread: the interpreter waits for it at exit.
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_callback import _fit
+        from mlflow_plateau import PlateauCallback
+        callback = PlateauCallback(verbose=0)
+        _fit([callback])
+        print(callback.run_id)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, check=True)
+    run_id = done.stdout.strip().splitlines()[-1]
+    assert {a.path for a in client.list_artifacts(run_id, "plateau")} == {
+        "plateau/diagnosis.json", "plateau/curves.png", "plateau/report.html"}
+    assert "plateau.verdict" in client.get_run(run_id).data.tags
 
 
 @pytest.mark.parametrize("kwargs", [{"log_metrics": "sometimes"}, {"diagnose_every": 0},
