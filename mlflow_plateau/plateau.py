@@ -15,9 +15,10 @@ rule of ``keras.callbacks.EarlyStopping`` over a finished curve, exactly as Kera
 ``plateau_epoch(values, ...)`` estimates the epoch after which no improvement larger than the
 tolerance comes, through the noise:
 
-1. estimate the noise ``sigma`` robustly from second differences (1.4826 x MAD / sqrt 6: a smooth
-   trend adds little to most of them, so a sharp early drop does not inflate it); a curve whose
-   noise is below 1e-4 of its range is noise-free and is used as it is;
+1. a curve that changes direction at most once (monotone, or down then up) shows no noise and is
+   used as it is; otherwise estimate the noise ``sigma`` robustly from second differences
+   (1.4826 x MAD / sqrt 6: a smooth trend adds little to most of them, so a sharp early drop does
+   not inflate it);
 2. fit a smooth curve: a Whittaker smoother (penalised second differences, the discrete cubic
    smoothing spline), the smoothest whose residual rms stays within ``sigma`` (discrepancy rule);
    series longer than ``MAX_POINTS`` are first averaged in equal blocks;
@@ -59,8 +60,6 @@ from .curves import Mode
 MAX_POINTS = 400
 _BOOTSTRAP = 40
 _LAMBDAS = np.logspace(-4, 8, 49)
-# Below this noise (relative to the range) a curve is taken as exact, e.g. a clean logged decay.
-_NOISE_FREE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -161,6 +160,13 @@ class _Smooth:
     basis: np.ndarray
 
 
+def _reversals(z: np.ndarray) -> int:
+    """How often the curve changes direction (steps of exactly zero do not count)."""
+    steps = np.sign(np.diff(z))
+    steps = steps[steps != 0]
+    return int(np.count_nonzero(steps[1:] != steps[:-1]))
+
+
 def _noise_from_differences(z: np.ndarray) -> float:
     """Robust noise sd from second differences: a smooth trend adds little to most of them."""
     d2 = np.diff(z, n=2)
@@ -223,8 +229,8 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
         block = n / MAX_POINTS
     else:
         xb, zb, block = np.arange(n, dtype=np.float64), zs, 1.0
-    noise_b = _noise_from_differences(zb) if zb.size >= 5 else 0.0
-    noise_free = block == 1.0 and noise_b <= _NOISE_FREE * float(np.ptp(zb))
+    noise_free = block == 1.0 and _reversals(zb) <= 1
+    noise_b = 0.0 if noise_free or zb.size < 5 else _noise_from_differences(zb)
     if noise_free:
         smooth = _Smooth(zb, np.ones(zb.size), np.eye(zb.size))
         noise_b = 0.0
@@ -257,7 +263,7 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
     best_idx = int(np.argmin(z))
     replay = early_stopping_replay(y, mode=mode, min_delta=min_delta, patience=patience)
     stop = None if replay.stopped_epoch is None else int(x[replay.stopped_epoch])
-    wasted = 0 if replay.stopped_epoch is None else n - 1 - replay.stopped_epoch
+    wasted = 0 if stop is None else int(x[-1]) - stop
 
     still = False
     window = max(5, zb.size // 4)

@@ -74,13 +74,8 @@ tolerances = st.sampled_from([0.0, 1e-6, 1e-3, 1e-2, 0.05])
 
 # --- exactness on noise-free curves -----------------------------------------------------------
 
-NOT_EXACT = ("plateau.py: its noise-free test (second-difference noise <= 1e-4 of the range) takes "
-             "smooth noise-free curves with curvature (short or sharp exponential/power-law decays, "
-             "decay-then-flat, decay-then-rise) for noisy ones, and then reports the smoothed settled "
-             "epoch, a few epochs before EarlyStopping's record rule")
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_EXACT)
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(monotone_curves(), u_curves()), tolerances)
@@ -122,14 +117,10 @@ def test_noise_free_straight_and_parabolic_curves_equal_keras_record_rule(n, amp
     ([2.0, 2.0, 2.0, 2.0, 2.0], 0.0, 0),                # constant: nothing after epoch 0 improves
     ([3.0, 2.0, 1.0, 0.0, -1.0, -2.0], 1.0, 4),         # negative values, steps equal to min_delta
     ([0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.5, 0.5], 0.0, 4),  # linear decay, then flat
-    pytest.param([1.0, 0.5, 0.25, 0.2, 0.19, 0.19, 0.19], 0.0, 4,
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_EXACT)),
-    pytest.param([1.0, 0.5, 0.25, 0.2, 0.19, 0.19, 0.19], 0.3, 1,
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_EXACT)),
-    pytest.param(list(np.exp(-np.arange(5.0))), 0.0, 4,
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_EXACT)),
-    pytest.param(list(2.0 * np.exp(-np.arange(30) / 2.33) + 0.5), 0.001, 18,
-                 marks=pytest.mark.xfail(strict=True, reason=NOT_EXACT)),
+    ([1.0, 0.5, 0.25, 0.2, 0.19, 0.19, 0.19], 0.0, 4),
+    ([1.0, 0.5, 0.25, 0.2, 0.19, 0.19, 0.19], 0.3, 4),  # 0.19 beats the record 0.5 by > 0.3
+    (list(np.exp(-np.arange(5.0))), 0.0, 4),
+    (list(2.0 * np.exp(-np.arange(30) / 2.33) + 0.5), 0.001, 18),
 ])
 def test_plateau_known_noise_free_cases(values, tol, expected):
     assert early_stopping_replay(values, min_delta=tol, patience=len(values)).best_epoch == expected
@@ -283,9 +274,6 @@ def test_bad_arguments_raise_value_error(kwargs, message):
         plateau_epoch(**kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="plateau.py: wasted_epochs counts logged points after "
-                   "stop_epoch (n - 1 - index), not epochs trained (last_epoch - stop_epoch), when the "
-                   "epochs have gaps")
 def test_wasted_epochs_are_epochs_not_logged_points():
     y = [1.0, 0.8, 0.7, 0.72, 0.71, 0.73, 0.74, 0.75, 0.76, 0.77]
     r = plateau_epoch(y, patience=3, epochs=[2 * i for i in range(len(y))])
