@@ -5,14 +5,20 @@ picks the monitored curve (``val_loss`` by default; else the first validation lo
 validation curve, else the training loss), pairs it with its training curve, computes
 ``plateau_epoch`` and ``generalization_gap`` and decides one verdict, checked in this order:
 
+``diverged``           the monitor or its training curve hit NaN/inf within the monitor's epochs
+                       (the first such epoch is reported, even epoch 0 of an all-NaN curve).
 ``insufficient_data``  fewer than ``Thresholds.min_epochs`` finite epochs of the monitor.
-``diverged``           the monitor or its training curve hit NaN/inf (the epoch is reported), or
-                       the training loss ended ``explode_factor`` times above its best.
-``at_chance``          the best validation value is no better than a constant predictor: for a
-                       cross-entropy loss ``ln k`` (``ln 2`` binary; ``k`` from ``num_classes``,
-                       else from an accuracy curve's presence and the first training loss,
-                       rounded to the nearest ``ln k``) within ``chance_margin`` (relative); for
-                       accuracy ``1/k`` plus ``chance_margin``; or a ``chance`` value given.
+``diverged``           the training loss ended ``explode_factor`` times above its best and above
+                       its first value (reported: the first epoch at that factor over the best
+                       before it).
+``at_chance``          the best validation value (the less optimistic of the raw best and the best
+                       of ``PlateauResult.fitted``) is no better than a constant predictor by more
+                       than ``chance_margin`` (relative for a loss, absolute for accuracy) or twice
+                       the noise, whichever is larger, so the noise of a small validation set does
+                       not count as learning. Chance is ``ln k`` for a cross-entropy loss (``ln 2``
+                       binary; ``k`` from ``num_classes``, else from an accuracy curve's presence
+                       and the first training loss, rounded to the nearest ``ln k``), ``1/k`` for
+                       accuracy, or a ``chance`` value given.
 ``unstable``           the noise is large against the improvement (``noise / improvement >=
                        unstable_noise_ratio``) or the curve jumps back by more than
                        ``unstable_jump`` of its range in one epoch.
@@ -20,9 +26,10 @@ validation curve, else the training loss), pairs it with its training curve, com
                        training kept improving, or the gap grows after the plateau (its trend's
                        90% interval above zero) and ends above ``overfit_relative_gap`` relative.
 ``not_converged``      the monitor is still improving at the end (``PlateauResult.still_improving``).
-``underfitting``       converged with a small gap but a poor fit: the training loss stayed above
+``underfitting``       converged with a small gap (or a monitor that never improved beyond its
+                       tolerance, gap or not) but a poor fit: the training loss stayed above
                        ``underfit_chance_fraction`` of the chance loss, or (no chance level known)
-                       improved by less than ``underfit_improvement`` of its first value.
+                       ended above ``underfit_improvement`` of its first value.
 ``healthy``            none of the above.
 
 Every verdict carries its evidence (the numbers that decided it) and plain-word recommendations.
@@ -210,8 +217,10 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
         return (f"Only {ev.get('epochs', 0)} usable epoch(s) of {monitor}: too few to find a "
                 "plateau.")
     if verdict == "diverged":
-        return f"Training diverged: {ev.get('diverged_metric')} became non-finite or exploded " \
-               f"at epoch {ev.get('diverged_epoch')}."
+        how = (f"exploded (to {ev.get('explode_factor', 10):g}x its best or more)"
+               if ev.get("diverged_how") == "exploded" else "became NaN/inf")
+        return f"Training diverged: {ev.get('diverged_metric')} {how} at epoch " \
+               f"{ev.get('diverged_epoch')}."
     assert p is not None
     stop = (f"; EarlyStopping would have stopped at epoch {p.stop_epoch}, "
             f"{p.wasted_epochs} epochs earlier" if p.stop_epoch is not None and p.wasted_epochs
@@ -220,6 +229,9 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
         return (f"{monitor} never beat a constant predictor (best {p.best_value:.4g} vs chance "
                 f"{ev['chance']:.4g}): the model learned nothing that generalizes.")
     if verdict == "unstable":
+        if ev.get("unstable_by") == "jump":
+            return (f"{monitor} jumped back by {100 * ev['largest_jump_back']:.0f}% of its range "
+                    "in one epoch; training is unstable.")
         return (f"{monitor} is too noisy to trust (noise {p.noise:.3g} against a total "
                 f"improvement of {p.improvement:.3g}); training is unstable.")
     if verdict == "overfitting":
@@ -230,6 +242,9 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
         return (f"{monitor} was still improving at the last epoch ({p.last_epoch}): training "
                 "ended before it converged.")
     if verdict == "underfitting":
+        if ev.get("monitor_never_improved"):
+            return (f"{monitor} never improved by more than {p.tolerance:.3g} and the training "
+                    "loss stayed high: the model is underfitting.")
         return (f"{monitor} plateaued at epoch {p.epoch} with a small gap but a poor fit: the "
                 "model is underfitting.")
     return (f"{monitor} plateaued at epoch {p.epoch} (best {p.best_value:.4g} at epoch "
@@ -277,19 +292,21 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
         return Diagnosis(verdict, _summary(verdict, monitor, p, g, evidence), evidence,
                          list(_RECOMMENDATIONS[verdict]), monitor, partner, mode, p, g, config)
 
-    diverged = [(e, n) for e, n in ((val_bad, monitor), (train_bad, partner)) if e is not None]
-    if diverged and len(val_ok) >= 1 and min(diverged)[0] <= int(val_curve.epochs[-1]):
-        epoch, name = min(diverged)
-        evidence.update(diverged_epoch=epoch, diverged_metric=name)
+    # The first non-finite epoch of the monitor or its training curve; the monitor wins a tie.
+    diverged = sorted((e, n != monitor, n) for e, n in ((val_bad, monitor), (train_bad, partner))
+                      if e is not None)
+    last_val_epoch = int(val_curve.epochs[-1]) if len(val_curve) else None
+    if diverged and last_val_epoch is not None and diverged[0][0] <= last_val_epoch:
+        # Even NaN from the first epoch is a divergence (e.g. NaN inputs or a huge learning
+        # rate), not a lack of data: the epoch is reported, the plateau only when there is one.
+        epoch, _, name = diverged[0]
+        evidence.update(diverged_epoch=epoch, diverged_metric=name, diverged_how="non-finite")
         p = plateau_epoch(val_ok.values, mode=mode, min_delta=min_delta,
                           relative_delta=relative_delta, patience=patience,
                           epochs=val_ok.epochs) if len(val_ok) else None
         return result("diverged", p, None)
     if len(val_ok) < th.min_epochs:
         evidence["min_epochs"] = th.min_epochs
-        if diverged:
-            epoch, name = min(diverged)
-            evidence.update(diverged_epoch=epoch, diverged_metric=name)
         return result("insufficient_data", None, None)
 
     p = plateau_epoch(val_ok.values, mode=mode, min_delta=min_delta,
@@ -314,17 +331,31 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
             t = train_ok.values
             if t.size >= 2 and t.min() > 0 and t[-1] >= th.explode_factor * t.min() \
                     and t[-1] > t[0]:
-                evidence.update(diverged_epoch=int(train_ok.epochs[-1]), diverged_metric=partner,
+                # Report where it exploded: the first epoch at explode_factor x the best before it.
+                exploded = np.flatnonzero(t >= th.explode_factor * np.minimum.accumulate(t))
+                evidence.update(diverged_epoch=int(train_ok.epochs[exploded[0]]),
+                                diverged_metric=partner, diverged_how="exploded",
+                                explode_factor=th.explode_factor,
                                 train_final=float(t[-1]), train_best=float(t.min()))
                 return result("diverged", p, g)
 
     level, level_source = _chance_level(curves, monitor, partner, mode, chance, num_classes)
     if level is not None:
         evidence.update(chance=level, chance_source=level_source)
+        # Both estimates of the best value are optimistic: the raw best of 30 noisy epochs
+        # hovering at chance lies a couple of noise sd beyond it (a small validation set is
+        # noisy), and the smoothed curve extrapolates a rise back past the first epochs. The
+        # less optimistic of the two is what the model demonstrably reached.
         if mode == "min":
-            at_chance = p.best_value >= level * (1 - th.chance_margin)
+            best_fit = max(float(p.fitted.min()), p.best_value)
         else:
-            at_chance = p.best_value <= level + th.chance_margin
+            best_fit = min(float(p.fitted.max()), p.best_value)
+        evidence["best_robust"] = best_fit
+        # As for the plateau, a gain smaller than twice the noise is not one the curve shows.
+        if mode == "min":
+            at_chance = best_fit >= level - max(th.chance_margin * level, 2.0 * p.noise)
+        else:
+            at_chance = best_fit <= level + max(th.chance_margin, 2.0 * p.noise)
         if at_chance:
             return result("at_chance", p, g)
 
@@ -334,6 +365,7 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
     ratio = p.noise / p.improvement if p.improvement > 0 else (math.inf if p.noise > 0 else 0.0)
     evidence.update(noise_ratio=ratio, largest_jump_back=jump)
     if ratio >= th.unstable_noise_ratio or jump >= th.unstable_jump:
+        evidence["unstable_by"] = "noise" if ratio >= th.unstable_noise_ratio else "jump"
         return result("unstable", p, g)
 
     fitted_z = p.fitted if mode == "min" else -p.fitted
@@ -354,7 +386,11 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
 
     small_gap = g is None or abs(g.final) <= max(p.tolerance,
                                                  th.overfit_relative_gap * abs(val_ok.values[-1]))
-    if train_ok is not None and len(train_ok) >= 2 and mode == "min" and small_gap:
+    # A monitor that never improved beyond its tolerance while training barely moved learned
+    # nothing, whatever the (then constant) gap: that is a poor fit, not a healthy run.
+    flat = p.improvement <= p.tolerance
+    evidence["monitor_never_improved"] = flat
+    if train_ok is not None and len(train_ok) >= 2 and mode == "min" and (small_gap or flat):
         t = train_ok.values
         if level is not None and "loss" in monitor.lower():
             train_best_ratio = float(t.min()) / level
