@@ -276,8 +276,10 @@ class PlateauCallback(keras.callbacks.Callback):
     def _tracking_failed(self, what: str, exc: BaseException) -> None:
         # Warn once and stop talking to the tracking store for the rest of this fit call.
         if self._tracking_ok:
-            warnings.warn(f"PlateauCallback: {what} ({type(exc).__name__}: {exc}); training "
-                          "continues without it.", UserWarning, stacklevel=3)
+            # MLflow's messages can span dozens of lines (SQL, parameters): keep the first one.
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+            warnings.warn(f"PlateauCallback: {what} ({type(exc).__name__}: {first[:300]}); "
+                          "training continues without it.", UserWarning, stacklevel=3)
         self._tracking_ok = False
 
 
