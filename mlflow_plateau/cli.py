@@ -241,6 +241,7 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                             experiment_id=args.experiment_id, filter_string=args.filter_string,
                             tracking_uri=args.tracking_uri, log=not args.dry_run,
                             artifacts=args.artifacts, **_diagnosis_kwargs(args))
+    # Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small.
     diagnosed, failed = [], []
     total = len(set(args.run_ids)) if args.run_ids else None
     columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
@@ -248,18 +249,21 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("runs", total=total)
         for result in results:
-            (failed if isinstance(result, RunFailure) else diagnosed).append(result)
+            if isinstance(result, RunFailure):
+                failed.append(result)
+            else:
+                diagnosed.append(result.to_dict() if args.json else _diagnosis_row(result))
             progress.advance(task)
     for failure in failed:
         _err(f"run {failure.run_id}: {failure.reason}")
     if args.json:
-        print(json.dumps({"dry_run": args.dry_run, "runs": [d.to_dict() for d in diagnosed],
+        print(json.dumps({"dry_run": args.dry_run, "runs": diagnosed,
                           "failures": [f.to_dict() for f in failed]}, indent=2))
     elif diagnosed:
         title = f"{len(diagnosed)} run(s) diagnosed" + (" (dry run: nothing written)"
                                                         if args.dry_run else "")
         _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
-                             "wasted epochs"], [_diagnosis_row(d) for d in diagnosed])
+                             "wasted epochs"], diagnosed)
     if not diagnosed and not failed:
         _err("no runs matched")
     return EXIT_FAILED if failed else EXIT_OK

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -716,6 +717,30 @@ def iter_runs(client: MlflowClient, experiment_id: str, filter_string: str | Non
             return
 
 
+def _runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> list[Run]:
+    """The runs with these ids (MLflow-issued, hex) in one search, in the order given."""
+    from mlflow.entities import ViewType
+
+    quoted = ", ".join(f"'{r}'" for r in run_ids if re.fullmatch(r"[0-9A-Za-z_\-]+", r))
+    found = client.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
+                               run_view_type=ViewType.ACTIVE_ONLY, max_results=len(run_ids))
+    by_id = {r.info.run_id: r for r in found}
+    return [by_id[r] for r in run_ids if r in by_id]
+
+
+def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str,
+                    page_size: int) -> Iterator[list[Run]]:
+    """Pages of the runs a filter selects *now*: the ids are listed first, because writing the
+    diagnoses can change which runs a filter on plateau.* tags matches, and offset paging over a
+    changing result would skip runs."""
+    ids = [r.info.run_id for page in iter_runs(client, experiment_id, filter_string, page_size)
+           for r in page]
+    for start in range(0, len(ids), page_size):
+        page = _runs_by_id(client, experiment_id, ids[start:start + page_size])
+        if page:
+            yield page
+
+
 def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
                   experiment_id: str | None = None, filter_string: str | None = None,
                   tracking_uri: str | None = None, log: bool = True, monitor: str | None = None,
@@ -758,7 +783,12 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         check_reachable(uri)
         client = _client(uri)
         exp_id = _experiment_id(client, experiment_name, experiment_id)
-        pages = iter_runs(client, exp_id, filter_string, batch_size)
+        if filter_string:
+            pages = _filtered_pages(client, exp_id, filter_string, batch_size)
+            first = next(pages, None)  # lists the ids now: a bad filter fails here, not midway
+            pages = itertools.chain([first] if first else [], pages)
+        else:
+            pages = iter_runs(client, exp_id, None, batch_size)
     return _diagnose_pages(client, uri, pages, options, log, artifacts)
 
 

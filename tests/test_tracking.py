@@ -237,6 +237,17 @@ def test_experiment_selection_pages_and_filters(client):
     assert sorted(r.run_id for r in adam) == sorted(ids[1::2])
     written = [k for r in ids for k in client.get_run(r).data.metrics if "/" in k]
     assert written == [] and "plateau.verdict" not in client.get_run(ids[0]).data.tags  # log=False
+    # A filter on what diagnosing writes: every matching run is diagnosed although each write
+    # takes it out of the filter while the pages are read.
+    list(diagnose_runs(experiment_name=exp_name, tracking_uri=uri, patience=3, artifacts="none"))
+    assert {client.get_run(r).data.metrics["plateau/stop_epoch"] for r in ids} == {13.0}
+    moved = list(diagnose_runs(experiment_name=exp_name, tracking_uri=uri, batch_size=2,
+                               filter_string="metrics.`plateau/stop_epoch` = 13", patience=8,
+                               artifacts="none"))
+    assert sorted(r.run_id for r in moved) == sorted(ids)
+    assert {client.get_run(r).data.metrics["plateau/stop_epoch"] for r in ids} == {18.0}
+    with pytest.raises(Exception, match="quoted string"):
+        diagnose_runs(experiment_name=exp_name, tracking_uri=uri, filter_string="params.x ~ 1")
     for bad in ({}, {"experiment_name": "x", "experiment_id": "1"},
                 {"run_ids": ids[:1], "experiment_name": exp_name},
                 {"run_ids": ids[:1], "filter_string": "params.opt = 'x'"}):
@@ -359,6 +370,18 @@ def test_http_diagnose_is_idempotent(mlflow_server, server_client):
     assert histories(server_client, run_id) == h1
     assert [a.path for a in server_client.list_artifacts(run_id, "plateau")] == \
         ["plateau/diagnosis.json"]
+    # A whole experiment over HTTP: bulk reads, concurrent writes, then nothing new on a re-run.
+    others = [log_curves(server_client, exp, {"loss": TRAIN, "val_loss": VAL + i / 100})
+              for i in range(4)]
+    first = list(diagnose_runs(experiment_id=exp, tracking_uri=mlflow_server.uri,
+                               artifacts="none"))
+    assert sorted(r.run_id for r in first) == sorted([run_id, *others])
+    assert not any(isinstance(r, RunFailure) for r in first)
+    before = {r: histories(server_client, r) for r in others}
+    again = list(diagnose_runs(experiment_id=exp, tracking_uri=mlflow_server.uri,
+                               artifacts="none"))
+    assert [r.to_dict() for r in again] == [r.to_dict() for r in first]
+    assert {r: histories(server_client, r) for r in others} == before
 
 
 # --- Runs logged by MLflow's own Keras integrations --------------------------------------------
