@@ -47,6 +47,7 @@ trip. Each ``fit`` call is diagnosed on its own epochs.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 import warnings
@@ -66,11 +67,12 @@ _MAX_FRAMES = 6
 
 
 def _mlflow_callback_classes() -> tuple[type, ...]:
+    """The callbacks autolog adds (and users may add): ``mlflow.{keras,tensorflow}.MlflowCallback``."""
     classes = []
     for module in ("mlflow.keras.callback", "mlflow.tensorflow.callback"):
         try:
-            classes.append(__import__(module, fromlist=["MlflowCallback"]).MlflowCallback)
-        except Exception:  # the flavor's framework is not installed
+            classes.append(importlib.import_module(module).MlflowCallback)
+        except Exception:  # that flavor's framework (e.g. tensorflow under a JAX backend) is absent
             continue
     return tuple(classes)
 
@@ -81,17 +83,16 @@ def _autolog_enabled() -> bool:
 
 def _as_number(value: Any) -> float | None:
     try:
-        number = float(value)
+        return float(value)  # NaN/inf are kept: the diagnosis reports divergence from them
     except (TypeError, ValueError):
         return None
-    return number
 
 
 class PlateauCallback(keras.callbacks.Callback):
     """Log epoch metrics when nothing else does, and diagnose the run when training ends.
 
     Options are those of ``diagnose_curves`` (``monitor``, ``train_metric``, ``mode``,
-    ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``) plus ``artifacts`` (what
+    ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``, ``chance``) plus ``artifacts`` (what
     ``tracking.log_diagnosis`` renders), ``log_metrics`` (``"auto"``, True, False),
     ``diagnose_every`` (None or N epochs), ``background`` (write the final diagnosis on a thread;
     see ``wait``) and ``verbose`` (print the summary).
@@ -100,7 +101,7 @@ class PlateauCallback(keras.callbacks.Callback):
     def __init__(self, monitor: str | None = None, train_metric: str | None = None,
                  mode: str | None = None, patience: int = 10, min_delta: float = 0.0,
                  relative_delta: float | None = 0.01, num_classes: int | None = None,
-                 artifacts: str = "all", log_metrics: bool | str = "auto",
+                 chance: float | None = None, artifacts: str = "all", log_metrics: bool | str = "auto",
                  diagnose_every: int | None = None, background: bool = True,
                  verbose: int = 1) -> None:
         super().__init__()
@@ -116,7 +117,8 @@ class PlateauCallback(keras.callbacks.Callback):
             raise ValueError(f"mode must be None, 'min' or 'max', not {mode!r}")
         self.options: dict[str, Any] = {
             "monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
-            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes}
+            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes,
+            "chance": chance}
         self.artifacts = artifacts
         self.log_metrics = log_metrics
         self.diagnose_every = diagnose_every
