@@ -41,8 +41,9 @@ def _debug() -> bool:
 
 def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("diagnosis options")
-    group.add_argument("--monitor", help="metric to diagnose (default: val_loss, else the first "
-                       "validation loss, else any validation metric, else the training loss)")
+    group.add_argument("--monitor", "--val-metric", dest="monitor",
+                       help="metric to diagnose (default: val_loss, else the first validation "
+                       "loss, else any validation metric, else the training loss)")
     group.add_argument("--train-metric", help="training metric paired with the monitor "
                        "(default: found by name, e.g. loss for val_loss)")
     group.add_argument("--mode", choices=["min", "max"],

@@ -127,7 +127,13 @@ def test_rediagnosis_is_idempotent_and_leaves_user_data_alone(client):
     doc = read_json(client, run_id, "plateau/diagnosis.json")
     assert doc["run_id"] == run_id and doc["verdict"] == first.verdict and doc["schema_version"]
 
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    stored = Path(local_file_uri_to_path(run.info.artifact_uri)) / "plateau"
+    stamps = {p.name: p.stat().st_mtime_ns for p in stored.iterdir()}
+    time.sleep(0.05)
     second = diagnose_run(run_id, tracking_uri=client.tracking_uri, patience=3)
+    assert {p.name: p.stat().st_mtime_ns for p in stored.iterdir()} == stamps  # not re-uploaded
     assert second.to_dict() == first.to_dict()
     assert histories(client, run_id) == after_first  # no new point under any key
     assert client.get_run(run_id).data.tags == run.data.tags
