@@ -15,7 +15,7 @@ import mlflow
 
 from mlflow_plateau.verdict import ScalingVerdict
 
-from .mlflow_log import log_scaling
+from .mlflow_log import log_params, log_scaling
 from .params import ParamError, parse_params, scenario_spec
 from .runner import run_scenario
 
@@ -49,8 +49,9 @@ def run_learning_curve(options: Mapping[str, Any], out=sys.stdout) -> ScalingVer
             "learning_curve.scenario": scenario}
     with mlflow.start_run(run_name=f"learning_curve {scenario}") as parent:
         mlflow.set_tags(tags)
-        mlflow.log_params({"scenario": scenario, "fractions": ",".join(f"{f:g}" for f in fractions),
-                           **{k: options[k] for k in ("seed", "epochs", "profile")}})
+        log_params(parent.info.run_id, {"scenario": scenario,
+                                        "fractions": ",".join(f"{f:g}" for f in fractions),
+                                        **{k: options[k] for k in ("seed", "epochs", "profile")}})
         children, sizes, errors = [], [], []
         for fraction in fractions:
             run = run_scenario(scenario, {**base, "fraction": fraction},

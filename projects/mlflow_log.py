@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import keras
 import mlflow
 import psutil
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Param, RunTag
 
 from mlflow_plateau.scaling import scaling_fit
 from mlflow_plateau.verdict import ScalingVerdict, scaling_verdict
@@ -122,3 +122,24 @@ def log_scaling(parent_run_id: str, member_run_ids: list[str], sizes: list[int],
                      tags=[RunTag(k, v) for k, v in {**tags, "scaling.summary": verdict.summary}.items()])
     client.log_dict(parent_run_id, verdict.to_dict(), "scaling/fit.json")
     return verdict
+
+
+def log_params(run_id: str, params: Mapping[str, object]) -> None:
+    """Log params without clashing with those already on the run.
+
+    ``mlflow run`` logs the ``-P`` values itself, as typed (``epochs=0``, ``augment=1``,
+    ``fractions=1/4,1/2``); MLflow refuses to change a param. A value that differs from the one
+    already there (the profile's resolved epochs, a normalized boolean) is logged as
+    ``resolved.<name>`` instead, so both what was asked and what ran are visible.
+    """
+    client = mlflow.MlflowClient()
+    existing = client.get_run(run_id).data.params
+    wanted: dict[str, str] = {}
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        key = name if existing.get(name, text) == text else f"resolved.{name}"
+        if existing.get(key) != text:
+            wanted[key] = text
+    items = [Param(k, v) for k, v in wanted.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])

@@ -16,7 +16,7 @@ import keras
 import mlflow
 
 from .claims import claim_for
-from .mlflow_log import MetricBuffer
+from .mlflow_log import MetricBuffer, log_params
 from .scenarios import DEFAULT_EPOCHS, SCENARIOS, Context, MemoryRefused, Trained
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -44,14 +44,14 @@ def scenario_tags(scenario: str, options: Mapping[str, Any]) -> dict[str, str]:
             "scenario.variant": claim.key, "scenario.profile": str(options["profile"])}
 
 
-def _loggable(options: Mapping[str, Any]) -> dict[str, str]:
+def _loggable(options: Mapping[str, Any]) -> dict[str, Any]:
     # ``fraction`` is a tag, not a param: runs that differ only in size then share all params
     # but ``train_size``, which is how ``mlflow-plateau scaling`` groups a learning curve.
     out = {}
     for name, value in options.items():
         if name == "fraction":
             continue
-        out[name] = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+        out[name] = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
     return out
 
 
@@ -91,8 +91,8 @@ def run_scenario(scenario: str, options: Mapping[str, Any], *, experiment_id: st
         finally:
             ctx.buffer.flush()
             # Logged once at the end so that values the scenario resolved (profile sizes) win.
-            resolved = {k: str(v) for k, v in (trained.params if trained else {}).items()}
-            mlflow.log_params({**_loggable(options), "epochs": str(epochs), **resolved})
+            log_params(run.info.run_id, {**_loggable(options), "epochs": epochs,
+                                         **(trained.params if trained else {})})
         if trained.metrics:
             mlflow.log_metrics(trained.metrics)
     return ScenarioRun(run.info.run_id, tags["scenario.variant"], trained)

@@ -24,7 +24,7 @@ import psutil
 import tensorflow as tf
 
 from . import data
-from .mlflow_log import EpochLogger, MetricBuffer, PeakRss, log_scaling
+from .mlflow_log import EpochLogger, MetricBuffer, PeakRss, log_params, log_scaling
 
 layers = keras.layers
 
@@ -73,7 +73,7 @@ class MemoryRefused(MemoryError):
 DEFAULT_EPOCHS: dict[str, tuple[int, int]] = {  # scenario -> (quick, seed)
     "limited_diversity": (40, 100), "high_capacity": (40, 100), "augmentation": (10, 10),
     "memory_pressure": (5, 3), "slow_convergence": (10, 10), "small_model_large_data": (10, 10),
-    "data_scaling": (10, 20), "regularization": (40, 100), "augmentation_generator": (20, 100),
+    "data_scaling": (10, 20), "regularization": (100, 100), "augmentation_generator": (20, 100),
     "lr_schedule": (25, 100), "complex_vs_simple": (30, 50), "limited_images": (50, 50),
     "optimizer_limits": (30, 50),
 }
@@ -314,8 +314,8 @@ def data_scaling(ctx: Context) -> Trained:
         with mlflow.start_run(nested=True, run_name=f"data_scaling train_size={size}",
                               tags={**ctx.tags, "scenario.variant": f"data_scaling train_size={size}"}
                               ) as child:
-            mlflow.log_params({"train_size": size, "val_size": len(x_val), "batch_size": 64,
-                               "epochs": ctx.epochs, "seed": o["seed"], "profile": o["profile"]})
+            log_params(child.info.run_id, {"train_size": size, "val_size": len(x_val), "batch_size": 64,
+                                           "epochs": ctx.epochs, "seed": o["seed"], "profile": o["profile"]})
             child_ctx = Context(o, ctx.epochs, MetricBuffer(child.info.run_id), ctx.tags)
             model = keras.Sequential([keras.Input((10,)), layers.Dense(50, activation="relu"),
                                       layers.Dense(2)])

@@ -20,6 +20,7 @@ from typing import Any
 import mlflow
 
 from .claims import BY_KEY, CLAIMS, Claim, Outcome
+from .mlflow_log import log_params
 from .params import ParamError, parse_params, scenario_spec
 from .runner import ScenarioRun, run_scenario
 from .scenarios import MemoryRefused
@@ -119,8 +120,7 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
         extra = {"suite.launcher_run_id": launcher} if launcher else {}
         suite = client.create_run(target, run_name=f"main seed={options['seed']}",
                                   tags={**suite_tags, **extra}).info.run_id
-    for name in ("seed", "epochs", "profile", "experiment"):
-        client.log_param(suite, name, str(options[name]))
+    log_params(suite, {name: options[name] for name in ("seed", "epochs", "profile", "experiment")})
 
     print(f"mlflow-plateau scenarios: {len(claims)} variants, profile {options['profile']}, seed "
           f"{options['seed']}, experiment {options['experiment']!r}", file=out, flush=True)

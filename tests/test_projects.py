@@ -1,8 +1,9 @@
 """The MLproject: every entry point through ``mlflow run``, parameter validation, memory refusal.
 
 The slow test launches every entry point with ``epochs=1`` through MLflow's own project runner
-(``mlflow.projects.run``, what the ``mlflow run`` command calls; two at a time to bound the
-TensorFlow start-ups) against a temporary SQLite store and checks what each logged. One bad value
+(``mlflow.projects.run``, what the ``mlflow run`` command calls, two at a time from threads: it
+creates the run, logs the ``-P`` params and runs the entry point's command in a subprocess) against
+a temporary SQLite store and checks what each logged. One bad value
 goes through the ``mlflow run`` command itself to see the message a user sees.
 """
 
@@ -13,7 +14,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -180,27 +180,20 @@ ENTRY_PARAMS: dict[str, dict[str, str]] = {
 }
 
 
-def _launch_all(store: Path) -> dict[str, str]:
-    """entry point -> run id; at most two ``mlflow run`` children at a time."""
+def _launch_all(entries: dict[str, dict[str, str]]) -> dict[str, str]:
+    """entry point -> run id, two entry points at a time (threads calling MLflow's project runner)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from mlflow.projects import run as mlflow_run
 
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
-    mlflow.set_tracking_uri(f"sqlite:///{store}")
-    pending = list(ENTRY_PARAMS.items())
-    running, done = [], {}
-    while pending or running:
-        while pending and len(running) < 2:
-            name, params = pending.pop(0)
-            submitted = mlflow_run(str(ROOT), entry_point=name, env_manager="local", synchronous=False,
-                                   experiment_name="projects-test", parameters={"epochs": "1", **params})
-            running.append((name, submitted))
-        time.sleep(0.5)
-        for name, submitted in list(running):
-            if submitted.get_status() in ("FINISHED", "FAILED", "KILLED"):
-                running.remove((name, submitted))
-                done[name] = submitted.run_id
-                assert submitted.get_status() == "FINISHED", f"{name} ended {submitted.get_status()}"
-    return done
+    def launch(item: tuple[str, dict[str, str]]) -> tuple[str, str]:
+        name, params = item
+        submitted = mlflow_run(str(ROOT), entry_point=name, env_manager="local", synchronous=True,
+                               experiment_name="projects-test", parameters=params)
+        return name, submitted.run_id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(launch, entries.items()))
 
 
 def _steps(client: mlflow.MlflowClient, run_id: str, key: str) -> list[int]:
@@ -212,8 +205,10 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    runs = _launch_all(tmp_path / "mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = mlflow.MlflowClient()
+    client.create_experiment("projects-test")  # before the threads, which would race to create it
+    runs = _launch_all({name: {"epochs": "1", **params} for name, params in ENTRY_PARAMS.items()})
     for scenario in SCENARIO_PARAMS:
         run = client.get_run(runs[scenario])
         tags, params = run.data.tags, run.data.params
@@ -276,10 +271,7 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
 
     # diagnose: passes its arguments to `mlflow-plateau diagnose`, which tags the run.
     target = runs["limited_diversity"]
-    proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "diagnose", "--env-manager", "local",
-                           "--experiment-name", "projects-test", "-P", f"args={target} --patience 2"],
-                          env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _launch_all({"diagnose": {"args": f"{target} --patience 2"}})
     assert client.get_run(target).data.tags["plateau.verdict"]
 
     # A bad value through the mlflow run command: a clear message, no training.
