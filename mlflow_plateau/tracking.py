@@ -501,6 +501,11 @@ def _digest(diagnosis: Diagnosis, curves: Mapping[str, Curve], artifacts: str,
     return h.hexdigest()
 
 
+def _user_tags(run: Run) -> dict[str, str]:
+    """The run's tags without this package's own (they describe an earlier diagnosis)."""
+    return {k: v for k, v in run.data.tags.items() if not k.startswith(("plateau.", "scaling."))}
+
+
 def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
                      curves: Mapping[str, Curve], artifacts: str) -> None:
     """Render the artifacts into a temp dir under fixed names and upload them under plateau/."""
@@ -513,9 +518,11 @@ def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
             except ImportError:
                 report = None
             if report is not None:
-                (folder / "curves.png").write_bytes(report.curves_png(diagnosis, curves))
+                png = report.curves_png(diagnosis, curves)
+                (folder / "curves.png").write_bytes(png)
                 html = report.report_html(diagnosis, curves, run_name=run.info.run_name,
-                                          params=dict(run.data.params), tags=dict(run.data.tags))
+                                          params=dict(run.data.params), tags=_user_tags(run),
+                                          png=png)  # embed the same figure, not a second drawing
                 (folder / "report.html").write_text(html, encoding="utf-8")
         _upload(client, run, folder, "plateau")
 
