@@ -340,9 +340,12 @@ def test_scaling_with_too_few_sizes_is_insufficient(client):
     for n in (100, 200):
         log_curves(client, exp, {"val_accuracy": [0.5, 0.6, 0.7]}, params={"train_size": n})
     (group,), failures = diagnose_scaling(experiment_name="few", metric="val_accuracy",
-                                          tracking_uri=client.tracking_uri, log=False)
+                                          tracking_uri=client.tracking_uri)
     assert group.verdict.verdict == "insufficient_points" and not failures
     assert group.errors == [pytest.approx(0.3), pytest.approx(0.3)]  # 1 - best accuracy
+    summary = client.get_run(group.summary_run_id)
+    assert summary.data.tags["scaling.verdict"] == "insufficient_points"
+    assert not any(k.startswith("scaling/") for k in summary.data.metrics)  # no fit, no numbers
 
 
 # --- HTTP: a real `mlflow server` ------------------------------------------------------------
