@@ -311,13 +311,14 @@ def _bulk_request(creds, key: str, run_ids: Sequence[str]) -> list[dict]:
     response = http_request(creds, HTTP_BULK_ENDPOINT, "GET",
                             params={"run_id": list(run_ids), "metric_key": key,
                                     "max_results": HTTP_BULK_MAX})
-    if response.status_code in (404, 405, 501):
-        raise _BulkUnavailable(f"HTTP {response.status_code}")
     if response.status_code != 200:
-        from mlflow.utils.rest_utils import verify_rest_response
-
-        verify_rest_response(response, HTTP_BULK_ENDPOINT)  # raises MlflowException
-    return response.json().get("metrics", [])
+        # Missing on this server (404), disabled, or limited differently: the public API is the
+        # fallback, and it reports real errors (auth, run not found) in its own words.
+        raise _BulkUnavailable(f"HTTP {response.status_code}")
+    try:
+        return response.json().get("metrics", [])
+    except ValueError as exc:  # not JSON: a proxy's page, not MLflow's answer
+        raise _BulkUnavailable("response is not JSON") from exc
 
 
 def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
@@ -615,10 +616,6 @@ def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = No
 # ---------------------------------------------------------------------------------------------
 # Diagnosing
 
-_DIAGNOSIS_OPTIONS = ("monitor", "train_metric", "mode", "patience", "min_delta", "relative_delta",
-                      "num_classes", "chance")
-
-
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
                   log: bool, artifacts: str) -> Diagnosis | RunFailure:
     run_id = run.info.run_id
@@ -636,6 +633,8 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         diagnosis = diagnose_curves(curves, **options)
     except ValueError as exc:
         return RunFailure(run_id, one_line(exc))
+    except Exception as exc:  # a bug or numerical failure on one run must not stop the batch
+        return RunFailure(run_id, f"could not diagnose: {type(exc).__name__}: {one_line(exc)}")
     partial = run.info.status == "RUNNING"
     evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
     diagnosis = replace(diagnosis, run_id=run_id, evidence=evidence)
