@@ -621,6 +621,8 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     run_id = run.info.run_id
     if run.info.lifecycle_stage == "deleted":
         return RunFailure(run_id, "run is deleted")
+    if run.data.tags.get(TAG_KIND) == "scaling":
+        return RunFailure(run_id, "a scaling summary run, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
@@ -765,6 +767,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
     options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
                        num_classes, chance)
     _check_artifacts(artifacts)
+    if isinstance(run_ids, str):  # one id given bare
+        run_ids = [run_ids]
     by_ids = run_ids is not None and len(run_ids) > 0
     by_experiment = experiment_name is not None or experiment_id is not None
     if experiment_name is not None and experiment_id is not None:
@@ -795,6 +799,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = itertools.chain([first] if first else [], pages)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
+        # The scaling summary runs this package logs in an experiment are not training runs.
+        pages = ([r for r in page if r.data.tags.get(TAG_KIND) != "scaling"] for page in pages)
     return _diagnose_pages(client, uri, pages, options, log, artifacts)
 
 

@@ -327,6 +327,11 @@ def test_scaling_groups_log_a_summary_run_and_tag_members(client):
     assert {rid: histories(client, rid) for rid in before} == before  # nothing re-logged
     kinds = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
     assert len(kinds) == 2
+    # Diagnosing the experiment leaves the summary runs out; named, one is refused.
+    diagnosed = list(diagnose_runs(experiment_id=exp, tracking_uri=uri, log=False))
+    assert {r.run_id for r in diagnosed} == {*members.values(), unrelated, no_metric}
+    with pytest.raises(ValueError, match="scaling summary run"):
+        diagnose_run(big.summary_run_id, tracking_uri=uri)
 
     # --group-by: one group over both models.
     (one,), _ = diagnose_scaling(experiment_id=exp, size_param="train_size", group_by=["model"],
