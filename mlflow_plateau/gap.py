@@ -57,7 +57,8 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
     """Gap between ``train`` and ``val`` curves logged at the same ``epochs`` (default 0..n-1).
 
     With curves of unequal length the common prefix is used (pass aligned curves for anything
-    else). Values must be finite.
+    else). Values must be finite, and their differences too; ``epochs`` strictly increasing
+    integers.
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
@@ -69,10 +70,21 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
     t, v = t[:n], v[:n]
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
         raise ValueError("generalization_gap needs finite values; cut the curves at the first NaN")
-    x = np.arange(n, dtype=np.int64) if epochs is None else np.asarray(epochs, np.int64)[:n]
-    if x.size != n:
-        raise ValueError(f"{x.size} epochs for {n} values")
-    gap = v - t if mode == "min" else t - v
+    if epochs is None:
+        x = np.arange(n, dtype=np.int64)
+    else:
+        given = np.asarray(epochs, dtype=np.float64).reshape(-1)[:n]
+        if given.size != n:
+            raise ValueError(f"{given.size} epochs for {n} values")
+        if not (np.all(np.abs(given) < 2.0 ** 62) and np.all(given == np.round(given))):
+            raise ValueError("epochs must be integers")
+        x = given.astype(np.int64)
+        if np.any(np.diff(x) <= 0):
+            raise ValueError("epochs must be strictly increasing")
+    with np.errstate(over="ignore", invalid="ignore"):
+        gap = v - t if mode == "min" else t - v
+    if not np.all(np.isfinite(gap)):
+        raise ValueError("train and val differ by more than the float64 range; the gap overflows")
 
     if best_epoch is None:
         best_idx = int(np.argmin(v) if mode == "min" else np.argmax(v))
@@ -94,11 +106,14 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
         if tx.size > _MAX_TREND_POINTS:  # Theil-Sen is O(n^2): thin long tails evenly
             keep = np.linspace(0, tx.size - 1, _MAX_TREND_POINTS).astype(np.int64)
             tx, tg = tx[keep], tg[keep]
-        if np.ptp(tg) == 0:
+        if np.all(tg == tg[0]):
             trend = low = high = 0.0
         else:
-            slope, _, lo_s, hi_s = theilslopes(tg, tx, alpha=0.90)
-            trend, low, high = float(slope), float(lo_s), float(hi_s)
+            # Differences of gaps near the float64 maximum can overflow: no trend then.
+            with np.errstate(over="ignore", invalid="ignore"):
+                slope, _, lo_s, hi_s = theilslopes(tg, tx, alpha=0.90)
+            if all(math.isfinite(float(s)) for s in (slope, lo_s, hi_s)):
+                trend, low, high = float(slope), float(lo_s), float(hi_s)
     return GapResult(
         epochs=x, series=gap, final=final, at_best=float(gap[best_idx]),
         best_epoch=int(x[best_idx]), relative_final=relative, trend=trend, trend_low=low,

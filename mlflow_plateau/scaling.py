@@ -16,14 +16,16 @@ mean for conditioning. Reported:
   fewer than 3 distinct sizes are skipped);
 - ``predict(n)``, ``gain_at_2x`` (the predicted relative drop in error from doubling the largest
   size: ``1 - err(2 n_max) / err(n_max)``) and ``n_for_error(target)`` (None when the target is at
-  or below the fitted floor, i.e. more data alone cannot reach it).
+  or below the fitted floor, i.e. more data alone cannot reach it, or needs more than a float).
 
 Fewer than 3 distinct sizes gives a result with ``insufficient_points = True`` and no fit, not an
-error. Sizes must be finite and > 0, errors finite and > 0 (a log-space fit needs both).
+error. Sizes must be finite and > 0, errors finite and > 0 (a log-space fit needs both); a fit
+that overflows float64 (sizes or errors spanning hundreds of decades) is a ``ValueError`` too.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +68,11 @@ class ScalingResult:
             raise ValueError(f"no fit: only {self.n_distinct} distinct sizes (3 are needed)")
         if target <= self.floor or self.exponent <= 0 or self.coefficient <= 0:
             return None
-        return float(((target - self.floor) / self.coefficient) ** (-1.0 / self.exponent))
+        try:
+            n = float(((target - self.floor) / self.coefficient) ** (-1.0 / self.exponent))
+        except OverflowError:  # beyond any float: as unreachable as a target below the floor
+            return None
+        return n if math.isfinite(n) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +99,8 @@ def _jacobian(theta: np.ndarray, x: np.ndarray, log_err: np.ndarray) -> np.ndarr
     return np.column_stack((power / model, -power * np.log(x) / model, 1.0 / model))
 
 
-def _fit_once(x: np.ndarray, err: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+def _fit_once(x: np.ndarray, err: np.ndarray,
+              starts: list[np.ndarray]) -> tuple[np.ndarray | None, float]:
     log_err = np.log(err)
     c_max = float(err.min()) * (1 - 1e-9)
     lower = [-50.0, 0.0, 0.0]
@@ -101,8 +108,12 @@ def _fit_once(x: np.ndarray, err: np.ndarray, starts: list[np.ndarray]) -> tuple
     best, best_cost = None, np.inf
     for start in starts:
         start = np.clip(start, np.array(lower) + 1e-12, np.array(upper) - 1e-12)
-        sol = least_squares(_residuals, start, jac=_jacobian, args=(x, log_err), bounds=(lower, upper),
-                            loss="huber", f_scale=0.05, method="trf", max_nfev=300)
+        try:
+            sol = least_squares(_residuals, start, jac=_jacobian, args=(x, log_err),
+                                bounds=(lower, upper), loss="huber", f_scale=0.05, method="trf",
+                                max_nfev=300)
+        except ValueError:  # residuals not finite at this start (sizes over 100s of decades)
+            continue
         if sol.cost < best_cost:
             best, best_cost = sol.x, float(sol.cost)
     return best, best_cost
@@ -137,9 +148,27 @@ def scaling_fit(sizes: Any, errors: Any) -> ScalingResult:
     if distinct < 3:
         return ScalingResult(n, err, distinct, True)
 
+    # Sizes or errors spanning hundreds of decades overflow intermediate powers; such a fit is
+    # refused below with a ValueError rather than leaking a numpy warning or an OverflowError.
+    try:
+        with np.errstate(all="ignore"):
+            result = _fit(n, err, distinct)
+    except OverflowError:
+        result = None
+    if result is None or not all(np.isfinite(v) for v in (
+            result.coefficient, result.exponent, result.floor, result.slope, result.low,
+            result.high, result.gain_at_2x, result.residual_rms)):
+        raise ValueError(f"cannot fit sizes {n.min():g}..{n.max():g} with errors "
+                         f"{err.min():g}..{err.max():g}: the power law overflows float64")
+    return result
+
+
+def _fit(n: np.ndarray, err: np.ndarray, distinct: int) -> ScalingResult | None:
     ref = float(np.exp(np.mean(np.log(n))))
     x = n / ref
     theta, _ = _fit_once(x, err, _starts(x, err))
+    if theta is None:
+        return None
     slope = float(np.polyfit(np.log(n), np.log(err), 1)[0])
 
     rng = np.random.default_rng(7)
@@ -149,7 +178,8 @@ def scaling_fit(sizes: Any, errors: Any) -> ScalingResult:
         if np.unique(n[pick]).size < 3:
             continue
         th, _ = _fit_once(x[pick], err[pick], [theta])
-        boot.append(th[1])
+        if th is not None:
+            boot.append(th[1])
     low = float(np.percentile(boot, 5)) if boot else float(theta[1])
     high = float(np.percentile(boot, 95)) if boot else float(theta[1])
 

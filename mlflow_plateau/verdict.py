@@ -202,7 +202,8 @@ def _chance_level(curves: dict[str, Curve], monitor: str, train: str | None, mod
     first = curves.get(train) if train else None
     first_loss = float(first.values[0]) if first is not None and len(first) else None
     k = 2
-    if first_loss is not None and math.isfinite(first_loss) and first_loss > 0:
+    # A first loss above ln(100000) is no constant predictor's cross-entropy (and exp overflows).
+    if first_loss is not None and 0 < first_loss <= math.log(1e5):
         k = max(2, round(math.exp(first_loss)))
     if is_accuracy:
         return 1.0 / k, f"1/{k} classes (from the first training loss)"
@@ -321,9 +322,13 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
     train_best_ratio = None
     if train_ok is not None and len(train_ok) >= 1:
         common, t_vals, v_vals = _aligned(train_ok, val_ok)
-        if common.size >= 1:
+        try:
             g = generalization_gap(t_vals, v_vals, mode=mode, epochs=common,
-                                   best_epoch=p.best_epoch, from_epoch=p.epoch)
+                                   best_epoch=p.best_epoch, from_epoch=p.epoch) \
+                if common.size >= 1 else None
+        except ValueError as exc:  # train and val too far apart to subtract: diagnose without it
+            evidence["gap_error"] = str(exc)
+        if g is not None:
             evidence.update(gap_final=g.final, gap_at_best=g.at_best,
                             gap_relative_final=g.relative_final, gap_trend=g.trend,
                             gap_trend_low=g.trend_low, gap_trend_high=g.trend_high)

@@ -134,3 +134,27 @@ def test_long_curves_thin_the_trend_window():
 def test_bad_input_raises_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         generalization_gap(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(train=[-1e308, 0.0], val=[1e308, 1.0]), "overflows"),
+    (dict(train=[0.1, 0.2, 0.3], val=[0.1, 0.2, 0.3], epochs=[0, 2, 2]), "strictly increasing"),
+    (dict(train=[0.1, 0.2], val=[0.1, 0.2], epochs=[0, 1.5]), "integers"),
+    (dict(train=[0.1, 0.2], val=[0.1, 0.2], epochs=[0, 1e300]), "integers"),
+])
+def test_gaps_and_epochs_that_cannot_be_used_are_value_errors(kwargs, message):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=message):
+            generalization_gap(**kwargs)
+
+
+def test_trend_of_gaps_near_the_float64_maximum_is_none_not_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = generalization_gap([0.0, 0.0, 0.0, 0.0], [1.7e308, -1.7e308, 1.7e308, -1.7e308])
+    assert g.trend is None and not g.growing

@@ -135,3 +135,19 @@ def test_flat_errors_predict_no_gain():
 def test_bad_input_raises_a_value_error_that_names_the_problem(sizes, errors, message):
     with pytest.raises(ValueError, match=message):
         scaling_fit(sizes, errors)
+
+
+def test_sizes_spanning_hundreds_of_decades_are_a_value_error_not_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="overflows float64"):
+            scaling_fit([1e-300, 1e-9, 1e308], [1e-300, 1e-300, 1e-300])
+        fit = scaling_fit([1e-300, 1e300, 1.0], [1e300, 1e300, 1e300])  # overflows, but fits
+    assert fit.gain_at_2x == pytest.approx(0.0)
+
+
+def test_n_for_error_beyond_any_float_is_none():
+    fit = scaling_fit(SIZES, 5.0 * SIZES ** -0.01 + 0.1)
+    assert fit.n_for_error(fit.floor + 1e-9) is None
