@@ -169,7 +169,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)  # our own session: the server and its workers
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=5)  # uvicorn's graceful shutdown can idle for longer
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
