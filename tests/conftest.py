@@ -157,7 +157,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
     command = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "server",
                "--backend-store-uri", backend, "--artifacts-destination", str(folder / "artifacts"),
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": backend}
+    # No job runner and huey consumers (GenAI jobs): a dozen processes these tests never use.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": backend, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
