@@ -38,7 +38,8 @@ on noise-free curves),
 ``best_epoch`` (the epoch of the best raw value), ``stop_epoch`` (where EarlyStopping with the given
 ``patience`` and ``min_delta`` would have stopped, or None), ``wasted_epochs`` (epochs trained after
 ``stop_epoch``) and ``still_improving`` (the last quarter of the curve still goes the right way:
-a Theil-Sen slope whose 90% interval excludes zero, with the plateau inside that quarter).
+the plateau lies inside that quarter, the fit improves across it by more than the tolerance, and
+a Theil-Sen slope over it has a 90% interval that excludes zero).
 
 The smoother is written out here rather than taken from ``scipy.interpolate.make_smoothing_spline``
 because that costs ~24 ms per curve with its GCV search, too slow for thousands of runs, and GCV
@@ -196,6 +197,30 @@ def _block_means(x: np.ndarray, y: np.ndarray, blocks: int) -> tuple[np.ndarray,
     return np.add.reduceat(x, edges[:-1]) / counts, np.add.reduceat(y, edges[:-1]) / counts
 
 
+def _checked_epochs(epochs: Any, n: int) -> np.ndarray:
+    raw = np.asarray(epochs).reshape(-1)
+    if raw.size != n:
+        raise ValueError(f"{raw.size} epochs for {n} values")
+    try:
+        as_float = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("epochs must be integers") from None
+    if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)) \
+            or np.any(np.abs(as_float) > 2.0**62):
+        raise ValueError("epochs must be integers")
+    x = as_float.astype(np.int64)
+    if n > 1 and np.any(np.diff(x) <= 0):
+        raise ValueError("epochs must be strictly increasing (sort and de-duplicate them first)")
+    return x
+
+
+def _unscaled(value: float, scale: float) -> float:
+    """``value * scale`` without overflowing past the largest float (curves near 1e308)."""
+    with np.errstate(over="ignore"):
+        out = float(np.float64(value) * scale)
+    return float(np.clip(out, -np.finfo(np.float64).max, np.finfo(np.float64).max))
+
+
 def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
                   relative_delta: float | None = None, patience: int = 10,
                   epochs: Any = None) -> PlateauResult:
@@ -212,9 +237,7 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
         raise ValueError("plateau_epoch needs at least one value")
     if not np.all(np.isfinite(y)):
         raise ValueError("plateau_epoch needs finite values; cut the curve at its first NaN/inf")
-    x = np.arange(n, dtype=np.int64) if epochs is None else np.asarray(epochs).astype(np.int64)
-    if x.shape != y.shape:
-        raise ValueError(f"{x.size} epochs for {n} values")
+    x = np.arange(n, dtype=np.int64) if epochs is None else _checked_epochs(epochs, n)
     if not np.isfinite(min_delta) or min_delta < 0:
         raise ValueError(f"min_delta must be a finite number >= 0, not {min_delta}")
     if relative_delta is not None and not (0 <= relative_delta < 1):
@@ -242,7 +265,7 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
 
     if noise_free:
         # The record rule on the values themselves: EarlyStopping's own rule, unbounded patience.
-        tol_raw = max(float(min_delta), (relative_delta or 0.0) * improvement * scale)
+        tol_raw = max(float(min_delta), _unscaled((relative_delta or 0.0) * improvement, scale))
         rec = early_stopping_replay(y, mode=mode, min_delta=tol_raw, patience=n + 1).best_epoch
         low = high = rec
     else:
@@ -267,18 +290,21 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
 
     still = False
     window = max(5, zb.size // 4)
-    if zb.size >= 8 and rec >= zb.size - window:
+    tail_gain = float(smooth.fitted[-window] - smooth.fitted[-1]) if zb.size >= window else 0.0
+    if zb.size >= 8 and rec >= zb.size - window and tail_gain > tol:
         tail_x, tail_z = xb[-window:], zb[-window:]
         if np.ptp(tail_z) > 0:
             _slope, _, _lo_slope, hi_slope = theilslopes(tail_z, tail_x, alpha=0.90)
             still = bool(hi_slope < 0)
 
-    fitted = sign * smooth.fitted * scale
+    with np.errstate(over="ignore"):
+        fitted = np.clip(sign * smooth.fitted * scale, -np.finfo(np.float64).max,
+                         np.finfo(np.float64).max)
     return PlateauResult(
         epoch=to_epoch(rec), low=to_epoch(low), high=to_epoch(high),
         best_epoch=int(x[best_idx]), best_value=float(y[best_idx]),
         stop_epoch=stop, wasted_epochs=int(wasted), still_improving=still,
-        tolerance=float(tol * scale), noise=float(noise * scale),
-        improvement=float(improvement * scale), n_epochs=n, last_epoch=int(x[-1]),
+        tolerance=_unscaled(tol, scale), noise=_unscaled(noise, scale),
+        improvement=_unscaled(improvement, scale), n_epochs=n, last_epoch=int(x[-1]),
         mode=mode, fitted=fitted,
     )

@@ -13,7 +13,6 @@ import math
 import warnings
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -198,9 +197,6 @@ def test_fuzz_scaling_fit(pair):
     assert 0 <= fit.floor <= min(errors)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason="plateau.py: tol * scale and "
-                   "improvement * scale overflow (RuntimeWarning, inf tolerance) when values lie "
-                   "within a factor 2 of the float64 maximum")
 def test_plateau_epoch_near_the_float64_maximum():
     values = np.array([1e300, 1e300, 1e308, 1e300, 1e308, 1e300])
     with warnings.catch_warnings():

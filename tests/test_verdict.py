@@ -336,10 +336,6 @@ def test_negative_losses_are_diagnosed():
     assert 10 <= d.plateau.epoch <= 30
 
 
-@pytest.mark.xfail(strict=True, reason="plateau.py: still_improving ignores the tolerance: on a "
-                   "noise-free exponential whose last quarter improves by 0.0013 against a "
-                   "tolerance of 0.006, it is True (the record rule's chain of 0.006 steps reaches "
-                   "epoch 31), so the verdict is not_converged")
 def test_noise_free_converged_exponential_is_not_still_improving():
     x = np.arange(40)
     h = {"loss": 0.6 * np.exp(-x / 5) + 0.08, "val_loss": 0.6 * np.exp(-x / 5) + 0.1}
