@@ -170,7 +170,8 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
     if launcher is None or suite != launcher:
         client.set_terminated(suite)
     uri = mlflow.get_tracking_uri()
+    name = client.get_run(suite).info.run_name
     print(f"\nOpen the MLflow UI on this store:\n  mlflow ui --backend-store-uri {uri}\n"
-          f"then experiment {options['experiment']!r}, run 'main seed={options['seed']}' "
-          "(claims.md under Artifacts).", file=out, flush=True)
+          f"then experiment {options['experiment']!r}, run {name!r} (claims.md under Artifacts; "
+          "each scenario run is nested under it).", file=out, flush=True)
     return rows

@@ -41,8 +41,10 @@ CLASSIFIERS = {"limited_diversity", "high_capacity", "augmentation", "small_mode
 
 def _env(store: Path) -> dict[str, str]:
     # The entry points run `python -m projects.run` from PATH (env manager "local"): this venv's.
+    # Run from the store's folder (so MLflow's default ./mlruns artifacts land there, not in the
+    # checkout), with the checkout importable.
     return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ROOT)}
 
 
 # --- parameters (fast) -----------------------------------------------------------------------
@@ -129,7 +131,7 @@ def test_memory_check_refuses_the_documents_config_with_both_numbers() -> None:
 def test_bad_value_fails_before_anything_is_logged(tmp_path: Path) -> None:
     store = tmp_path / "mlflow.db"
     proc = subprocess.run([sys.executable, "-m", "projects.run", "regularization", "--dropout", "2"],
-                          cwd=ROOT, env=_env(store), capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=_env(store), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error: regularization: parameter 'dropout' must be a number in [0, 1); got '2'" in proc.stderr
     assert not store.exists()  # no store opened: nothing ran
@@ -144,7 +146,7 @@ def test_in_memory_refuses_the_documents_size_without_allocating(tmp_path: Path)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run([sys.executable, "-m", "projects.run", "memory_pressure", "--mode", "in_memory",
                            "--num_images", "100000", "--image_size", "256", "--profile", "seed"],
-                          cwd=ROOT, env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True,
+                          cwd=tmp_path, env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert re.search(r"refusing to load 100,000 images of 256x256x3 float32 into memory: that needs "
@@ -207,7 +209,8 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     client = mlflow.MlflowClient()
-    client.create_experiment("projects-test")  # before the threads, which would race to create it
+    # Created before the threads (which would race to create it), with artifacts in tmp_path.
+    client.create_experiment("projects-test", artifact_location=(tmp_path / "artifacts").as_uri())
     runs = _launch_all({name: {"epochs": "1", **params} for name, params in ENTRY_PARAMS.items()})
     for scenario in SCENARIO_PARAMS:
         run = client.get_run(runs[scenario])
@@ -277,6 +280,7 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     # A bad value through the mlflow run command: a clear message, no training.
     proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "limited_diversity", "--env-manager", "local",
                            "--experiment-name", "projects-test", "-P", "epochs=ten"],
-                          env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=_env(tmp_path / "mlflow.db"), capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode != 0
     assert "limited_diversity: parameter 'epochs' must be a whole number >= 0" in proc.stdout + proc.stderr
