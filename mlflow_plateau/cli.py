@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _err(message: str) -> None:
     from .tracking import redact
 
-    print(f"mlflow-plateau: {redact(message)}", file=sys.stderr)
+    one_line = redact(message).replace("\r", "\\r").replace("\n", "\\n")  # ids come from users
+    print(f"mlflow-plateau: {one_line}", file=sys.stderr)
 
 
 def _read_log(path: Path):
@@ -247,7 +248,10 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     total = len(set(args.run_ids)) if args.run_ids else None
     columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    console = Console(stderr=True)
+    # A bar only for a person watching: logs and pipes get the failures and the table, no blanks.
+    with Progress(*columns, console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task("runs", total=total)
         for result in results:
             if isinstance(result, RunFailure):

@@ -217,6 +217,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
+
+
 def _fetch_all(engine, query) -> list[tuple]:
     """Run a SELECT on the raw DBAPI cursor: plain tuples, about twice as fast as Row objects.
 
@@ -271,8 +274,11 @@ def _read_sql(engine, run_ids: Sequence[str]) -> dict[str, dict[str, Curve]]:
     m = sa.table("metrics", sa.column("run_uuid"), sa.column("key"), sa.column("step"),
                  sa.column("timestamp"), sa.column("value"), sa.column("is_nan"))
     out: dict[str, dict[str, Curve]] = {}
+    # Only strings shaped like MLflow run ids reach the SQL text (others name no run anyway), so
+    # no quoting rule of any database can be played with through an id given on the command line.
+    run_ids = [r for r in map(str, run_ids) if _RUN_ID.fullmatch(r)]
     for begin in range(0, len(run_ids), SQL_CHUNK):
-        chunk = [str(r) for r in run_ids[begin:begin + SQL_CHUNK]]
+        chunk = run_ids[begin:begin + SQL_CHUNK]
         # This order is MLflow's index (run_uuid, key, step): no sort in the database. Points
         # logged twice at one step are resolved in numpy.
         query = (sa.select(m.c.run_uuid, m.c.key, m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
@@ -384,6 +390,8 @@ def _get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[Run | RunFai
     from mlflow.exceptions import MlflowException
 
     def fetch(run_id: str) -> Run | RunFailure:
+        if not _RUN_ID.fullmatch(run_id):
+            return RunFailure(run_id, "not a valid run id")
         try:
             return client.get_run(run_id)
         except MlflowException as exc:
@@ -729,7 +737,7 @@ def _runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]
     """The runs with these ids (MLflow-issued, hex) in one search, in the order given."""
     from mlflow.entities import ViewType
 
-    quoted = ", ".join(f"'{r}'" for r in run_ids if re.fullmatch(r"[0-9A-Za-z_\-]+", r))
+    quoted = ", ".join(f"'{r}'" for r in run_ids if _RUN_ID.fullmatch(r))
     found = client.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
                                run_view_type=ViewType.ACTIVE_ONLY, max_results=len(run_ids))
     by_id = {r.info.run_id: r for r in found}

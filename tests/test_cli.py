@@ -78,6 +78,8 @@ def test_some_runs_fail_exit_1_and_the_rest_complete(client, experiment, capsys)
     assert runs[0] in captured.out and runs[1] in captured.out
     assert plateau_keys(client, runs[1])  # diagnosed and written despite the failure before it
     assert "Traceback" not in captured.err
+    assert main(["diagnose", "bad\nid", "--artifacts", "none"]) == 1
+    assert capsys.readouterr().err == "mlflow-plateau: run bad\\nid: not a valid run id\n"
 
 
 @pytest.mark.parametrize("argv", [

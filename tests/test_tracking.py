@@ -85,7 +85,9 @@ def test_sql_read_equals_client_history(client):
     runs = [log_tricky_run(client, exp) for _ in range(2)]
     runs.append(log_curves(client, exp, {"Train Loss": [3, 2, 1], "Val Loss": [4, 3, 3.5]}))
     empty = log_curves(client, exp, {})
-    read = read_run_curves([*runs, empty, "0" * 32], tracking_uri=client.tracking_uri)
+    hostile = "x' OR '1'='1"  # not a run id: reads nothing, whatever the database's quoting
+    read = read_run_curves([*runs, empty, "0" * 32, hostile], tracking_uri=client.tracking_uri)
+    assert read[hostile] == {}
     for run_id in runs:
         assert_same_curves(read[run_id], client_curves(client, run_id))
     assert read[runs[0]]["val_loss"].value_at(3) == 9.0
