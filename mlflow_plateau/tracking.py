@@ -46,7 +46,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import tempfile
 import time
@@ -1013,11 +1012,6 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
     tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}
     _log_batch(client, rid, _changed_metrics(summary.data.metrics, metrics), tags)
     return rid
-
-
-def debug_enabled() -> bool:
-    """Whether MLFLOW_PLATEAU_DEBUG asks for tracebacks instead of one-line messages."""
-    return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
 
 
 __all__ = [
