@@ -28,6 +28,7 @@ _PUBLIC = {
     "Curve": "curves",
     "diagnose_run": "tracking",
     "diagnose_runs": "tracking",
+    "RunFailure": "tracking",
     "PlateauCallback": "callback",
 }
 

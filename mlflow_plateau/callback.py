@@ -270,8 +270,10 @@ class PlateauCallback(keras.callbacks.Callback):
         try:
             from .tracking import log_diagnosis
 
+            # At train end the history is complete even though autolog's run is still open.
             log_diagnosis(self.run_id, diagnosis, curves,
-                          artifacts=self.artifacts if final else "none")
+                          artifacts=self.artifacts if final else "none",
+                          partial=False if final else None)
         except Exception as exc:
             self._tracking_failed("could not write the diagnosis", exc)
 

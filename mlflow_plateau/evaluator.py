@@ -139,7 +139,8 @@ class PlateauEvaluator(ModelEvaluator):
             raise _invalid(f"run {run_id}: the training history could not be diagnosed: {exc}") \
                 from None
         if config.get("log", True):
-            log_diagnosis(run_id, diagnosis, curves, artifacts=artifacts)
+            # The history handed to evaluate() is complete, though the run is still open.
+            log_diagnosis(run_id, diagnosis, curves, artifacts=artifacts, partial=False)
         else:
             artifacts = "none"
         metrics = {k: v for k, v in diagnosis_metrics(diagnosis).items() if v is not None}

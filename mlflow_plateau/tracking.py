@@ -570,10 +570,13 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
 
 
 def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve], *,
-                  tracking_uri: str | None = None, artifacts: Artifacts = "all") -> None:
+                  tracking_uri: str | None = None, artifacts: Artifacts = "all",
+                  partial: bool | None = None) -> None:
     """Write ``diagnosis`` to the run: metrics at step 0, tags, artifacts under ``plateau/``.
 
     ``artifacts``: ``"all"`` (diagnosis.json, curves.png, report.html), ``"json"`` or ``"none"``.
+    ``partial``: whether the history may still grow (tag ``plateau.partial``); None decides from
+    the run's status (RUNNING), which callers that know training has ended override with False.
     Idempotent (see the module docstring); the run's other metrics, params and tags are untouched.
     """
     uri = resolve_tracking_uri(tracking_uri)
@@ -582,8 +585,9 @@ def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve]
     run = client.get_run(run_id)
     if diagnosis.run_id != run_id:
         diagnosis = replace(diagnosis, run_id=run_id)
-    _write(client, run, diagnosis, curves, artifacts,
-           partial=True if run.info.status == "RUNNING" else None)
+    if partial is None:
+        partial = run.info.status == "RUNNING"
+    _write(client, run, diagnosis, curves, artifacts, partial=partial)
 
 
 def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = None,
