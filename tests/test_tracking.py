@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from conftest import log_curves, unique_name
 
-from mlflow_plateau import tracking
 from mlflow_plateau.curves import Curve, drop_restored_epoch
 from mlflow_plateau.tracking import (
     RunFailure,
     diagnose_run,
     diagnose_runs,
     diagnose_scaling,
+    history,
     log_diagnosis,
     read_run_curves,
     redact,
@@ -95,7 +95,7 @@ def test_sql_read_equals_client_history(client):
     assert read[empty] == {} and read["0" * 32] == {}
     # The same rows through the general (client) path.
     keys = {r: list(client.get_run(r).data.metrics) for r in runs}
-    slow = tracking._read_client(client, keys)
+    slow = history._read_client(client, keys)
     for run_id in runs:
         assert_same_curves(read[run_id], slow[run_id])
 
@@ -103,7 +103,7 @@ def test_sql_read_equals_client_history(client):
 def test_sql_read_chunks_run_ids(client, monkeypatch):
     exp = client.create_experiment("chunks")
     runs = [log_curves(client, exp, {"val_loss": [i, i + 1.0, i + 2.0]}) for i in range(5)]
-    monkeypatch.setattr(tracking, "SQL_CHUNK", 2)
+    monkeypatch.setattr(history, "SQL_CHUNK", 2)
     read = read_run_curves(runs, tracking_uri=client.tracking_uri)
     assert [read[r]["val_loss"].values[0] for r in runs] == [0.0, 1.0, 2.0, 3.0, 4.0]
 
@@ -368,9 +368,9 @@ def test_http_bulk_read_equals_sql_and_client(mlflow_server, server_client, monk
         assert_same_curves(via_http[run_id], via_sql[run_id])
         assert_same_curves(via_http[run_id], client_curves(server_client, run_id))
     # Responses that could be truncated are split, down to the client for a single long history.
-    monkeypatch.setattr(tracking, "HTTP_BULK_MAX", 40)
+    monkeypatch.setattr(history, "HTTP_BULK_MAX", 40)
     keys = {r: list(server_client.get_run(r).data.metrics) for r in runs}
-    split = tracking._read_http(server_client, keys)
+    split = history._read_http(server_client, keys)
     for run_id in runs:
         assert_same_curves(split[run_id], via_sql[run_id])
 

@@ -1,0 +1,256 @@
+"""Diagnosing tracked runs: select them, read their histories in batches, diagnose, write back.
+
+``diagnose_run`` diagnoses one run and raises ValueError naming the run when it cannot;
+``diagnose_runs`` diagnoses the runs given or an experiment's active runs (optionally filtered),
+``PAGE_SIZE`` runs at a time so memory stays bounded, yielding a ``Diagnosis`` or a ``RunFailure``
+per run: one run's failure never stops the batch. The scaling summary runs this package logs are
+skipped. Writes overlap the computing of other runs in a small thread pool.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..curves import Curve, drop_restored_epoch, pair_curves
+from ..verdict import Diagnosis, diagnose_curves
+from .history import _read_curves
+from .store import (
+    _RUN_ID,
+    PAGE_SIZE,
+    TAG_KIND,
+    THREADS,
+    Artifacts,
+    RunFailure,
+    _client,
+    _get_runs,
+    _scheme,
+    check_reachable,
+    one_line,
+    resolve_tracking_uri,
+)
+from .writing import _write
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+
+def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
+                  log: bool, artifacts: str) -> Diagnosis | RunFailure:
+    run_id = run.info.run_id
+    if run.info.lifecycle_stage == "deleted":
+        return RunFailure(run_id, "run is deleted")
+    if run.data.tags.get(TAG_KIND) == "scaling":
+        return RunFailure(run_id, "a scaling summary run, not a training run")
+    if not curves:
+        return RunFailure(run_id, "no metric history")
+    if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
+        return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
+                          "pass monitor= (--monitor) to diagnose a training metric")
+    # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch: drop
+    # it here so the report's plots and the digest see the same curves as the diagnosis.
+    curves = drop_restored_epoch(dict(curves))
+    try:
+        diagnosis = diagnose_curves(curves, **options)
+    except ValueError as exc:
+        return RunFailure(run_id, one_line(exc))
+    except Exception as exc:  # a bug or numerical failure on one run must not stop the batch
+        return RunFailure(run_id, f"could not diagnose: {type(exc).__name__}: {one_line(exc)}")
+    partial = run.info.status == "RUNNING"
+    evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
+    diagnosis = replace(diagnosis, run_id=run_id, evidence=evidence)
+    if log:
+        try:
+            _write(client, run, diagnosis, curves, artifacts, partial=partial)
+        except Exception as exc:  # a failed write names this run; the batch goes on
+            return RunFailure(run_id, f"could not write the diagnosis: {one_line(exc)}")
+    return diagnosis
+
+
+def _options(monitor, train_metric, mode, patience, min_delta, relative_delta, num_classes,
+             chance) -> dict:
+    if mode not in (None, "min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    if patience is not None and patience < 0:
+        raise ValueError(f"patience must be >= 0, not {patience}")
+    return {"monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
+            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes,
+            "chance": chance}
+
+
+def _check_artifacts(artifacts: str) -> None:
+    if artifacts not in ("all", "json", "none"):
+        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+
+
+def diagnose_run(run_id: str, *, tracking_uri: str | None = None, log: bool = True,
+                 monitor: str | None = None, train_metric: str | None = None,
+                 mode: str | None = None, patience: int = 10, min_delta: float = 0.0,
+                 relative_delta: float | None = 0.01, num_classes: int | None = None,
+                 chance: float | None = None, artifacts: Artifacts = "all") -> Diagnosis:
+    """Diagnose one tracked run (and, with ``log``, write the result to it).
+
+    Raises ValueError naming the run and the reason when it cannot be diagnosed (unknown, deleted,
+    no metrics, no validation metric, server not reachable).
+    """
+    options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
+                       num_classes, chance)
+    _check_artifacts(artifacts)
+    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        check_reachable(uri)
+    except ConnectionError as exc:
+        raise ValueError(f"run {run_id}: {exc}") from None
+    client = _client(uri)
+    (run,) = _get_runs(client, [run_id])
+    if isinstance(run, RunFailure):
+        raise ValueError(f"run {run_id}: {run.reason}")
+    result = _diagnose_one(client, run, _read_curves(client, uri, [run])[run_id], options, log,
+                           artifacts)
+    if isinstance(result, RunFailure):
+        raise ValueError(f"run {run_id}: {result.reason}")
+    return result
+
+
+def _experiment_id(client: MlflowClient, experiment_name: str | None,
+                   experiment_id: str | None) -> str:
+    if experiment_name is not None:
+        exp = client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            raise ValueError(f"experiment {experiment_name!r} not found")
+        return exp.experiment_id
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_experiment(str(experiment_id)).experiment_id
+    except MlflowException:
+        raise ValueError(f"experiment id {experiment_id!r} not found") from None
+
+
+def iter_runs(client: MlflowClient, experiment_id: str, filter_string: str | None = None,
+              page_size: int = PAGE_SIZE) -> Iterator[list[Run]]:
+    """Active runs of an experiment, one ``search_runs`` page (list of runs) at a time."""
+    from mlflow.entities import ViewType
+
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filter_string or "",
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=page_size,
+                                  page_token=token)
+        if page:
+            yield list(page)
+        token = page.token
+        if not token:
+            return
+
+
+def _runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]) -> list[Run]:
+    """The runs with these ids (MLflow-issued, hex) in one search, in the order given."""
+    from mlflow.entities import ViewType
+
+    quoted = ", ".join(f"'{r}'" for r in run_ids if _RUN_ID.fullmatch(r))
+    found = client.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
+                               run_view_type=ViewType.ACTIVE_ONLY, max_results=len(run_ids))
+    by_id = {r.info.run_id: r for r in found}
+    return [by_id[r] for r in run_ids if r in by_id]
+
+
+def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str,
+                    page_size: int) -> Iterator[list[Run]]:
+    """Pages of the runs a filter selects *now*: the ids are listed first, because writing the
+    diagnoses can change which runs a filter on plateau.* tags matches, and offset paging over a
+    changing result would skip runs."""
+    ids = [r.info.run_id for page in iter_runs(client, experiment_id, filter_string, page_size)
+           for r in page]
+    for start in range(0, len(ids), page_size):
+        page = _runs_by_id(client, experiment_id, ids[start:start + page_size])
+        if page:
+            yield page
+
+
+def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
+                  experiment_id: str | None = None, filter_string: str | None = None,
+                  tracking_uri: str | None = None, log: bool = True, monitor: str | None = None,
+                  train_metric: str | None = None, mode: str | None = None, patience: int = 10,
+                  min_delta: float = 0.0, relative_delta: float | None = 0.01,
+                  num_classes: int | None = None, chance: float | None = None,
+                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE
+                  ) -> Iterator[Diagnosis | RunFailure]:
+    """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered).
+
+    Yields one ``Diagnosis`` or ``RunFailure`` per run, in order, reading and writing ``batch_size``
+    runs at a time so memory stays bounded on experiments of any size. Selection errors (no or
+    conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
+    that is not reachable raises ConnectionError for an experiment and fails each given run.
+    """
+    options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
+                       num_classes, chance)
+    _check_artifacts(artifacts)
+    if isinstance(run_ids, str):  # one id given bare
+        run_ids = [run_ids]
+    by_ids = run_ids is not None and len(run_ids) > 0
+    by_experiment = experiment_name is not None or experiment_id is not None
+    if experiment_name is not None and experiment_id is not None:
+        raise ValueError("give an experiment name or an experiment id, not both")
+    if by_ids and by_experiment:
+        raise ValueError("give run ids or an experiment, not both")
+    if not by_ids and not by_experiment:
+        raise ValueError("no runs selected: give run ids or an experiment")
+    if filter_string and not by_experiment:
+        raise ValueError("a filter applies to an experiment's runs: give an experiment")
+    uri = resolve_tracking_uri(tracking_uri)
+    if by_ids:
+        ids = list(dict.fromkeys(str(r) for r in run_ids))
+        try:
+            check_reachable(uri)
+        except ConnectionError as exc:
+            return iter([RunFailure(rid, str(exc)) for rid in ids])
+        client = _client(uri)
+        pages: Iterator[list[Run | RunFailure]] = (
+            _get_runs(client, ids[i:i + batch_size]) for i in range(0, len(ids), batch_size))
+    else:
+        check_reachable(uri)
+        client = _client(uri)
+        exp_id = _experiment_id(client, experiment_name, experiment_id)
+        if filter_string:
+            pages = _filtered_pages(client, exp_id, filter_string, batch_size)
+            first = next(pages, None)  # lists the ids now: a bad filter fails here, not midway
+            pages = itertools.chain([first] if first else [], pages)
+        else:
+            pages = iter_runs(client, exp_id, None, batch_size)
+        # The scaling summary runs this package logs in an experiment are not training runs.
+        pages = ([r for r in page if r.data.tags.get(TAG_KIND) != "scaling"] for page in pages)
+    return _diagnose_pages(client, uri, pages, options, log, artifacts)
+
+
+def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],
+                    options: dict, log: bool, artifacts: str) -> Iterator[Diagnosis | RunFailure]:
+    # Writes wait on the store (a commit, an HTTP round trip): overlap them with the computing and
+    # rendering of other runs. SQLite serializes writers, so two threads are enough there.
+    workers = 1 if not log else (2 if _scheme(uri) == "sqlite" else THREADS)
+    with ThreadPoolExecutor(workers) as pool:
+        yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts)
+
+
+def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
+                         pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
+                         artifacts: str) -> Iterator[Diagnosis | RunFailure]:
+    for page in pages:
+        runs = [r for r in page if not isinstance(r, RunFailure)]
+        try:
+            curves = _read_curves(client, uri, runs) if runs else {}
+        except Exception as exc:  # a read failing for the whole page fails each of its runs
+            reason = f"could not read metric histories: {one_line(exc)}"
+            yield from (r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
+                        for r in page)
+            continue
+        futures = [None if isinstance(item, RunFailure) else
+                   pool.submit(_diagnose_one, client, item, curves.get(item.info.run_id, {}),
+                               options, log, artifacts) for item in page]
+        del curves  # each task holds its own run's curves; the page's are released as they finish
+        for item, future in zip(page, futures, strict=True):
+            yield item if future is None else future.result()

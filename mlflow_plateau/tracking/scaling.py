@@ -1,0 +1,218 @@
+"""Learning curves across runs: group an experiment's runs by a size param, fit, log summaries.
+
+``diagnose_scaling`` groups the runs of an experiment that differ only in a size param (or by the
+params named), fits a learning curve per group (``scaling.scaling_fit``, ``verdict.scaling_verdict``),
+logs one summary run per group (tag ``plateau.kind = scaling``, found again by its tags on re-runs)
+and tags the members (``scaling.verdict``, ``scaling.group``, metrics ``scaling/slope``,
+``scaling/exponent``, ``scaling/gain_at_2x``). Re-running updates the same summary runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..curves import Curve, metric_mode
+from ..verdict import ScalingVerdict, scaling_verdict
+from .history import _read_curves
+from .runs import _experiment_id, iter_runs
+from .store import (
+    MAX_TAG_CHARS,
+    TAG_DIGEST,
+    TAG_KIND,
+    TAG_SCALING_GROUP,
+    TAG_SCALING_SIZE_PARAM,
+    TAG_SCALING_VERDICT,
+    TAG_SUMMARY,
+    TAG_VERSION,
+    RunFailure,
+    _client,
+    _get_runs,
+    check_reachable,
+    resolve_tracking_uri,
+)
+from .writing import _changed_metrics, _log_batch
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+
+@dataclass(frozen=True)
+class ScalingGroup:
+    """One learning curve: runs that differ only in the size param, and its fitted verdict."""
+
+    label: str                   # "all runs" or "param=value, ..." (the scaling.group tag)
+    params: dict[str, str]       # the params the group shares (its key)
+    run_ids: list[str]
+    sizes: list[float]
+    errors: list[float]
+    verdict: ScalingVerdict
+    summary_run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.label, "params": self.params, "run_ids": self.run_ids,
+                "sizes": self.sizes, "errors": self.errors, "summary_run_id": self.summary_run_id,
+                **self.verdict.to_dict()}
+
+
+def _group_label(params: Mapping[str, str]) -> str:
+    label = ", ".join(f"{k}={v}" for k, v in sorted(params.items())) or "all runs"
+    if len(label) > 200:  # keep the tag short and still unique
+        label = label[:150] + " #" + hashlib.sha256(label.encode()).hexdigest()[:12]
+    return label
+
+
+def _run_error(curve: Curve, metric: str, mode: str | None) -> float | None:
+    """The run's error on ``metric``: best loss, or 1 - best score (fractions, not percent)."""
+    from ..curves import as_fraction
+
+    values, _ = as_fraction(curve.values, metric)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    mode = mode or metric_mode(metric)
+    return float(values.min()) if mode == "min" else 1.0 - float(values.max())
+
+
+def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str | None = None,
+                     size_param: str = "train_size", group_by: Sequence[str] | None = None,
+                     metric: str = "val_loss", mode: str | None = None,
+                     filter_string: str | None = None, tracking_uri: str | None = None,
+                     log: bool = True) -> tuple[list[ScalingGroup], list[RunFailure]]:
+    """Fit a learning curve per group of an experiment's runs at several values of ``size_param``.
+
+    Runs group by every other param (runs that differ only in the size) or by ``group_by``. The
+    error of a run is the best value of ``metric`` (``1 - best`` for a score). With ``log``, each
+    group gets a summary run (found again by its tags, so re-running updates it) with the fit as
+    metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
+    ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
+    whose size is not a positive number or that lack the metric are returned as failures; summary
+    runs of earlier calls are skipped.
+    """
+    if mode not in (None, "min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    if (experiment_name is None) == (experiment_id is None):
+        raise ValueError("give exactly one of an experiment name or an experiment id")
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    client = _client(uri)
+    exp_id = _experiment_id(client, experiment_name, experiment_id)
+    groups: dict[str, tuple[dict[str, str], list[tuple[str, float, float]]]] = {}
+    failures: list[RunFailure] = []
+    summaries: dict[str, Run] = {}
+    for page in iter_runs(client, exp_id, filter_string):
+        members = []
+        for run in page:
+            if run.data.tags.get(TAG_KIND) == "scaling":
+                summaries[run.data.tags.get(TAG_SCALING_GROUP, "")] = run
+                continue
+            params = dict(run.data.params)
+            if size_param not in params:
+                continue  # not a point of any learning curve (e.g. an unrelated run)
+            try:
+                size = float(params[size_param])
+            except ValueError:
+                failures.append(RunFailure(run.info.run_id, f"param {size_param!r} is not a "
+                                           f"number: {params[size_param]!r}"))
+                continue
+            if not (math.isfinite(size) and size > 0):
+                failures.append(RunFailure(run.info.run_id, f"param {size_param!r} must be a "
+                                           f"positive number, not {params[size_param]!r}"))
+                continue
+            members.append((run, size))
+        if not members:
+            continue
+        curves = _read_curves(client, uri, [r for r, _ in members])
+        for run, size in members:
+            curve = curves.get(run.info.run_id, {}).get(metric)
+            error = _run_error(curve, metric, mode) if curve is not None and len(curve) else None
+            if error is None:
+                failures.append(RunFailure(run.info.run_id, f"no finite values of {metric!r}"))
+                continue
+            params = dict(run.data.params)
+            params.pop(size_param, None)
+            key_params = ({p: params.get(p, "") for p in group_by} if group_by else params)
+            label = _group_label(key_params)
+            groups.setdefault(label, (key_params, []))[1].append((run.info.run_id, size, error))
+
+    from ..scaling import scaling_fit
+
+    results = []
+    for label in sorted(groups):
+        key_params, rows = groups[label]
+        rows.sort(key=lambda r: (r[1], r[0]))
+        sizes = [r[1] for r in rows]
+        errors = [r[2] for r in rows]
+        verdict = scaling_verdict(scaling_fit(sizes, errors))
+        group = ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors, verdict)
+        if log:
+            summary_id = _log_scaling_group(client, exp_id, group, summaries.get(label),
+                                            size_param=size_param, metric=metric)
+            group = replace(group, summary_run_id=summary_id)
+        results.append(group)
+    return results, failures
+
+
+def _scaling_metrics(verdict: ScalingVerdict) -> dict[str, float | None]:
+    fit = verdict.fit
+
+    def num(x: Any) -> float | None:
+        return float(x) if x is not None and math.isfinite(float(x)) else None
+
+    return {"scaling/slope": num(fit.slope), "scaling/exponent": num(fit.exponent),
+            "scaling/gain_at_2x": num(fit.gain_at_2x)}
+
+
+def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingGroup,
+                       summary: Run | None, *, size_param: str, metric: str) -> str:
+    """Create or update the group's summary run and tag its members; returns the summary run id."""
+    metrics = _scaling_metrics(group.verdict)
+    member_tags = {TAG_SCALING_VERDICT: group.verdict.verdict, TAG_SCALING_GROUP: group.label}
+    runs = {r.info.run_id: r for r in
+            (x for x in _get_runs(client, group.run_ids) if not isinstance(x, RunFailure))}
+    for rid, run in runs.items():
+        tags = {k: v for k, v in member_tags.items() if run.data.tags.get(k) != v}
+        _log_batch(client, rid, _changed_metrics(run.data.metrics, metrics), tags)
+
+    fit_doc = {**group.to_dict(), "size_param": size_param, "metric": metric,
+               "version": __version__}
+    fit_doc.pop("summary_run_id")
+    fit_json = json.dumps(fit_doc, indent=2, sort_keys=True, default=str)
+    if summary is None:
+        summary = client.create_run(
+            experiment_id, run_name=f"scaling: {group.label}"[:250],
+            tags={TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
+                  TAG_SCALING_SIZE_PARAM: size_param})
+        client.set_terminated(summary.info.run_id)
+        summary = client.get_run(summary.info.run_id)
+    rid = summary.info.run_id
+    digest = hashlib.sha256(fit_json.encode()).hexdigest()
+    wanted = {TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
+              TAG_SCALING_VERDICT: group.verdict.verdict,
+              TAG_SUMMARY: group.verdict.summary[:MAX_TAG_CHARS], TAG_VERSION: __version__}
+    if summary.data.tags.get(TAG_DIGEST) != digest:
+        with tempfile.TemporaryDirectory(prefix="mlflow-plateau-") as tmp:
+            folder = Path(tmp)
+            (folder / "fit.json").write_text(fit_json, encoding="utf-8")
+            try:
+                from ..report import scaling_png
+            except ImportError:
+                scaling_png = None
+            if scaling_png is not None:
+                (folder / "learning_curve.png").write_bytes(
+                    scaling_png(group.verdict, size_param=size_param, title=group.label))
+            client.log_artifacts(rid, str(folder), artifact_path="scaling")
+        wanted[TAG_DIGEST] = digest
+    tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}
+    _log_batch(client, rid, _changed_metrics(summary.data.metrics, metrics), tags)
+    return rid

@@ -1,0 +1,159 @@
+"""Where runs live: tracking URIs, clients, reachability, messages, and the names this package owns.
+
+Everything the other modules of ``tracking`` share about a store: the constants of DESIGN.md's
+contract (metric and tag names), the limits of MLflow's APIs, ``RunFailure`` (a run that could not be
+diagnosed, with a one-line reason), credential redaction (``user:password@host`` never appears in a
+message), the probe that turns a server that is down into one clear line, and ``_get_runs`` (runs
+by id, an id that fails becoming its ``RunFailure``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..curves import Curve
+
+if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+Artifacts = Literal["all", "json", "none"]
+
+OWN_PREFIXES = ("plateau/", "gap/", "scaling/")
+PLATEAU_METRICS = ("plateau/epoch", "plateau/epoch_low", "plateau/epoch_high", "plateau/best_epoch",
+                   "plateau/best_value", "plateau/stop_epoch", "plateau/wasted_epochs")
+GAP_METRICS = ("gap/final", "gap/at_best", "gap/relative_final", "gap/trend")
+SCALING_METRICS = ("scaling/slope", "scaling/exponent", "scaling/gain_at_2x")
+TAG_VERDICT, TAG_SUMMARY, TAG_MONITOR, TAG_VERSION = (
+    "plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version")
+TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "plateau.kind"
+TAG_SCALING_VERDICT, TAG_SCALING_GROUP = "scaling.verdict", "scaling.group"
+TAG_SCALING_SIZE_PARAM = "scaling.size_param"
+
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+SQL_CHUNK = 500           # run ids per IN clause (SQLite allows 999 bound parameters by default)
+HTTP_BULK_RUNS = 100      # MLflow's GetMetricHistoryBulk limit on run ids per request
+HTTP_BULK_MAX = 25000     # ... and on points per response
+HTTP_BULK_ENDPOINT = "/ajax-api/2.0/mlflow/metrics/get-history-bulk"
+PAGE_SIZE = 500           # runs per search_runs page and per diagnosis batch (bounds memory)
+THREADS = 8               # concurrent requests where a store is read one call at a time
+MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay well below
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A run that could not be diagnosed."""
+
+    run_id: str
+    reason: str  # one line naming the problem, e.g. "no metric history", "run not found"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "error": self.reason}
+
+
+# ---------------------------------------------------------------------------------------------
+# URIs, clients, messages
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user/password part of every URL replaced by ``***``."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", str(text))
+
+
+def one_line(exc: BaseException | str) -> str:
+    """A one-line, credential-free message from an exception (MLflow's can span many lines)."""
+    if isinstance(exc, BaseException):
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    else:
+        message = exc
+    first = next((line.strip() for line in str(message).splitlines() if line.strip()), "")
+    return redact(first)[:500]
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """The URI given, else MLFLOW_TRACKING_URI, else MLflow's own default (``sqlite:///mlflow.db``)."""
+    if tracking_uri:
+        return tracking_uri
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _scheme(uri: str) -> str:
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
+
+
+def _is_sql(uri: str) -> bool:
+    return _scheme(uri) in SQL_SCHEMES
+
+
+def _is_http(uri: str) -> bool:
+    return _scheme(uri) in ("http", "https")
+
+
+def _client(uri: str) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise ConnectionError (one clear line) when an HTTP tracking server does not answer.
+
+    MLflow's client retries a refused connection for minutes; probing first makes a server that is
+    down a prompt, clear failure. Any HTTP answer (even 401/404) counts as reachable.
+    """
+    if not _is_http(uri):
+        return
+    import requests
+
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException as exc:
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+        raise ConnectionError(f"tracking server {redact(uri)} is not reachable ({kind})") from None
+
+
+def _run_not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(
+        exc).lower()
+
+
+def _own(name: str) -> bool:
+    return name.startswith(OWN_PREFIXES)
+
+
+def user_curves(curves: Mapping[str, Curve]) -> dict[str, Curve]:
+    """The run's own curves: everything but the ``plateau/``, ``gap/``, ``scaling/`` results."""
+    return {name: c for name, c in curves.items() if not _own(name)}
+
+
+_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
+
+
+def _get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[Run | RunFailure]:
+    """``get_run`` for each id, THREADS at a time; an id that fails becomes a RunFailure."""
+    from mlflow.exceptions import MlflowException
+
+    def fetch(run_id: str) -> Run | RunFailure:
+        if not _RUN_ID.fullmatch(run_id):
+            return RunFailure(run_id, "not a valid run id")
+        try:
+            return client.get_run(run_id)
+        except MlflowException as exc:
+            if _run_not_found(exc):
+                return RunFailure(run_id, "run not found")
+            return RunFailure(run_id, one_line(exc))
+
+    if len(run_ids) <= 1:
+        return [fetch(r) for r in run_ids]
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(fetch, run_ids))
+

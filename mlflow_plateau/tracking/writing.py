@@ -1,0 +1,250 @@
+"""Writing a diagnosis to its run: metrics at step 0, tags, artifacts under ``plateau/``.
+
+The names are DESIGN.md's contract. Writing is idempotent: it compares with what the run already
+has and logs only changed values, in one ``log_batch``; artifacts are re-uploaded only when their
+content would change. Two tags beyond DESIGN.md's list are written, both internal:
+
+- ``plateau.digest``: SHA-256 of the diagnosis JSON, the curves behind it and the artifact level;
+  equal digest means the uploaded artifacts are already current, so they are not uploaded again.
+- ``plateau.partial``: ``true`` while the run was still RUNNING when diagnosed (set back to
+  ``false`` once a finished run is re-diagnosed).
+
+A metric whose value does not apply (e.g. ``plateau/stop_epoch`` when EarlyStopping would not have
+stopped) is not logged; if the run already has that metric from an earlier diagnosis, NaN is logged
+so the stale value does not stay current. ``log_history`` logs curves recorded outside MLflow as a
+new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..curves import Curve
+from ..verdict import Diagnosis
+from .store import (
+    GAP_METRICS,
+    MAX_TAG_CHARS,
+    PLATEAU_METRICS,
+    TAG_DIGEST,
+    TAG_MONITOR,
+    TAG_PARTIAL,
+    TAG_SUMMARY,
+    TAG_VERDICT,
+    TAG_VERSION,
+    Artifacts,
+    _client,
+    check_reachable,
+    resolve_tracking_uri,
+    user_curves,
+)
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+
+def diagnosis_metrics(diagnosis: Diagnosis) -> dict[str, float | None]:
+    """The metrics DESIGN.md names, from a diagnosis (None where a value does not apply)."""
+    p, g = diagnosis.plateau, diagnosis.gap
+
+    def num(x: Any) -> float | None:
+        if x is None:
+            return None
+        x = float(x)
+        return x if math.isfinite(x) else None
+
+    out: dict[str, float | None] = dict.fromkeys(PLATEAU_METRICS + GAP_METRICS)
+    if p is not None:
+        out.update({"plateau/epoch": num(p.epoch), "plateau/epoch_low": num(p.low),
+                    "plateau/epoch_high": num(p.high), "plateau/best_epoch": num(p.best_epoch),
+                    "plateau/best_value": num(p.best_value), "plateau/stop_epoch": num(p.stop_epoch),
+                    "plateau/wasted_epochs": num(p.wasted_epochs)})
+    if g is not None:
+        out.update({"gap/final": num(g.final), "gap/at_best": num(g.at_best),
+                    "gap/relative_final": num(g.relative_final), "gap/trend": num(g.trend)})
+    return out
+
+
+def diagnosis_tags(diagnosis: Diagnosis) -> dict[str, str]:
+    """The tags DESIGN.md names, from a diagnosis."""
+    return {TAG_VERDICT: diagnosis.verdict, TAG_SUMMARY: diagnosis.summary[:MAX_TAG_CHARS],
+            TAG_MONITOR: diagnosis.monitor or "", TAG_VERSION: __version__}
+
+
+def _same(old: float | None, new: float) -> bool:
+    if old is None:
+        return False
+    return old == new or (math.isnan(old) and math.isnan(new))
+
+
+def _changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float | None]
+                     ) -> dict[str, float]:
+    """What to log so the run's latest values equal ``wanted`` (None: absent or NaN)."""
+    out = {}
+    for key, value in wanted.items():
+        old = existing.get(key)
+        if value is None:
+            if old is not None and not math.isnan(old):
+                out[key] = math.nan  # retire a stale value from an earlier diagnosis
+        elif not _same(old, value):
+            out[key] = value
+    return out
+
+
+def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
+               tags: Mapping[str, str]) -> None:
+    if not metrics and not tags:
+        return
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> str:
+    """The content of ``plateau/diagnosis.json`` (report.diagnosis_json when available)."""
+    try:
+        from ..report import diagnosis_json as render
+    except ImportError:  # report.py not present: the plain, deterministic JSON
+        return json.dumps(diagnosis.to_dict(), indent=2, sort_keys=True)
+    return render(diagnosis)
+
+
+def _digest(diagnosis: Diagnosis, curves: Mapping[str, Curve], artifacts: str,
+            extra: str = "") -> str:
+    h = hashlib.sha256()
+    h.update(f"{__version__}\0{artifacts}\0{extra}\0".encode())
+    h.update(json.dumps(diagnosis.to_dict(), sort_keys=True).encode())
+    for name in sorted(curves):
+        c = curves[name]
+        h.update(name.encode() + b"\0")
+        h.update(np.ascontiguousarray(c.epochs, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(c.values, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _user_tags(run: Run) -> dict[str, str]:
+    """The run's tags without this package's own (they describe an earlier diagnosis)."""
+    return {k: v for k, v in run.data.tags.items() if not k.startswith(("plateau.", "scaling."))}
+
+
+def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
+                     curves: Mapping[str, Curve], artifacts: str) -> None:
+    """Render the artifacts into a temp dir under fixed names and upload them under plateau/."""
+    with tempfile.TemporaryDirectory(prefix="mlflow-plateau-") as tmp:
+        folder = Path(tmp)
+        (folder / "diagnosis.json").write_text(diagnosis_json(diagnosis), encoding="utf-8")
+        if artifacts == "all":
+            try:
+                from .. import report
+            except ImportError:
+                report = None
+            if report is not None:
+                png = report.curves_png(diagnosis, curves)
+                (folder / "curves.png").write_bytes(png)
+                html = report.report_html(diagnosis, curves, run_name=run.info.run_name,
+                                          params=dict(run.data.params), tags=_user_tags(run),
+                                          png=png)  # embed the same figure, not a second drawing
+                (folder / "report.html").write_text(html, encoding="utf-8")
+        _upload(client, run, folder, "plateau")
+
+
+def _upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) -> None:
+    """Upload a folder to the run's artifacts through its repository, resolved from the run we
+    already hold (``client.log_artifacts`` would fetch the run again for every upload)."""
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    except ImportError:  # pragma: no cover - older/newer MLflow layouts
+        client.log_artifacts(run.info.run_id, str(folder), artifact_path=artifact_path)
+        return
+    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=client.tracking_uri)
+    repo.log_artifacts(str(folder), artifact_path)
+
+
+def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
+           artifacts: str, partial: bool | None = None) -> None:
+    """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``."""
+    if artifacts not in ("all", "json", "none"):
+        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+    curves = user_curves(curves)
+    existing_tags = run.data.tags
+    metrics = _changed_metrics(run.data.metrics, diagnosis_metrics(diagnosis))
+    wanted_tags = diagnosis_tags(diagnosis)
+    if partial:
+        wanted_tags[TAG_PARTIAL] = "true"
+    elif existing_tags.get(TAG_PARTIAL) == "true":
+        wanted_tags[TAG_PARTIAL] = "false"
+    if artifacts != "none":
+        digest = _digest(diagnosis, curves, artifacts)
+        if existing_tags.get(TAG_DIGEST) != digest:
+            _write_artifacts(client, run, diagnosis, curves, artifacts)
+            wanted_tags[TAG_DIGEST] = digest  # only once the upload succeeded
+    tags = {k: v for k, v in wanted_tags.items() if existing_tags.get(k) != v}
+    _log_batch(client, run.info.run_id, metrics, tags)
+
+
+def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve], *,
+                  tracking_uri: str | None = None, artifacts: Artifacts = "all",
+                  partial: bool | None = None) -> None:
+    """Write ``diagnosis`` to the run: metrics at step 0, tags, artifacts under ``plateau/``.
+
+    ``artifacts``: ``"all"`` (diagnosis.json, curves.png, report.html), ``"json"`` or ``"none"``.
+    ``partial``: whether the history may still grow (tag ``plateau.partial``); None decides from
+    the run's status (RUNNING), which callers that know training has ended override with False.
+    Idempotent (see the module docstring); the run's other metrics, params and tags are untouched.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    client = _client(uri)
+    run = client.get_run(run_id)
+    if diagnosis.run_id != run_id:
+        diagnosis = replace(diagnosis, run_id=run_id)
+    if partial is None:
+        partial = run.info.status == "RUNNING"
+    _write(client, run, diagnosis, curves, artifacts, partial=partial)
+
+
+def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = None,
+                run_name: str | None = None, tracking_uri: str | None = None,
+                tags: Mapping[str, str] | None = None) -> str:
+    """Log curves recorded outside MLflow as a new, finished run (step = epoch); returns its id.
+
+    The experiment is created when it does not exist; without a name, MLflow's default experiment
+    is used. Points are written 1,000 per ``log_batch`` (MLflow's limit).
+    """
+    from mlflow.entities import Metric
+
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    client = _client(uri)
+    if experiment_name is None:
+        experiment_id = "0"
+    else:
+        exp = client.get_experiment_by_name(experiment_name)
+        experiment_id = exp.experiment_id if exp is not None else client.create_experiment(
+            experiment_name)
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        points = [Metric(name, float(v), now + i, int(e)) for name, c in curves.items()
+                  for i, (e, v) in enumerate(zip(c.epochs.tolist(), c.values.tolist(), strict=True))]
+        for start in range(0, len(points), 1000):
+            client.log_batch(run_id, metrics=points[start:start + 1000], synchronous=True)
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+    return run_id
