@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or a JSON object mapping metric names to lists of values.")
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
+    _add_compare_parser(sub)
     return parser
 
 
@@ -331,6 +332,92 @@ def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return EXIT_OK
 
 
+def _add_compare_parser(sub: Any) -> None:
+    compare = sub.add_parser(
+        "compare", help="which of several runs stopped learning first, and why",
+        description="Diagnose several runs (nothing is written to them), rank them by the epoch "
+        "they stopped learning, print the table and the answer, and log one comparison run (tag "
+        "plateau.kind = comparison) with comparison/overlay.png, comparison/report.html and "
+        "comparison/comparison.json in the experiment of the first run. Comparing the same runs "
+        "again updates that run.")
+    compare.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare (two or more)")
+    select = compare.add_mutually_exclusive_group()
+    select.add_argument("--experiment-name", metavar="NAME", help="compare this experiment's runs")
+    select.add_argument("--experiment-id", metavar="ID", help="compare this experiment's runs")
+    compare.add_argument("--filter", dest="filter_string", metavar="FILTER",
+                         help="MLflow search filter for the experiment's runs, "
+                         "e.g. \"params.optimizer = 'adam'\"")
+    _add_store_options(compare)
+    compare.add_argument("--dry-run", action="store_true",
+                         help="compare and print, log no comparison run")
+    _add_diagnosis_options(compare)
+
+
+def _compare_row(row) -> list[str]:
+    epoch = "-" if row.plateau_epoch is None else str(row.plateau_epoch)
+    if row.plateau_low is not None and row.plateau_high is not None \
+            and row.plateau_high > row.plateau_low:
+        epoch += f" [{row.plateau_low}-{row.plateau_high}]"
+    if row.still_improving:
+        epoch += " (still improving)"
+    if row.verdict == "diverged" and row.stopped_epoch is not None \
+            and row.stopped_epoch != row.plateau_epoch:
+        epoch += f" (diverged @ {row.stopped_epoch})"
+    best = "-" if row.best_value is None else f"{_fmt(row.best_value)} @ {row.best_epoch}"
+    name = row.label if row.label == row.key else f"{row.label} ({row.key})"
+    from rich.markup import escape  # run names are the user's text, not rich markup
+
+    return [escape(cell) for cell in (str(row.rank), name, row.verdict, epoch, best,
+                                      _fmt(row.stop_epoch), _fmt(row.wasted_epochs),
+                                      _fmt(row.gap_final))]
+
+
+def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    by_experiment = args.experiment_name is not None or args.experiment_id is not None
+    if args.run_ids and by_experiment:
+        parser.error("give run ids or an experiment, not both")
+    if not args.run_ids and not by_experiment:
+        parser.error("no runs selected: give RUN_ID RUN_ID ... or --experiment-name/--experiment-id")
+    if args.run_ids and len(set(args.run_ids)) < 2:
+        parser.error("a comparison needs two or more different RUN_IDs")
+    if args.filter_string and not by_experiment:
+        parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
+    if args.patience < 0:
+        parser.error("--patience must be >= 0")
+    if args.num_classes is not None and args.num_classes < 2:
+        parser.error("--num-classes must be >= 2")
+
+    from .tracking.comparison import TooFewRuns, compare_runs
+
+    try:
+        result = compare_runs(args.run_ids or None, experiment_name=args.experiment_name,
+                              experiment_id=args.experiment_id, filter_string=args.filter_string,
+                              tracking_uri=args.tracking_uri, log=not args.dry_run,
+                              **_diagnosis_kwargs(args))
+    except TooFewRuns as exc:
+        for failure in exc.failures:
+            _err(f"run {failure.run_id}: {failure.reason}")
+        if args.json:
+            print(json.dumps({"dry_run": args.dry_run, "comparison_run_id": None, "runs": [],
+                              "failures": [f.to_dict() for f in exc.failures]}, indent=2))
+        _err("nothing compared: fewer than 2 of the runs selected could be diagnosed")
+        return EXIT_FAILED
+    for failure in result.failures:
+        _err(f"run {failure.run_id}: {failure.reason}")
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **result.to_dict()}, indent=2))
+    else:
+        title = (f"{len(result.comparison.rows)} runs, in the order they stopped learning"
+                 + (" (dry run: nothing logged)" if args.dry_run else ""))
+        _print_table(title, ["#", "run", "verdict", "plateau epoch", "best @ epoch", "early stop",
+                             "wasted epochs", "final gap"],
+                     [_compare_row(r) for r in result.comparison.rows])
+        print(result.answer)
+        if result.run_id:
+            print(f"comparison run: {result.run_id} (artifacts under comparison/)")
+    return EXIT_FAILED if result.failures else EXIT_OK
+
+
 def _first_line(exc: BaseException) -> str:
     from .tracking import one_line
 
@@ -338,6 +425,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 _COMMANDS = {"diagnose": _run_diagnose, "scaling": _run_scaling, "import": _run_import}
+_COMMANDS["compare"] = _run_compare
 
 
 def main(argv: Sequence[str] | None = None) -> int:

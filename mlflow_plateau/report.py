@@ -17,6 +17,10 @@ never recomputes a diagnostic and never talks to MLflow (``tracking.py`` uploads
   the fitted ``a n^-b + c``, an interval band and the extrapolation to twice the largest size. The
   band is refit-free: the curve with the exponent at its bootstrap ``low`` and ``high``, pinned to
   the fit at the geometric-mean size (where the data hold it), floor kept (see ``_band``).
+- ``comparison_png(diagnoses, curves_by_run, labels=)`` / ``comparison_html(...)``: several runs'
+  monitored validation curves overlaid, coloured in the order they stopped learning
+  (``comparison.compare_diagnoses``), each marked where it stopped; the page answers "which run
+  stopped learning first, and why" in its first line, then tabulates every run.
 
 Security: the HTML is shown by the MLflow UI in an iframe, and every string in it that comes from a
 run (names, params, tags, metric names, summaries, evidence) is passed through
@@ -38,7 +42,7 @@ import io
 import json
 import math
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -51,6 +55,7 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from . import __version__
+from .comparison import Comparison, ComparisonRow, compare_diagnoses, run_keys
 from .curves import Curve, as_fraction, finite_prefix, metric_mode, metric_role, pair_curves
 from .verdict import Diagnosis, ScalingVerdict
 
@@ -456,6 +461,163 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
     return _png(fig)
 
 
+# ------------------------------------------------------------------------------- comparison plot
+
+# One colour per run in the order the runs stopped learning (Okabe-Ito without its yellow, then
+# three darker hues); runs past these are drawn grey, without a legend entry of their own.
+_RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#332288",
+               "#882255", "#117733", "#444444")
+_OTHER_RUNS = "#b8b8b8"
+_MAX_PANELS = 3  # distinct monitors drawn in their own panel; runs of further monitors are listed
+
+
+def _run_color(rank: int) -> str:
+    return _RUN_COLORS[rank - 1] if 1 <= rank <= len(_RUN_COLORS) else _OTHER_RUNS
+
+
+def _value_at(x: np.ndarray, y: np.ndarray, epoch: float) -> float | None:
+    """The curve's value at ``epoch``, else the last finite value before it (a marker on the line)."""
+    ok = np.isfinite(y) & (x <= epoch)
+    return float(y[ok][-1]) if np.any(ok) else None
+
+
+def _middle(text: str, limit: int) -> str:
+    """``text`` shortened in the middle: run names often differ only at their end (``…-lr0.1``)."""
+    return text if len(text) <= limit else f"{text[:limit - limit // 3 - 1]}…{text[-(limit // 3):]}"
+
+
+def _row_note(row: ComparisonRow) -> str:
+    if row.stopped:
+        what = "diverged" if row.verdict == "diverged" and row.stopped_epoch != row.plateau_epoch \
+            else "plateau"
+        return f"{_verdict_title(row.verdict)} · {what} @ {row.stopped_epoch}"
+    if row.still_improving:
+        return f"{_verdict_title(row.verdict)} · still improving"
+    return _verdict_title(row.verdict)
+
+
+def _comparison_inputs(diagnoses: Sequence[Diagnosis], labels: Mapping[str, str] | None
+                       ) -> tuple[Comparison, dict[str, Diagnosis]]:
+    keys = run_keys(diagnoses)
+    return compare_diagnoses(diagnoses, labels), dict(zip(keys, diagnoses, strict=True))
+
+
+def _draw_run(ax: Any, row: ComparisonRow, d: Diagnosis, curve: Curve, color: str,
+              marker: bool) -> bool:
+    """One run's monitor on ``ax`` with where it stopped learning marked; False when nothing finite."""
+    x, y = _plottable(curve, bool(d.evidence.get("percent_scaled")))
+    if not np.any(np.isfinite(y)):
+        return False
+    first = row.rank == 1
+    colored = color != _OTHER_RUNS
+    style = {"marker": "o", "markersize": 2.5} if marker and colored else {}
+    ax.plot(x, y, color=color, linewidth=2.6 if first else (1.5 if colored else 1.0),
+            alpha=1.0 if colored else 0.8, zorder=4 if first else (3 if colored else 2), **style)
+    if not colored:
+        return True
+    # Where it stopped learning: a filled dot on the curve with the plateau interval as a bar; a
+    # run still improving gets a hollow triangle at its last epoch; a tick on the epoch axis lets
+    # the order be read along x even where the curves overlap.
+    if row.stopped and row.stopped_epoch is not None:
+        at = _value_at(x, y, row.stopped_epoch)
+        if at is not None:
+            if row.plateau_low is not None and row.plateau_high is not None \
+                    and row.plateau_high > row.plateau_low and row.stopped_epoch == row.plateau_epoch:
+                ax.plot([row.plateau_low, row.plateau_high], [at, at], color=color, linewidth=6,
+                        alpha=0.28, solid_capstyle="round", zorder=5)
+            diverged = row.verdict == "diverged" and row.stopped_epoch != row.plateau_epoch
+            ax.plot([row.stopped_epoch], [at], marker="X" if diverged else "o",
+                    markersize=11 if first else 8.5, markerfacecolor=color,
+                    markeredgecolor="white", markeredgewidth=1.4, linestyle="none", zorder=6)
+        ax.plot([row.stopped_epoch], [0.0], transform=ax.get_xaxis_transform(), marker="|",
+                markersize=14, markeredgewidth=2.4, color=color, clip_on=False, zorder=6)
+    elif row.still_improving:
+        ok = np.isfinite(y)
+        ax.plot([x[ok][-1]], [y[ok][-1]], marker=">", markersize=8, markerfacecolor="white",
+                markeredgecolor=color, markeredgewidth=1.6, linestyle="none", zorder=6)
+    return True
+
+
+def comparison_png(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, Mapping[str, Curve]],
+                   *, labels: Mapping[str, str] | None = None) -> bytes:
+    """Several runs' monitored validation curves overlaid, each marked where it stopped learning.
+
+    ``curves_by_run`` and ``labels`` are keyed by run id (``run N`` for a diagnosis without one, see
+    ``comparison.run_keys``). Runs are coloured in the order they stopped learning, the first drawn
+    thickest; the legend gives each run's label, verdict and plateau epoch. Runs with different
+    monitors get one panel per monitor (at most three; further monitors are only named).
+    """
+    comparison, by_key = _comparison_inputs(diagnoses, labels)
+    rows = comparison.rows
+    monitors = list(dict.fromkeys(r.monitor for r in rows if r.monitor))
+    shown, hidden = monitors[:_MAX_PANELS], monitors[_MAX_PANELS:]
+    n_panels = max(1, len(shown))
+    fig = Figure(figsize=(10.5, 3.4 + 1.9 * n_panels), dpi=130)
+    first = comparison.first
+    if first is not None:
+        head = f"STOPPED LEARNING FIRST: {_label(first.label, 40)}  ·  epoch {first.stopped_epoch}"
+        accent = _VERDICT_COLORS.get(first.verdict, "#333333")
+    else:
+        head, accent = "NO RUN STOPPED LEARNING", "#57606a"
+    top = _header(fig, head, accent, comparison.answer)
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    legend_in = 3.3  # inches kept on the right for the legend
+    fig.subplots_adjust(left=0.8 / w, right=1 - legend_in / w, bottom=0.55 / h, top=1 - top / h,
+                        hspace=0.12)
+    marker = max((len(c) for cs in curves_by_run.values() for c in cs.values()), default=0) <= 30
+    handles, names = [], []
+    for ax, monitor in zip(axes, shown or [None], strict=True):
+        drawn_y = []
+        for row in rows:
+            if row.monitor != monitor or monitor is None:
+                continue
+            curve = curves_by_run.get(row.key, {}).get(monitor)
+            if curve is None:
+                continue
+            color = _run_color(row.rank)
+            if _draw_run(ax, row, by_key[row.key], curve, color, marker):
+                drawn_y.append(_plottable(curve, bool(by_key[row.key].evidence.get(
+                    "percent_scaled")))[1])
+        if not drawn_y:
+            ax.text(0.5, 0.5, "no finite values to plot", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=11, color="#57606a")
+        elif _use_log_scale(*drawn_y):
+            ax.set_yscale("log")
+            finite = np.concatenate([y[np.isfinite(y)] for y in drawn_y])
+            _plain_log_ticks(ax.yaxis, float(finite.min()), float(finite.max()))
+        mode = next((r.mode for r in rows if r.monitor == monitor and r.mode), None)
+        better = {"min": " (lower is better)", "max": " (higher is better)"}.get(mode or "", "")
+        ax.set_ylabel(_label(monitor or "monitor", 32) + better, fontsize=9.5)
+        _style_axes(ax)
+    axes[-1].set_xlabel("epoch", fontsize=10)
+    axes[-1].xaxis.get_major_locator().set_params(integer=True)
+
+    from matplotlib.lines import Line2D
+
+    for row in rows:
+        color = _run_color(row.rank)
+        if color == _OTHER_RUNS:
+            continue
+        handles.append(Line2D([], [], color=color, linewidth=2.6 if row.rank == 1 else 1.6,
+                              marker="o" if row.stopped else ">", markersize=6,
+                              markerfacecolor=color if row.stopped else "white",
+                              markeredgecolor=color))
+        names.append(f"{row.rank}. {_label(_middle(row.label, 30), 30)}\n    {_row_note(row)}")
+    others = len(rows) - len(handles)
+    if others > 0:
+        handles.append(Line2D([], [], color=_OTHER_RUNS, linewidth=1.0))
+        names.append(f"+{others} more run(s), in grey")
+    if hidden:
+        handles.append(Line2D([], [], color="none"))
+        names.append(f"not drawn: monitor(s) {_label(', '.join(hidden), 40)}")
+    fig.legend(handles, names, loc="upper left", bbox_to_anchor=(1 - (legend_in - 0.15) / w,
+               1 - top / h), fontsize=8, frameon=False, labelspacing=0.9, handlelength=2.2,
+               title="in the order they stopped learning", title_fontsize=8.5,
+               alignment="left")
+    return _png(fig)
+
+
 # ------------------------------------------------------------------------------------------ HTML
 
 _STYLE = """
@@ -580,13 +742,13 @@ def _kv_table(items: Mapping[str, Any], labels: Mapping[str, str] | None = None)
     return "<table>\n" + "\n".join(rows) + "\n</table>\n" if rows else "<p class=\"note\">none</p>\n"
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, style: str = "") -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">\n"
         "<meta name=\"referrer\" content=\"no-referrer\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n"
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}{style}</style>\n</head>\n<body>\n{body}\n"
         f"<footer>mlflow-plateau {_e(__version__)}</footer>\n</body>\n</html>\n"
     )
 
@@ -705,4 +867,118 @@ def scaling_html(verdict: ScalingVerdict, *, size_param: str = "train_size",
     return _page(page_title, "".join(body))
 
 
-__all__ = ["curves_png", "diagnosis_json", "report_html", "scaling_html", "scaling_png"]
+_COMPARISON_STYLE = """
+body { max-width: 1280px; }
+table.cmp th { width: auto; overflow-wrap: normal; word-break: normal; }
+table.cmp td.num { white-space: nowrap; }
+table.cmp td.run { min-width: 110px; } table.cmp td.sum { min-width: 200px; }
+table.cmp tr.first td { background: #fff8e1; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; margin-right: 6px;
+  vertical-align: -1px; }
+.badge { display: inline-block; color: #ffffff; border-radius: 4px; padding: 0 7px; font-size: 12px;
+  font-weight: 600; white-space: nowrap; }
+td.run code { color: #6e7781; font-size: 11px; }
+"""
+
+
+def _epoch_cell(row: ComparisonRow) -> str:
+    if row.plateau_epoch is None:
+        text = "—"
+    else:
+        text = str(row.plateau_epoch)
+        if row.plateau_low is not None and row.plateau_high is not None \
+                and row.plateau_high > row.plateau_low:
+            text += f" [{row.plateau_low}–{row.plateau_high}]"
+    if row.still_improving:
+        text += " (still improving)"
+    if row.verdict == "diverged" and row.stopped_epoch is not None \
+            and row.stopped_epoch != row.plateau_epoch:
+        text += f"; diverged @ {row.stopped_epoch}"
+    return _e(text)
+
+
+def _comparison_table(comparison: Comparison) -> str:
+    head = ("<tr><th>#</th><th>run</th><th>verdict</th><th>plateau epoch [interval]</th>"
+            "<th>best value @ epoch</th><th title=\"where EarlyStopping would have stopped\">"
+            "early stop</th><th>wasted epochs</th><th>final gap</th><th>summary</th></tr>")
+    rows = []
+    for r in comparison.rows:
+        color = _run_color(r.rank)
+        best = "—" if r.best_value is None else f"{_fmt(r.best_value)} @ {r.best_epoch}"
+        run_id = "" if r.key == r.label else f"<br><code>{_e(_cut(r.key, 200))}</code>"
+        badge = _VERDICT_COLORS.get(r.verdict, "#333333")
+        tr = "<tr class=\"first\">" if r is comparison.first else "<tr>"
+        rows.append(
+            f"{tr}"
+            f"<td class=\"num\">{r.rank}</td>"
+            f"<td class=\"run\"><span class=\"swatch\" style=\"background:{color}\"></span>"
+            f"{_e(_cut(r.label, 200))}{run_id}</td>"
+            f"<td><span class=\"badge\" style=\"background:{badge}\">{_e(_verdict_title(r.verdict))}"
+            f"</span></td>"
+            f"<td class=\"num\">{_epoch_cell(r)}</td><td class=\"num\">{_e(best)}</td>"
+            f"<td class=\"num\">{_e(_fmt(r.stop_epoch))}</td>"
+            f"<td class=\"num\">{_e(_fmt(r.wasted_epochs))}</td>"
+            f"<td class=\"num\">{_e(_fmt(r.gap_final))}</td>"
+            f"<td class=\"sum\">{_e(_cut(r.summary))}</td></tr>")
+    return "<table class=\"cmp\">\n" + head + "\n" + "\n".join(rows) + "\n</table>\n"
+
+
+def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, Mapping[str, Curve]],
+                    *, labels: Mapping[str, str] | None = None,
+                    failures: Mapping[str, str] | None = None, title: str | None = None,
+                    png: bytes | None = None) -> str:
+    """One self-contained page answering "which of these runs stopped learning first, and why".
+
+    The answer first (the first run's verdict and summary), the table of every run in the order
+    they stopped learning, the overlay (``png``: what ``comparison_png`` with the same arguments
+    returned, to skip a redraw), what the first run should try next, the runs that could not be
+    compared (``failures``: run id -> reason) and the diagnosis configuration. Every string from a
+    run is escaped.
+    """
+    comparison, by_key = _comparison_inputs(diagnoses, labels)
+    if png is None:
+        png = comparison_png(diagnoses, curves_by_run, labels=labels)
+    elif not png.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("png must be the PNG bytes comparison_png returned")
+    n = len(comparison.rows)
+    monitors = sorted({r.monitor for r in comparison.rows if r.monitor})
+    heading = f"Run comparison · {n} run{'s' if n != 1 else ''}"
+    if title:
+        heading = f"{_e(_cut(title, 200))} · " + heading
+    if monitors:
+        heading += " · monitor " + ", ".join(f"<code>{_e(_cut(m, 200))}</code>" for m in monitors)
+    first = comparison.first
+    if first is not None:
+        top = _verdict_block(first.verdict, comparison.answer, heading)
+    else:
+        top = (f"<h1>{heading}</h1>\n<div class=\"verdict\" style=\"background:#57606a\">no run "
+               f"stopped learning</div>\n<p class=\"summary\">{_e(comparison.answer)}</p>\n")
+    body = [top, "<h2>Runs, in the order they stopped learning</h2>\n", _comparison_table(comparison)]
+    body.append("<h2>Validation curves</h2>\n")
+    body.append(_img(png, comparison.answer,
+                     "Each run's monitored validation metric, coloured in the order the runs "
+                     "stopped learning (thickest: the first). Dot: the plateau epoch, with its "
+                     "interval as a pale bar; X: the epoch a run diverged; hollow triangle: a run "
+                     "still improving at its last epoch; ticks on the epoch axis: where each run "
+                     "stopped learning."))
+    if first is not None:
+        body.append(f"<h2>What {_e(_cut(first.label, 200))} should try next</h2>\n")
+        body.append(_recommendations(by_key[first.key].recommendations))
+    if failures:
+        body.append("<h2>Runs not compared</h2>\n")
+        body.append(_kv_table({str(k): v for k, v in failures.items()}))
+    configs = [by_key[r.key].config for r in comparison.rows]
+    body.append("<h2>Configuration</h2>\n")
+    if configs and all(c == configs[0] for c in configs):
+        body.append(_kv_table(configs[0]))
+    else:
+        body.append("<p class=\"note\">The runs were diagnosed with different configurations: "
+                    "see each run's own report.</p>\n")
+    page_title = "run comparison" + (f" · {_cut(title, 120)}" if title else "")
+    if first is not None:
+        page_title = f"{_cut(first.label, 80)} stopped learning first · " + page_title
+    return _page(page_title, "".join(body), _COMPARISON_STYLE)
+
+
+__all__ = ["comparison_html", "comparison_png", "curves_png", "diagnosis_json", "report_html",
+           "scaling_html", "scaling_png"]
