@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-CORE = ["curves", "plateau", "gap", "scaling", "verdict"]
+CORE = ["curves", "plateau", "gap", "scaling", "verdict", "comparison"]
 
 
 def test_core_modules_import_no_mlflow_or_keras():
