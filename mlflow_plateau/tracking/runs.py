@@ -21,6 +21,7 @@ from .history import _read_curves
 from .store import (
     _RUN_ID,
     PAGE_SIZE,
+    TAG_DIGEST,
     TAG_KIND,
     THREADS,
     Artifacts,
@@ -32,7 +33,8 @@ from .store import (
     one_line,
     resolve_tracking_uri,
 )
-from .writing import _write
+from .unchanged import input_digest, stored_diagnosis
+from .writing import ArtifactsNotWritten, _write
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -51,6 +53,17 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
         return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
                           "pass monitor= (--monitor) to diagnose a training metric")
+    partial = run.info.status == "RUNNING"
+    digest = None
+    if log:
+        # An unchanged run (same curves, options, version, artifact level) already holds what a
+        # recomputation would write: skip the computing, the rendering and the writing.
+        digest = input_digest(curves, options, artifacts, partial, run)
+        if run.data.tags.get(TAG_DIGEST) == digest:
+            stored = stored_diagnosis(run) if artifacts != "none" else None
+            if stored is not None:
+                return stored
+            log = False  # the store is current; the diagnosis is recomputed only to return it
     # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch: drop
     # it here so the report's plots and the digest see the same curves as the diagnosis.
     curves = drop_restored_epoch(dict(curves))
@@ -60,12 +73,13 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         return RunFailure(run_id, one_line(exc))
     except Exception as exc:  # a bug or numerical failure on one run must not stop the batch
         return RunFailure(run_id, f"could not diagnose: {type(exc).__name__}: {one_line(exc)}")
-    partial = run.info.status == "RUNNING"
     evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
     diagnosis = replace(diagnosis, run_id=run_id, evidence=evidence)
     if log:
         try:
-            _write(client, run, diagnosis, curves, artifacts, partial=partial)
+            _write(client, run, diagnosis, curves, artifacts, partial=partial, digest=digest)
+        except ArtifactsNotWritten as exc:
+            return RunFailure(run_id, f"diagnosis written as metrics and tags, but {exc.reason}")
         except Exception as exc:  # a failed write names this run; the batch goes on
             return RunFailure(run_id, f"could not write the diagnosis: {one_line(exc)}")
     return diagnosis

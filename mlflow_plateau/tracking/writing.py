@@ -44,7 +44,9 @@ from .store import (
     TAG_VERSION,
     Artifacts,
     _client,
+    _own,
     check_reachable,
+    one_line,
     resolve_tracking_uri,
     user_curves,
 )
@@ -103,14 +105,38 @@ def _changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float |
 
 
 def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
-               tags: Mapping[str, str]) -> None:
+               tags: Mapping[str, str], timestamp: int | None = None) -> None:
+    """One ``log_batch`` of metrics at step 0 (at ``timestamp``, default now) and tags."""
     if not metrics and not tags:
         return
     from mlflow.entities import Metric, RunTag
 
-    now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+    ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
+    client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
                      tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
+
+
+def _metric_timestamp(run: Run) -> int:
+    """The timestamp of the diagnosis metrics written to ``run``, a function of the run as read.
+
+    One millisecond after the newest point of this package's metrics on the run (so a new value
+    becomes the latest), and no earlier than the run's end (start while running). Two processes
+    that diagnose the same unchanged run therefore write identical rows, which MLflow stores once,
+    instead of two points a few milliseconds apart.
+    """
+    base = run.info.end_time or run.info.start_time or 0
+    own = [m.timestamp for m in getattr(run.data, "_metric_objs", None) or () if _own(m.key)]
+    if base == 0 and not own:
+        return int(time.time() * 1000)
+    return max([int(base)] + [int(t) + 1 for t in own])
+
+
+class ArtifactsNotWritten(RuntimeError):
+    """The diagnosis's metrics and tags were written, its artifacts could not be uploaded."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.reason = f"its artifacts could not be uploaded: {one_line(cause)}"
+        super().__init__(f"metrics and tags written, {self.reason}")
 
 
 def diagnosis_json(diagnosis: Diagnosis) -> str:
@@ -162,20 +188,31 @@ def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
 
 
 def _upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) -> None:
-    """Upload a folder to the run's artifacts through its repository, resolved from the run we
-    already hold (``client.log_artifacts`` would fetch the run again for every upload)."""
-    try:
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    except ImportError:  # pragma: no cover - older/newer MLflow layouts
-        client.log_artifacts(run.info.run_id, str(folder), artifact_path=artifact_path)
-        return
+    """Upload the files of ``folder`` (complete, rendered first) one ``log_artifact`` call each.
+
+    The repository is resolved from the run already held (``client.log_artifact`` would fetch the
+    run again for every file). One call per file, never ``log_artifacts`` on the folder: a local
+    repository's ``log_artifact`` writes a hidden temp file and renames it over the target, and an
+    object store or ``mlflow-artifacts`` server replaces an object in one request, so a reader
+    (or a second ``diagnose`` process) sees the old file or the new one, never a half-written one.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
     repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=client.tracking_uri)
-    repo.log_artifacts(str(folder), artifact_path)
+    for path in sorted(folder.iterdir()):
+        repo.log_artifact(str(path), artifact_path)
 
 
 def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
-           artifacts: str, partial: bool | None = None) -> None:
-    """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``."""
+           artifacts: str, partial: bool | None = None, digest: str | None = None) -> None:
+    """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``.
+
+    ``digest``: the input digest of ``unchanged.input_digest`` (``diagnose_runs``); without it,
+    the digest covers the diagnosis, its curves and the artifact level. The artifacts are
+    uploaded first and the digest tag is written only when they were, in the one ``log_batch``
+    that writes the metrics and tags. When the upload fails, the metrics and tags are written all
+    the same and ``ArtifactsNotWritten`` is raised afterwards (the next run retries the upload).
+    """
     if artifacts not in ("all", "json", "none"):
         raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
     curves = user_curves(curves)
@@ -186,13 +223,23 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
         wanted_tags[TAG_PARTIAL] = "true"
     elif existing_tags.get(TAG_PARTIAL) == "true":
         wanted_tags[TAG_PARTIAL] = "false"
-    if artifacts != "none":
-        digest = _digest(diagnosis, curves, artifacts)
+    failure: Exception | None = None
+    if artifacts == "none":
+        if digest is not None:
+            wanted_tags[TAG_DIGEST] = digest
+    else:
+        digest = digest or _digest(diagnosis, curves, artifacts)
         if existing_tags.get(TAG_DIGEST) != digest:
-            _write_artifacts(client, run, diagnosis, curves, artifacts)
-            wanted_tags[TAG_DIGEST] = digest  # only once the upload succeeded
+            try:
+                _write_artifacts(client, run, diagnosis, curves, artifacts)
+            except Exception as exc:  # read-only or full artifact store: metrics and tags go on
+                failure = exc
+            else:
+                wanted_tags[TAG_DIGEST] = digest  # only once the upload succeeded
     tags = {k: v for k, v in wanted_tags.items() if existing_tags.get(k) != v}
-    _log_batch(client, run.info.run_id, metrics, tags)
+    _log_batch(client, run.info.run_id, metrics, tags, timestamp=_metric_timestamp(run))
+    if failure is not None:
+        raise ArtifactsNotWritten(failure) from failure
 
 
 def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve], *,

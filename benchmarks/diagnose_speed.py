@@ -1,0 +1,370 @@
+"""How fast ``mlflow-plateau diagnose`` reads, diagnoses and writes a real tracking store (issue 5).
+
+    python benchmarks/diagnose_speed.py --runs 1000             # SQLite, HTTP, one table
+    python benchmarks/diagnose_speed.py --runs 1000 --memory    # plus peak RSS on 10,000 runs
+
+Everything is measured in one run on the same store, so the ratios compare like with like (the
+absolute times of a shared machine are noise). The store (``benchmarks/make_store.py``: Keras-like
+runs, 4 metrics per epoch) is built once under ``--store`` and reused; building it writes with
+SQLite's ``synchronous=OFF`` (it is a throwaway fixture), every measurement uses MLflow's defaults.
+Each phase that writes starts from a fresh copy of the built database, so none sees another's
+diagnoses, except re-diagnosis, which runs on the store the first diagnosis left.
+
+Phases (SQLite): 1. the naive client loop (``search_runs``, then ``get_metric_history`` per run and
+metric; read only), 2. a raw SQL ``SELECT`` of the same rows (the floor), 3. ``read_run_curves``
+after listing the runs, 4. ``diagnose_runs(artifacts="json")`` end to end (list, read, compute,
+write metrics/tags/``diagnosis.json``), 5. the floor of writing: one bare ``log_batch`` per run with
+the payload a diagnosis writes (11 metrics, 5 tags), 6. ``artifacts="all"`` (images and HTML) on a
+subset, scaled to all runs, 7. re-diagnosing the unchanged experiment. Then the same store behind
+a ``mlflow server`` on 127.0.0.1 (naive loop vs ours, on ``--http-runs`` runs). ``--memory``
+diagnoses ``--memory-runs`` runs in a child process and prints its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXPERIMENT = "plateau-benchmark"
+TARGETS = {"read_vs_naive": 20.0, "read_vs_floor": 3.0, "e2e_vs_naive": 5.0, "rediag": 10.0,
+           "http_vs_naive": 5.0}
+
+
+# ----------------------------------------------------------------------------------- the store
+
+_BUILD = textwrap.dedent("""
+    import sys, sqlalchemy
+    sys.path.insert(0, {here!r})
+    # A throwaway fixture: no fsync per commit while building it (measurements use the defaults).
+    @sqlalchemy.event.listens_for(sqlalchemy.engine.Engine, "connect")
+    def _fast(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+    from mlflow.tracking import MlflowClient
+    from make_store import build_store
+    uri = {uri!r}
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name({exp!r}) is None:
+        client.create_experiment({exp!r}, artifact_location={artifacts!r})
+    build_store(uri, {runs}, {epochs}, {exp!r}, seed=0, quiet=True)
+""")
+
+
+def build(folder: Path, runs: int, epochs: int) -> Path:
+    """``folder/pristine.db`` with ``runs`` runs (built once; reused when it has them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "pristine.db"
+    marker = folder / f"built-{runs}x{epochs}"
+    if db.exists() and marker.exists():
+        return db
+    for stale in (db, *folder.glob("built-*")):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    t0 = time.perf_counter()
+    code = _BUILD.format(here=str(HERE), uri=f"sqlite:///{db}", exp=EXPERIMENT, runs=runs,
+                         epochs=epochs, artifacts=(folder / "artifacts").as_uri())
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=folder)
+    marker.touch()
+    print(f"built {runs} runs x {epochs} epochs x 4 metrics in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    return db
+
+
+def fresh_copy(pristine: Path, name: str) -> str:
+    """A copy of the built store (artifacts cleared), as a tracking URI."""
+    target = pristine.with_name(name)
+    shutil.copyfile(pristine, target)
+    shutil.rmtree(pristine.parent / "artifacts", ignore_errors=True)
+    return f"sqlite:///{target}"
+
+
+# ----------------------------------------------------------------------------------- phases
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def experiment_id(uri: str) -> str:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri).get_experiment_by_name(EXPERIMENT).experiment_id
+
+
+def naive_read(uri: str, limit: int | None = None) -> int:
+    """search_runs, then get_metric_history per run and metric: the loop users write first."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id(uri)], max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token or (limit and len(runs) >= limit):
+            break
+    points = 0
+    for run in runs[:limit]:
+        for key in run.data.metrics:
+            points += len(client.get_metric_history(run.info.run_id, key))
+    return points
+
+
+def sql_floor(db: Path) -> int:
+    """The same rows with one SELECT on the raw sqlite3 driver: no reading is faster."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT m.run_uuid, m.key, m.step, m.timestamp, m.value, m.is_nan FROM metrics m "
+            "JOIN runs r ON r.run_uuid = m.run_uuid JOIN experiments e "
+            "ON e.experiment_id = r.experiment_id WHERE e.name = ? AND r.lifecycle_stage = 'active'",
+            (EXPERIMENT,)).fetchall()
+    return len(rows)
+
+
+def our_read(uri: str, limit: int | None = None) -> int:
+    """List the runs like diagnose does, then read_run_curves: points read."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_plateau.tracking import iter_runs, read_run_curves
+
+    client = MlflowClient(tracking_uri=uri)
+    ids = [r.info.run_id for page in iter_runs(client, experiment_id(uri)) for r in page][:limit]
+    curves = read_run_curves(ids, tracking_uri=uri)
+    return sum(len(c) for run in curves.values() for c in run.values())
+
+
+def diagnose(uri: str, artifacts: str, run_ids: list[str] | None = None) -> tuple[int, int]:
+    """diagnose_runs over the experiment (or the ids): (diagnosed, failed)."""
+    from mlflow_plateau.tracking import RunFailure, diagnose_runs
+
+    if run_ids is not None:
+        results = diagnose_runs(run_ids, tracking_uri=uri, artifacts=artifacts)
+    else:
+        results = diagnose_runs(experiment_name=EXPERIMENT, tracking_uri=uri, artifacts=artifacts)
+    ok = failed = 0
+    for result in results:
+        if isinstance(result, RunFailure):
+            failed += 1
+        else:
+            ok += 1
+    return ok, failed
+
+
+def write_floor(uri: str) -> int:
+    """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes."""
+    from mlflow.entities import Metric, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_plateau.tracking import GAP_METRICS, PLATEAU_METRICS
+
+    client = MlflowClient(tracking_uri=uri)
+    ids = [r.info.run_id for r in client.search_runs([experiment_id(uri)], max_results=50000)]
+    ts = int(time.time() * 1000)
+    metrics = [Metric(k, 1.0 + i, ts, 0) for i, k in enumerate(PLATEAU_METRICS + GAP_METRICS)]
+    tags = [RunTag(k, "x" * 60) for k in ("plateau.verdict", "plateau.summary", "plateau.monitor",
+                                         "plateau.version", "plateau.digest")]
+    for rid in ids:
+        client.log_batch(rid, metrics=metrics, tags=tags, synchronous=True)
+    return len(ids)
+
+
+# ----------------------------------------------------------------------------------- HTTP
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def mlflow_server(backend_uri: str, folder: Path):
+    import requests
+
+    port = free_port()
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow_bin) if mlflow_bin.exists() else "mlflow", "server", "--backend-store-uri",
+           backend_uri, "--artifacts-destination", str(folder / "server-artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited ({proc.returncode}), see {log.name}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not start in 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+# ----------------------------------------------------------------------------------- memory
+
+_MEMORY = textwrap.dedent("""
+    import resource, time
+    from mlflow_plateau.tracking import RunFailure, diagnose_runs
+    t0 = time.perf_counter()
+    ok = failed = 0
+    for r in diagnose_runs(experiment_name={exp!r}, tracking_uri={uri!r}, artifacts="json"):
+        failed += isinstance(r, RunFailure)
+        ok += not isinstance(r, RunFailure)
+    print(ok, failed, time.perf_counter() - t0,
+          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+""")
+
+
+def memory(folder: Path, runs: int, epochs: int) -> None:
+    pristine = build(folder, runs, epochs)
+    uri = fresh_copy(pristine, "work.db")
+    out = subprocess.run([sys.executable, "-c", _MEMORY.format(exp=EXPERIMENT, uri=uri)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    ok, failed, seconds, peak_kib = int(out[0]), int(out[1]), float(out[2]), int(out[3])
+    peak_mib = peak_kib / 1024
+    print(f"\nmemory: diagnose_runs over {runs} runs x {epochs} epochs x 4 metrics "
+          f"(artifacts json, written): {ok} diagnosed, {failed} failed in {seconds:.0f} s; "
+          f"peak RSS of the process {peak_mib:.0f} MiB (target < 1024 MiB: "
+          f"{'met' if peak_mib < 1024 else 'MISSED'})")
+
+
+# ----------------------------------------------------------------------------------- main
+
+def machine() -> str:
+    import mlflow
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs (load {load:.1f}), "
+            f"Python {platform.python_version()}, MLflow {mlflow.__version__}, "
+            f"SQLite {sqlite3.sqlite_version}")
+
+
+def verdict(ratio: float, target: float) -> str:
+    return f"{ratio:6.1f}x  (target >= {target:g}x: {'met' if ratio >= target else 'MISSED'})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="folder for the store (kept and reused; default: a temp folder)")
+    parser.add_argument("--image-runs", type=int, default=100,
+                        help="runs diagnosed with images and HTML (scaled to --runs)")
+    parser.add_argument("--http-runs", type=int, default=100,
+                        help="runs read over HTTP (the naive loop costs ~0.25 s a run)")
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="also measure peak RSS")
+    parser.add_argument("--memory-runs", type=int, default=10000)
+    parser.add_argument("--memory-epochs", type=int, default=30)
+    args = parser.parse_args()
+
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    tmp = None
+    if args.store is None:
+        tmp = tempfile.TemporaryDirectory(prefix="plateau-bench-")
+        args.store = Path(tmp.name)
+    folder = args.store.resolve()
+    pristine = build(folder / f"sqlite-{args.runs}x{args.epochs}", args.runs, args.epochs)
+    os.chdir(pristine.parent)  # MLflow's defaults (./mlruns) land next to the store
+
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=f"sqlite:///{pristine}").search_experiments()  # imports, once
+    import mlflow_plateau.report  # noqa: F401  (matplotlib: imported once, not inside a phase)
+
+    uri = f"sqlite:///{pristine}"
+    n = args.runs
+    t_naive, points = timed(naive_read, uri)
+    t_floor, rows = timed(sql_floor, pristine)
+    t_read, ours = timed(our_read, uri)
+    assert ours == points == rows, (ours, points, rows)
+
+    work = fresh_copy(pristine, "work.db")
+    t_diag, (ok, failed) = timed(diagnose, work, "json")
+    t_rediag, (ok2, _) = timed(diagnose, work, "json")
+
+    t_write, _ = timed(write_floor, fresh_copy(pristine, "floor.db"))
+
+    images = min(args.image_runs, n)
+    img_uri = fresh_copy(pristine, "images.db")
+    ids = [r.info.run_id for r in MlflowClient(tracking_uri=img_uri).search_runs(
+        [experiment_id(img_uri)], max_results=images)]
+    t_img_json, _ = timed(diagnose, fresh_copy(pristine, "images-json.db"), "json", ids)
+    shutil.rmtree(pristine.parent / "artifacts", ignore_errors=True)
+    t_img, (_, failed_img) = timed(diagnose, img_uri, "all", ids)
+
+    print(f"\nmachine: {machine()}")
+    print(f"store: SQLite, {n} runs x {args.epochs} epochs x 4 metrics = {points:,} points\n")
+    rows_out = [
+        ("1. naive read: search_runs + get_metric_history per run, metric", t_naive),
+        ("2. raw SQL SELECT of the same rows (floor)", t_floor),
+        ("3. mlflow-plateau read (list runs + read_run_curves)", t_read),
+        (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
+        ("5. floor of the writes: one bare log_batch per run (11 metrics, 5 tags)", t_write),
+        (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
+         f"scaled x{n / images:g}",
+         t_img * n / images),
+        (f"7. re-diagnose the unchanged experiment ({ok2} ok)", t_rediag),
+    ]
+    width = max(len(r[0]) for r in rows_out)
+    for label, seconds in rows_out:
+        print(f"  {label:<{width}}  {seconds:8.2f} s  {1000 * seconds / n:7.2f} ms/run")
+    print("\nratios (same run, same store):")
+    print(f"  read vs naive            {verdict(t_naive / t_read, TARGETS['read_vs_naive'])}")
+    floor_ratio = t_read / t_floor
+    print(f"  read vs SQL floor        {floor_ratio:6.1f}x slower  (target <= 3x: "
+          f"{'met' if floor_ratio <= 3 else 'MISSED'})")
+    print(f"  end to end vs naive read {verdict(t_naive / t_diag, TARGETS['e2e_vs_naive'])}")
+    print(f"  first vs re-diagnose     {verdict(t_diag / t_rediag, TARGETS['rediag'])}")
+    print(f"  writes floor / end to end {t_write / t_diag:5.0%}  (MLflow's log_batch: its commits)")
+    print(f"  images+HTML vs json      {t_img / t_img_json:6.1f}x the json-only time "
+          f"on the same {images} runs")
+
+    if not args.no_http:
+        http_runs = min(args.http_runs, n)
+        backend = fresh_copy(pristine, "http.db")
+        with mlflow_server(backend, pristine.parent) as url:
+            naive_read(url, limit=1)  # the server's first request loads its stores
+            t_hn, p_hn = timed(naive_read, url, http_runs)
+            t_ho, p_ho = timed(our_read, url, http_runs)
+        assert p_hn == p_ho, (p_hn, p_ho)
+        print(f"\nHTTP (mlflow server on 127.0.0.1, same store, first {http_runs} runs):")
+        print(f"  naive read  {t_hn:8.2f} s  {1000 * t_hn / http_runs:7.1f} ms/run")
+        print(f"  our read    {t_ho:8.2f} s  {1000 * t_ho / http_runs:7.1f} ms/run")
+        print(f"  ratio       {verdict(t_hn / t_ho, TARGETS['http_vs_naive'])}")
+
+    if args.memory:
+        memory(folder / f"sqlite-{args.memory_runs}x{args.memory_epochs}", args.memory_runs,
+               args.memory_epochs)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Recognizing a run whose diagnosis is already current, so re-diagnosing it costs only a comparison.
+
+``input_digest`` is the SHA-256 of everything a diagnosis and its artifacts are made from: this
+package's version, the diagnosis options, the artifact level, whether the run is still RUNNING, the
+run's own metric curves (steps and values, bit for bit) and, for ``artifacts="all"``, what the
+report shows besides the curves (run name, params, the run's own tags). ``diagnose_runs`` writes it
+as the tag ``plateau.digest`` in the same ``log_batch`` as the diagnosis, after the artifacts are
+uploaded; a run whose tag equals the digest of its current inputs therefore already holds exactly
+the metrics, tags and artifacts a recomputation would write, and nothing is computed or written.
+
+``stored_diagnosis`` stands in for the recomputed ``Diagnosis`` of such a run: it loads the run's
+``plateau/diagnosis.json`` when the artifact store is a local folder (a file read, cheaper than the
+computation; a remote store would cost a download per run, so the diagnosis is recomputed there,
+still without writing). It is used only when its ``to_dict()`` reproduces the stored JSON exactly;
+its array fields (``plateau.fitted``, ``gap.epochs``, ``gap.series``) are empty, since they are not
+part of the JSON and only the rendering of images needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..curves import Curve
+from ..gap import GapResult
+from ..plateau import PlateauResult
+from ..verdict import Diagnosis
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+
+def report_inputs(run: Run) -> dict[str, Any]:
+    """What ``report.html`` shows of a run besides its curves: name, params, its own tags."""
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith(("plateau.", "scaling."))}
+    return {"run_name": run.info.run_name, "params": dict(run.data.params), "tags": tags}
+
+
+def input_digest(curves: Mapping[str, Curve], options: Mapping[str, Any], artifacts: str,
+                 partial: bool, run: Run | None = None) -> str:
+    """SHA-256 (hex) of the inputs of a diagnosis and of its artifacts (see the module docstring)."""
+    h = hashlib.sha256()
+    head = {"kind": "inputs", "version": __version__, "options": dict(options),
+            "artifacts": artifacts, "partial": bool(partial)}
+    if artifacts == "all" and run is not None:
+        head["report"] = report_inputs(run)
+    h.update(json.dumps(head, sort_keys=True, default=repr).encode())
+    for name in sorted(curves):
+        c = curves[name]
+        h.update(b"\0" + name.encode() + b"\0")
+        h.update(np.ascontiguousarray(c.epochs, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(c.values, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _local_artifact_dir(artifact_uri: str) -> Path | None:
+    """The folder of a local (``file:`` or plain path) artifact URI, else None."""
+    if "://" not in artifact_uri and not artifact_uri.startswith("file:"):
+        return Path(artifact_uri)
+    if artifact_uri.startswith("file:"):
+        from mlflow.utils.file_utils import local_file_uri_to_path
+
+        return Path(local_file_uri_to_path(artifact_uri))
+    return None
+
+
+def _result(cls: type, data: Mapping[str, Any], arrays: tuple[str, ...]) -> Any:
+    """A Plateau/GapResult from its ``to_dict()``: JSON nulls of float fields back to NaN."""
+    kwargs = dict(data)
+    for f in dataclasses.fields(cls):
+        if f.name in arrays:
+            kwargs[f.name] = np.empty(0)
+        elif kwargs.get(f.name) is None and f.type == "float":
+            kwargs[f.name] = math.nan
+    return cls(**kwargs)
+
+
+def diagnosis_from_dict(data: Mapping[str, Any]) -> Diagnosis:
+    """A ``Diagnosis`` from its ``to_dict()`` (arrays empty); raises on a shape it does not know."""
+    plateau = data.get("plateau")
+    gap = data.get("gap")
+    return Diagnosis(
+        verdict=data["verdict"], summary=data["summary"], evidence=dict(data["evidence"]),
+        recommendations=list(data["recommendations"]), monitor=data["monitor"],
+        train_metric=data["train_metric"], mode=data["mode"],
+        plateau=_result(PlateauResult, plateau, ("fitted",)) if plateau is not None else None,
+        gap=_result(GapResult, gap, ("epochs", "series")) if gap is not None else None,
+        config=dict(data["config"]), run_id=data["run_id"])
+
+
+def stored_diagnosis(run: Run) -> Diagnosis | None:
+    """The run's ``plateau/diagnosis.json`` as a Diagnosis when it is local and exact, else None."""
+    folder = _local_artifact_dir(run.info.artifact_uri or "")
+    if folder is None:
+        return None
+    try:
+        data = json.loads((folder / "plateau" / "diagnosis.json").read_text(encoding="utf-8"))
+        if data.get("version") != __version__ or data.get("run_id") != run.info.run_id:
+            return None
+        diagnosis = diagnosis_from_dict(data)
+        # The stand-in must be indistinguishable through to_dict(): check, don't assume.
+        if json.dumps(diagnosis.to_dict(), sort_keys=True) != json.dumps(data, sort_keys=True):
+            return None
+        return diagnosis
+    except Exception:  # missing, unreadable or of another shape: recompute instead
+        return None
