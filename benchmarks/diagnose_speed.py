@@ -135,14 +135,17 @@ def sql_floor(db: Path) -> int:
 
 
 def our_read(uri: str, limit: int | None = None) -> int:
-    """List the runs like diagnose does, then read_run_curves: points read."""
+    """What diagnose does to read: list the experiment's runs, then all their histories at once
+    (``history._read_curves`` takes the runs the listing returned; ``read_run_curves``, which
+    takes bare ids, would fetch each run again over HTTP to learn its metric names)."""
     from mlflow.tracking import MlflowClient
 
-    from mlflow_plateau.tracking import iter_runs, read_run_curves
+    from mlflow_plateau.tracking import iter_runs
+    from mlflow_plateau.tracking.history import _read_curves
 
     client = MlflowClient(tracking_uri=uri)
-    ids = [r.info.run_id for page in iter_runs(client, experiment_id(uri)) for r in page][:limit]
-    curves = read_run_curves(ids, tracking_uri=uri)
+    runs = [r for page in iter_runs(client, experiment_id(uri)) for r in page][:limit]
+    curves = _read_curves(client, uri, runs)
     return sum(len(c) for run in curves.values() for c in run.values())
 
 
@@ -324,7 +327,7 @@ def main() -> None:
     rows_out = [
         ("1. naive read: search_runs + get_metric_history per run, metric", t_naive),
         ("2. raw SQL SELECT of the same rows (floor)", t_floor),
-        ("3. mlflow-plateau read (list runs + read_run_curves)", t_read),
+        ("3. mlflow-plateau read (list runs + read their histories)", t_read),
         (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
         ("5. floor of the writes: one bare log_batch per run (11 metrics, 5 tags)", t_write),
         (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "

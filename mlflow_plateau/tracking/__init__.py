@@ -23,10 +23,17 @@ logged twice keeps the newest point (by timestamp, then by the client's order).
 Writing (``log_diagnosis``) puts the names of DESIGN.md on the run: metrics at step 0, tags and
 artifacts under ``plateau/``. It is idempotent: it compares with what the run already has and logs
 only changed values, in one ``log_batch``; artifacts are re-uploaded only when their content would
-change. Two tags beyond DESIGN.md's list are written, both internal and documented here:
+change, one ``log_artifact`` per complete file (never seen half-written). The metric timestamps are
+a function of the run as read (``writing._metric_timestamp``), so two processes writing the same
+diagnosis write identical rows, which MLflow stores once. When the artifact store refuses the
+upload, the metrics and tags are written all the same and the run is reported as failed.
+Two tags beyond DESIGN.md's list are written, both internal and documented here:
 
-- ``plateau.digest``: SHA-256 of the diagnosis JSON, the curves behind it and the artifact level;
-  equal digest means the uploaded artifacts are already current, so they are not uploaded again.
+- ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
+  level, RUNNING or not, the run's curves bit for bit, what the report shows); written last, with
+  the metrics and tags, once the artifacts are uploaded. A run whose digest equals that of its
+  current inputs is neither recomputed nor written again (``log_diagnosis``, which is not given
+  the options, digests the diagnosis, its curves and the artifact level instead).
 - ``plateau.partial``: ``true`` while the run was still RUNNING when diagnosed (set back to
   ``false`` once a finished run is re-diagnosed).
 

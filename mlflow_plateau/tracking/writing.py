@@ -4,8 +4,11 @@ The names are DESIGN.md's contract. Writing is idempotent: it compares with what
 has and logs only changed values, in one ``log_batch``; artifacts are re-uploaded only when their
 content would change. Two tags beyond DESIGN.md's list are written, both internal:
 
-- ``plateau.digest``: SHA-256 of the diagnosis JSON, the curves behind it and the artifact level;
-  equal digest means the uploaded artifacts are already current, so they are not uploaded again.
+- ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
+  level, RUNNING or not, the run's curves bit for bit, what the report shows); written last, with
+  the metrics and tags, once the artifacts are uploaded. A run whose digest equals that of its
+  current inputs is neither recomputed nor written again (``log_diagnosis``, which is not given
+  the options, digests the diagnosis, its curves and the artifact level instead).
 - ``plateau.partial``: ``true`` while the run was still RUNNING when diagnosed (set back to
   ``false`` once a finished run is re-diagnosed).
 
@@ -17,10 +20,12 @@ new run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -45,6 +50,7 @@ from .store import (
     Artifacts,
     _client,
     _own,
+    _scheme,
     check_reachable,
     one_line,
     resolve_tracking_uri,
@@ -104,6 +110,9 @@ def _changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float |
     return out
 
 
+_SQLITE_WRITES = threading.Lock()
+
+
 def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
                tags: Mapping[str, str], timestamp: int | None = None) -> None:
     """One ``log_batch`` of metrics at step 0 (at ``timestamp``, default now) and tags."""
@@ -112,8 +121,12 @@ def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
     from mlflow.entities import Metric, RunTag
 
     ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
-    client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
-                     tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
+    # SQLite has one writer at a time: threads of this process take turns here rather than in
+    # SQLite's busy handler, whose growing sleeps outlast the commit they wait for.
+    lock = _SQLITE_WRITES if _scheme(client.tracking_uri) == "sqlite" else contextlib.nullcontext()
+    with lock:
+        client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
 
 
 def _metric_timestamp(run: Run) -> int:

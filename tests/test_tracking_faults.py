@@ -1,0 +1,151 @@
+"""Store-side faults (issue 6) against real SQLite stores and real ``mlflow-plateau`` processes.
+
+- An artifact store that cannot be written (a regular file where the run's artifact folder should
+  be: root ignores chmod, a file used as a directory stops everyone): metrics and tags are still
+  written, the run is reported as failed with the reason, and the exit code says so.
+- Two ``diagnose`` processes on one experiment at once: both finish, and every diagnosis metric
+  of every run has exactly one history point (identical rows are stored once).
+- A batch killed part-way resumes: the second invocation diagnoses the rest, skips what was done
+  (the digest), and leaves no duplicate metric points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import log_curves
+
+from mlflow_plateau.tracking import (
+    GAP_METRICS,
+    PLATEAU_METRICS,
+    TAG_DIGEST,
+    TAG_VERDICT,
+    RunFailure,
+    diagnose_runs,
+)
+
+EPOCHS = np.arange(20)
+SCRIPT = Path(sys.executable).with_name("mlflow-plateau")
+
+
+def curves(i: int) -> dict[str, np.ndarray]:
+    val = 0.3 + (EPOCHS - 5.0 - i % 7) ** 2 / 300.0 + i / 1000
+    return {"loss": 1.0 / (1.0 + EPOCHS) + 0.05, "val_loss": val}
+
+
+def metric_rows(db: Path, run_ids: list[str]) -> dict[tuple[str, str], int]:
+    """(run, diagnosis metric) -> number of rows in MLflow's metrics table."""
+    names = PLATEAU_METRICS + GAP_METRICS
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT run_uuid, key, COUNT(*) FROM metrics WHERE key IN ({','.join('?' * len(names))})"
+            " GROUP BY run_uuid, key", names).fetchall()
+    wanted = set(run_ids)
+    return {(r, k): n for r, k, n in rows if r in wanted}
+
+
+def done_runs(db: Path) -> int:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute("SELECT COUNT(*) FROM tags WHERE key = ?", (TAG_DIGEST,)).fetchone()[0]
+
+
+def test_unwritable_artifact_store_keeps_metrics_and_tags(client, tracking_uri, tmp_path):
+    blocker = tmp_path / "regular_file"
+    blocker.write_text("not a folder")
+    exp = client.create_experiment("no-artifacts", artifact_location=(blocker / "sub").as_uri())
+    run_id = log_curves(client, exp, curves(0))
+    (result,) = diagnose_runs(experiment_name="no-artifacts", tracking_uri=tracking_uri,
+                              artifacts="json")
+    assert isinstance(result, RunFailure)
+    assert result.reason.startswith("diagnosis written as metrics and tags, but its artifacts "
+                                    "could not be uploaded: ")
+    run = client.get_run(run_id)
+    assert run.data.tags[TAG_VERDICT] == "overfitting"
+    assert {"plateau/epoch", "gap/final"} <= set(run.data.metrics)
+    assert TAG_DIGEST not in run.data.tags  # so the next invocation retries the upload
+    # The command reports the run and fails; a second invocation writes no second point.
+    proc = subprocess.run([str(SCRIPT), "diagnose", "--experiment-name", "no-artifacts",
+                           "--artifacts", "json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert f"run {run_id}: diagnosis written as metrics and tags" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(client.get_metric_history(run_id, "plateau/epoch")) == 1
+
+
+def _diagnose_command(experiment: str) -> list[str]:
+    return [str(SCRIPT), "diagnose", "--experiment-name", experiment, "--artifacts", "json",
+            "--json"]
+
+
+@pytest.mark.slow
+def test_two_processes_at_once_write_one_set_of_values(client, tracking_uri, tmp_path):
+    exp = client.create_experiment("twice")
+    ids = [log_curves(client, exp, curves(i)) for i in range(40)]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    procs = [subprocess.Popen(_diagnose_command("twice"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        report = json.loads(out)
+        assert len(report["runs"]) == 40 and report["failures"] == []
+    rows = metric_rows(tmp_path / "mlflow.db", ids)
+    assert rows and set(rows.values()) == {1}, {k: n for k, n in rows.items() if n != 1}
+    assert {r for r, _ in rows} == set(ids)
+    for rid in ids:
+        run = client.get_run(rid)
+        assert TAG_DIGEST in run.data.tags
+        doc = json.loads(Path(client.download_artifacts(rid, "plateau/diagnosis.json")).read_text())
+        assert doc["run_id"] == rid and doc["verdict"] == run.data.tags[TAG_VERDICT]
+
+
+_RESUME = """
+import sys
+from mlflow_plateau.tracking import RunFailure, diagnose_runs
+for r in diagnose_runs(experiment_name="resume", artifacts="json"):
+    if isinstance(r, RunFailure):
+        print("failed", r.run_id, r.reason)
+    else:  # a diagnosis loaded from diagnosis.json (the digest matched) has no arrays
+        print("skipped" if r.plateau.fitted.size == 0 else "computed", r.run_id)
+"""
+
+
+@pytest.mark.slow
+def test_killed_batch_resumes_without_rediagnosing_or_duplicates(client, tracking_uri, tmp_path):
+    exp = client.create_experiment("resume")
+    ids = [log_curves(client, exp, curves(i)) for i in range(120)]
+    db = tmp_path / "mlflow.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    first = subprocess.Popen([sys.executable, "-c", _RESUME], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 300
+    while done_runs(db) < 10 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)  # no clean-up of any kind: like a crash or a lost machine
+    first.wait(timeout=60)
+    done = done_runs(db)
+    assert 10 <= done < 120, f"the first process was not stopped part-way ({done} runs done)"
+
+    second = subprocess.run([sys.executable, "-c", _RESUME], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=600)
+    assert second.returncode == 0, second.stderr
+    outcome = dict(reversed(line.split()[:2]) for line in second.stdout.splitlines())
+    assert set(outcome) == set(ids)
+    assert list(outcome.values()).count("skipped") >= done
+    assert "failed" not in outcome.values()
+    rows = metric_rows(db, ids)
+    assert {r for r, _ in rows} == set(ids) and set(rows.values()) == {1}
+    # A third invocation finds every run current.
+    third = subprocess.run([sys.executable, "-c", _RESUME], capture_output=True, text=True,
+                           env=env, cwd=tmp_path, timeout=600)
+    assert {line.split()[0] for line in third.stdout.splitlines()} == {"skipped"}
