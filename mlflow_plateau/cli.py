@@ -15,9 +15,19 @@ Subcommands:
   without any tracking store.
 
 The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default.
-Exit codes: 0 when everything asked for was diagnosed, 1 when something could not be (each named
-with its reason on stderr, the rest completed), 2 on usage errors. Every failure is one line on
-stderr; ``MLFLOW_PLATEAU_DEBUG=1`` shows tracebacks instead.
+Exit codes: 0 when everything asked for was diagnosed (also when an experiment or filter selects no
+run: a line on stderr says so), 1 when something could not be (each named with its reason on stderr,
+the rest completed), 2 on usage errors. Every failure is one line on stderr, with control
+characters of run data escaped and credentials of URIs replaced by ``***``;
+``MLFLOW_PLATEAU_DEBUG=1`` shows tracebacks instead (credentials still replaced).
+
+Talking to a tracking server, the command bounds MLflow's HTTP retries unless the variables are set
+(``HTTP_DEFAULTS``: 2 retries, backoff factor 1, 30 s timeout; MLflow's own defaults retry a request
+for about four minutes). Once a run fails because the server cannot be reached, retries are turned
+off for the rest of the command, so the remaining runs fail within moments instead of each waiting
+out the backoff. An interrupted batch (server gone, Ctrl-C) reports how many runs were diagnosed,
+names each run that was not, and exits 1; running the same command again completes the rest
+(re-diagnosing an unchanged run writes nothing).
 """
 
 from __future__ import annotations
@@ -25,8 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +48,97 @@ from . import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+# MLflow's HTTP client retries a failed request 7 times with exponential backoff (about four
+# minutes) and waits up to 120 s for each answer: against a server that went away, a batch of a
+# few hundred runs would take hours. A variable the user has set wins over these.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+
+# How the store's client words a server it cannot reach (requests/urllib3 through MLflow, and
+# tracking.check_reachable): a run failing this way says nothing about the run itself.
+_CONNECTION_FAILED = re.compile(
+    r"not reachable|connection refused|connection reset|connection aborted|remotedisconnected|"
+    r"failed to establish a new connection|max retries exceeded|timed out|"
+    r"name or service not known|temporary failure in name resolution", re.IGNORECASE)
+
+
 def _debug() -> bool:
     return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
+
+
+@contextmanager
+def _environment(defaults: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables not already set for the duration of a command, then restore them all
+    (also those the command changed, so ``main()`` called in-process leaves no trace)."""
+    saved = {name: os.environ.get(name) for name in defaults}
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _quiet_http_retries() -> Iterator[None]:
+    """urllib3 logs a WARNING per retried request ("Retrying (Retry(total=...)) after connection
+    broken ..."): noise on stderr, where every failure is meant to be one line of ours."""
+    import logging
+
+    logger = logging.getLogger("urllib3.connectionpool")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _connection_failed(reason: str) -> bool:
+    return bool(_CONNECTION_FAILED.search(reason))
+
+
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source").
+_BIDI = {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"}
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: run names, params and ids are other people's
+    text, and an escape sequence printed raw can rewrite the terminal (title, colours, lines)."""
+    out = []
+    for ch in str(text):
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append(ch)
+        elif ch in _BIDI or unicodedata.category(ch) == "Cc":
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _redact_uncaught() -> None:
+    """In debug mode the exception propagates; if nothing catches it, Python prints its traceback.
+    Make that traceback credential-free too (MLflow's messages carry the tracking URI)."""
+    if sys.excepthook is not sys.__excepthook__:
+        return  # someone else's hook (an IDE, a test runner): leave it alone
+
+    def hook(kind, value, tb) -> None:
+        import traceback
+
+        from .tracking import redact
+
+        sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+    sys.excepthook = hook
 
 
 def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
@@ -149,8 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _err(message: str) -> None:
     from .tracking import redact
 
-    one_line = redact(message).replace("\r", "\\r").replace("\n", "\\n")  # ids come from users
-    print(f"mlflow-plateau: {one_line}", file=sys.stderr)
+    print(f"mlflow-plateau: {_printable(redact(message))}", file=sys.stderr)  # ids come from users
 
 
 def _read_log(path: Path):
@@ -180,14 +281,14 @@ def _run_curves(args: argparse.Namespace) -> int:
             diagnosis = diagnose_curves(_read_log(path), **_diagnosis_kwargs(args))
         except (OSError, ValueError) as exc:
             failed += 1
-            print(f"mlflow-plateau: {path}: {exc}", file=sys.stderr)
+            _err(f"{path}: {_first_line(exc)}")
             continue
         results.append((path, diagnosis))
     if args.json:
         print(json.dumps([{"file": str(p), **d.to_dict()} for p, d in results], indent=2))
     else:
         for path, d in results:
-            print(f"{path}: {d.verdict}\n  {d.summary}")
+            print(_printable(f"{path}: {d.verdict}") + "\n  " + _printable(d.summary))
             for rec in d.recommendations:
                 print(f"  - {rec}")
     return EXIT_FAILED if failed else EXIT_OK
@@ -235,18 +336,49 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.num_classes is not None and args.num_classes < 2:
         parser.error("--num-classes must be >= 2")
 
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .tracking import RunFailure, diagnose_runs
+    from .tracking import diagnose_runs
 
     results = diagnose_runs(args.run_ids or None, experiment_name=args.experiment_name,
                             experiment_id=args.experiment_id, filter_string=args.filter_string,
                             tracking_uri=args.tracking_uri, log=not args.dry_run,
                             artifacts=args.artifacts, **_diagnosis_kwargs(args))
-    # Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small.
-    diagnosed, failed = [], []
     total = len(set(args.run_ids)) if args.run_ids else None
+    diagnosed, failed, stopped = _consume(results, total, as_json=args.json)
+    _report_failures(diagnosed, failed, stopped, total)
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "runs": diagnosed,
+                          "failures": [f.to_dict() for f in failed], "stopped": stopped}, indent=2))
+    elif diagnosed:
+        title = f"{len(diagnosed)} run(s) diagnosed" + (" (dry run: nothing written)"
+                                                        if args.dry_run else "")
+        _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
+                             "wasted epochs"], diagnosed)
+    if not diagnosed and not failed and stopped is None:
+        # Not a failure: nothing asked for was left undone (a script looping over experiments or
+        # filters should not stop here). Still said, because a typo in a filter looks the same.
+        which = (f"experiment {args.experiment_name!r}" if args.experiment_name is not None
+                 else f"experiment id {args.experiment_id!r}")
+        _err(f"nothing to diagnose: no active run of {which} matches the filter"
+             if args.filter_string else f"nothing to diagnose: {which} has no active runs")
+    return EXIT_FAILED if failed or stopped is not None else EXIT_OK
+
+
+def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, str | None]:
+    """Diagnoses and failures of a batch, in order, and why it stopped early (None: it did not).
+
+    Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small. After
+    the first run that failed for want of a connection, MLflow's retries are turned off (the
+    variable is restored by ``_environment``): the runs still in flight then fail at once with the
+    same cause instead of each waiting out the backoff against a server that is gone.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .tracking import RunFailure
+
+    diagnosed: list = []
+    failed: list = []
+    stopped = None
     columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
     console = Console(stderr=True)
@@ -254,25 +386,61 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     with Progress(*columns, console=console, transient=True,
                   disable=not console.is_terminal) as progress:
         task = progress.add_task("runs", total=total)
-        for result in results:
-            if isinstance(result, RunFailure):
-                failed.append(result)
-            else:
-                diagnosed.append(result.to_dict() if args.json else _diagnosis_row(result))
-            progress.advance(task)
-    for failure in failed:
+        try:
+            for result in results:
+                if isinstance(result, RunFailure):
+                    failed.append(result)
+                    if _connection_failed(result.reason):
+                        os.environ[_RETRIES] = "0"
+                else:
+                    diagnosed.append(result.to_dict() if as_json else _diagnosis_row(result))
+                progress.advance(task)
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        except Exception as exc:  # the store failed between runs (e.g. listing the next page)
+            if _debug():
+                raise
+            stopped = _first_line(exc)
+    return diagnosed, failed, stopped
+
+
+def _report_failures(diagnosed: list, failed: list, stopped: str | None,
+                     total: int | None) -> None:
+    """The failures on stderr, one line each, then a summary when a batch did not complete.
+
+    A run that failed because the server could not be reached gets a short line (the first one's
+    full reason is in the summary): after a server went away mid-batch, the list of runs still to
+    do stays readable. When nothing got through at all, one line says so.
+    """
+    unreachable = [f for f in failed if _connection_failed(f.reason)]
+    others = [f for f in failed if not _connection_failed(f.reason)]
+    for failure in others:
         _err(f"run {failure.run_id}: {failure.reason}")
-    if args.json:
-        print(json.dumps({"dry_run": args.dry_run, "runs": diagnosed,
-                          "failures": [f.to_dict() for f in failed]}, indent=2))
-    elif diagnosed:
-        title = f"{len(diagnosed)} run(s) diagnosed" + (" (dry run: nothing written)"
-                                                        if args.dry_run else "")
-        _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
-                             "wasted epochs"], diagnosed)
-    if not diagnosed and not failed:
-        _err("no runs matched")
-    return EXIT_FAILED if failed else EXIT_OK
+    done = len(diagnosed)
+    if not done and not others and stopped is None and len(unreachable) > 1 \
+            and len({f.reason for f in unreachable}) == 1:
+        _err(f"{unreachable[0].reason}; none of the {len(unreachable)} runs was diagnosed")
+        return
+    if len(unreachable) == 1 and stopped is None:
+        _err(f"run {unreachable[0].run_id}: {unreachable[0].reason}")
+    else:
+        for failure in unreachable:
+            _err(f"run {failure.run_id}: not diagnosed: the tracking server could not be reached")
+    seen = done + len(failed)
+    if stopped is not None:
+        _err(f"stopped after {seen} run(s), {done} diagnosed: {stopped}; the runs after those "
+             "were not diagnosed")
+    elif seen > 1 and failed:
+        parts = [f"{done} of {total or seen} runs diagnosed"]
+        if unreachable:
+            first = unreachable[0]
+            parts.append(f"{len(unreachable)} not diagnosed because the tracking server could not "
+                         f"be reached (first: run {first.run_id}: {first.reason[:300]})")
+        if others:
+            parts.append(f"{len(others)} failed (reasons above)")
+        _err("; ".join(parts))
+    if stopped is not None or (unreachable and seen > 1):
+        _err("run the same command again to finish: runs already diagnosed are not written again")
 
 
 def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -288,14 +456,17 @@ def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         print(json.dumps({"dry_run": args.dry_run, "groups": [g.to_dict() for g in groups],
                           "failures": [f.to_dict() for f in failures]}, indent=2, default=str))
     elif groups:
-        rows = [[g.label, g.verdict.verdict, str(len(g.run_ids)),
+        from rich.markup import escape  # group labels are param values: text, not rich markup
+
+        rows = [[escape(_printable(g.label)), g.verdict.verdict, str(len(g.run_ids)),
                  ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
                  _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x),
                  g.summary_run_id or "-"] for g in groups]
-        _print_table(f"learning curves over {args.size_param}", ["group", "verdict", "runs",
-                     "sizes", "exponent", "gain at 2x", "summary run"], rows)
+        _print_table(f"learning curves over {escape(_printable(args.size_param))}",
+                     ["group", "verdict", "runs", "sizes", "exponent", "gain at 2x",
+                      "summary run"], rows)
         for g in groups:
-            print(f"{g.label}: {g.verdict.summary}")
+            print(_printable(f"{g.label}: {g.verdict.summary}"))
     if not groups:
         _err(f"no runs with param {args.size_param!r} and metric {args.metric!r} to fit")
         return EXIT_FAILED
@@ -328,7 +499,7 @@ def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print(json.dumps({"run_id": run_id, "diagnosis": diagnosis.to_dict()}, indent=2))
     else:
         print(run_id)
-        print(f"{args.file}: {diagnosis.verdict}: {diagnosis.summary}", file=sys.stderr)
+        print(_printable(f"{args.file}: {diagnosis.verdict}: {diagnosis.summary}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -440,7 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "curves":
         return _run_curves(args)
     try:
-        return _COMMANDS[args.command](args, parser)
+        with _environment(HTTP_DEFAULTS), _quiet_http_retries():
+            return _COMMANDS[args.command](args, parser)
     except SystemExit as exc:  # parser.error from a command's own checks
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
@@ -448,6 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except Exception as exc:
         if _debug():
+            _redact_uncaught()
             raise
         _err(_first_line(exc))
         return EXIT_FAILED
