@@ -111,7 +111,8 @@ def naive_read(uri: str, limit: int | None = None) -> int:
     client = MlflowClient(tracking_uri=uri)
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment_id(uri)], max_results=1000, page_token=token)
+        page = client.search_runs([experiment_id(uri)], max_results=min(1000, limit or 1000),
+                                  page_token=token)
         runs.extend(page)
         token = page.token
         if not token or (limit and len(runs) >= limit):
@@ -144,7 +145,8 @@ def our_read(uri: str, limit: int | None = None) -> int:
     from mlflow_plateau.tracking.history import _read_curves
 
     client = MlflowClient(tracking_uri=uri)
-    runs = [r for page in iter_runs(client, experiment_id(uri)) for r in page][:limit]
+    pages = iter_runs(client, experiment_id(uri), None, limit or 500)
+    runs = next(pages) if limit else [r for page in pages for r in page]
     curves = _read_curves(client, uri, runs)
     return sum(len(c) for run in curves.values() for c in run.values())
 
