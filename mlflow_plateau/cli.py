@@ -23,11 +23,12 @@ characters of run data escaped and credentials of URIs replaced by ``***``;
 
 Talking to a tracking server, the command bounds MLflow's HTTP retries unless the variables are set
 (``HTTP_DEFAULTS``: 2 retries, backoff factor 1, 30 s timeout; MLflow's own defaults retry a request
-for about four minutes). Once a run fails because the server cannot be reached, retries are turned
-off for the rest of the command, so the remaining runs fail within moments instead of each waiting
-out the backoff. An interrupted batch (server gone, Ctrl-C) reports how many runs were diagnosed,
-names each run that was not, and exits 1; running the same command again completes the rest
-(re-diagnosing an unchanged run writes nothing).
+for about four minutes) and turns off MLflow's "View run ... at: URL" lines on stdout (they carry
+the URI's credentials and would break ``--json``). Once a run fails because the server cannot be
+reached, retries are turned off for the rest of the command, so the remaining runs fail within
+moments instead of each waiting out the backoff. An interrupted batch (server gone, Ctrl-C)
+reports how many runs were diagnosed, names each run that was not, and exits 1; running the same
+command again completes the rest (re-diagnosing an unchanged run writes nothing).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 _RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+# MLflow's client prints "View run NAME at: URL" to stdout whenever a run is ended against a
+# server (the scaling summary runs, imported runs): that line carries the tracking URI with its
+# credentials and the run name raw, and it would corrupt --json. Always off in the command.
+_NO_URL_PRINTING = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 # How the store's client words a server it cannot reach (requests/urllib3 through MLflow, and
 # tracking.check_reachable): a run failing this way says nothing about the run itself.
@@ -69,11 +74,13 @@ def _debug() -> bool:
 
 @contextmanager
 def _environment(defaults: Mapping[str, str]) -> Iterator[None]:
-    """Set the variables not already set for the duration of a command, then restore them all
-    (also those the command changed, so ``main()`` called in-process leaves no trace)."""
-    saved = {name: os.environ.get(name) for name in defaults}
+    """Set the variables not already set (and ``_NO_URL_PRINTING`` always) for the duration of a
+    command, then restore them all (also those the command changed, so ``main()`` called
+    in-process leaves no trace)."""
+    saved = {name: os.environ.get(name) for name in [*defaults, *_NO_URL_PRINTING]}
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+    os.environ.update(_NO_URL_PRINTING)
     try:
         yield
     finally:
