@@ -25,6 +25,7 @@ from mlflow_plateau import report
 from mlflow_plateau.cli import main
 from mlflow_plateau.comparison import compare_diagnoses
 from mlflow_plateau.curves import history_curves
+from mlflow_plateau.tracking import RunFailure, diagnose_runs
 from mlflow_plateau.tracking.comparison import (
     TAG_COMPARED_RUNS,
     TooFewRuns,
@@ -257,6 +258,13 @@ def test_compare_runs_logs_one_comparison_run_and_leaves_the_runs_alone(client, 
     with pytest.raises(TooFewRuns) as info:
         compare_runs([ids["lr=0.1"], result.run_id])
     assert "comparison summary run" in info.value.failures[0].reason
+
+    # diagnose over the experiment leaves the comparison run out; named, it is refused.
+    diagnosed = list(diagnose_runs(experiment_name="cmp", log=False))
+    assert result.run_id not in {d.run_id for d in diagnosed}
+    assert {d.run_id for d in diagnosed} == set(ids.values())
+    (refused,) = diagnose_runs([result.run_id], log=False)
+    assert isinstance(refused, RunFailure) and "comparison summary run" in refused.reason
 
 
 def test_hostile_run_names_are_escaped_in_the_logged_report(client, runs, tmp_path):

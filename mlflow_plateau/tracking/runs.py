@@ -41,13 +41,18 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 
+# Runs this package logs itself (scaling and comparison summaries): not training runs.
+SUMMARY_KINDS = ("scaling", "comparison")
+
+
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
                   log: bool, artifacts: str) -> Diagnosis | RunFailure:
     run_id = run.info.run_id
     if run.info.lifecycle_stage == "deleted":
         return RunFailure(run_id, "run is deleted")
-    if run.data.tags.get(TAG_KIND) == "scaling":
-        return RunFailure(run_id, "a scaling summary run, not a training run")
+    kind = run.data.tags.get(TAG_KIND)
+    if kind in SUMMARY_KINDS:
+        return RunFailure(run_id, f"a {kind} summary run, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
@@ -236,8 +241,9 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = itertools.chain([first] if first else [], pages)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
-        # The scaling summary runs this package logs in an experiment are not training runs.
-        pages = ([r for r in page if r.data.tags.get(TAG_KIND) != "scaling"] for page in pages)
+        # The scaling and comparison summary runs this package logs are not training runs.
+        pages = ([r for r in page if r.data.tags.get(TAG_KIND) not in SUMMARY_KINDS]
+                 for page in pages)
     return _diagnose_pages(client, uri, pages, options, log, artifacts)
 
 
