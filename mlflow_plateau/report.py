@@ -2,7 +2,7 @@
 
 This is an adapter: it takes what the core decided (a ``Diagnosis`` with its ``PlateauResult`` and
 ``GapResult``, or a ``ScalingVerdict``) and the curves the diagnosis came from, and renders them. It
-never recomputes a diagnostic and never talks to MLflow (``tracking.py`` uploads what is rendered).
+never recomputes a diagnostic and never talks to MLflow (the ``tracking`` package uploads what is rendered).
 
 - ``diagnosis_json(d)``: ``d.to_dict()`` as sorted, indented JSON (byte-identical for equal input).
 - ``curves_png(d, curves)``: train and validation curves of the monitor, and the other pair (accuracy
@@ -78,7 +78,7 @@ _MAX_LABEL = 48           # metric names longer than this are shortened in plot 
 _MAX_CELL = 600           # param/tag values longer than this are shortened in the HTML
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-# Tags that restate this diagnosis (written by tracking.py from an earlier diagnosis): showing them
+# Tags that restate this diagnosis (written by the tracking package from an earlier diagnosis): showing them
 # would show stale values beside fresh ones, and make the page change whenever they are rewritten.
 _OWN_TAGS = frozenset({"plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version",
                        "plateau.digest"})

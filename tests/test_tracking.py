@@ -1,4 +1,4 @@
-"""tracking.py against real MLflow stores: reads equal get_metric_history, writes are idempotent."""
+"""The tracking package against real MLflow stores: reads equal get_metric_history, writes are idempotent."""
 
 from __future__ import annotations
 
