@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -59,14 +58,6 @@ _RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 # server (the scaling summary runs, imported runs): that line carries the tracking URI with its
 # credentials and the run name raw, and it would corrupt --json. Always off in the command.
 _NO_URL_PRINTING = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-
-# How the store's client words a server it cannot reach (requests/urllib3 through MLflow, and
-# tracking.check_reachable): a run failing this way says nothing about the run itself.
-_CONNECTION_FAILED = re.compile(
-    r"not reachable|connection refused|connection reset|connection aborted|remotedisconnected|"
-    r"failed to establish a new connection|max retries exceeded|timed out|"
-    r"name or service not known|temporary failure in name resolution", re.IGNORECASE)
-
 
 def _debug() -> bool:
     return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
@@ -107,7 +98,9 @@ def _quiet_http_retries() -> Iterator[None]:
 
 
 def _connection_failed(reason: str) -> bool:
-    return bool(_CONNECTION_FAILED.search(reason))
+    from .tracking.store import UNREACHABLE
+
+    return bool(UNREACHABLE.search(reason))
 
 
 # Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source").

@@ -126,9 +126,6 @@ def test_nan_mid_curve(client, exp, capsys):
 
 
 @gets("inf mid-curve", "verdict `diverged`, naming the first inf epoch (SQL stores: see below)")
-@pytest.mark.xfail(strict=True, reason="tracking: MLflow's SQL store keeps +/-inf as "
-                   "+/-1.7976931348623157e308; the reader returns that finite value, so the "
-                   "curve is read as one huge spike (verdict unstable) instead of diverged")
 def test_inf_mid_curve(client, exp, capsys):
     val, train = VAL.copy(), TRAIN.copy()
     val[12] = train[12] = math.inf
@@ -322,14 +319,14 @@ def test_run_of_a_deleted_experiment(client, capsys):
 
 @gets("a deleted experiment by name (`--experiment-name`)",
       "`experiment 'NAME' is deleted`, exit 1 (today: `nothing to diagnose`, exit 0)")
-@pytest.mark.xfail(strict=True, reason="tracking: _experiment_id accepts a deleted experiment; its "
-                   "runs are all deleted, so the batch is silently empty")
 def test_deleted_experiment_by_name(client, capsys):
     gone = client.create_experiment("gone")
     log_curves(client, gone, {"loss": TRAIN, "val_loss": VAL})
     client.delete_experiment(gone)
     assert main(["diagnose", "--experiment-name", "gone"]) == 1
-    assert capsys.readouterr().err == "mlflow-plateau: experiment 'gone' is deleted\n"
+    assert capsys.readouterr().err == (
+        f"mlflow-plateau: experiment 'gone' is deleted (restore it with "
+        f"'mlflow experiments restore --experiment-id {gone}')\n")
 
 
 # --- scaling ---------------------------------------------------------------------------------

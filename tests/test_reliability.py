@@ -186,8 +186,6 @@ def test_run_ids_against_a_dropping_server_stop_retrying(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="tracking: diagnose_runs does not stop after the first "
-                   "connection failure; every run still knocks (see the report)")
 def test_a_batch_stops_knocking_after_the_first_connection_failure(tmp_path):
     ids = [f"{i:032x}" for i in range(1, 17)]
     with dropping_server() as (server, port):

@@ -249,3 +249,21 @@ def test_credentials_never_appear_when_the_server_is_down(tmp_path):
         proc = _run([*argv, "--tracking-uri", uri], tmp_path, MLFLOW_PLATEAU_DEBUG="1")
         assert proc.returncode == 1 and "http://***@127.0.0.1:" in proc.stdout + proc.stderr
         _no_secret(proc.stdout + proc.stderr)
+
+
+def test_library_calls_that_end_runs_print_no_run_url(mlflow_server, capsys, monkeypatch):
+    # MLflow prints "View run ... at: <tracking URI>" when a run ends against a server; that URI
+    # can carry credentials, and a library user's stdout is theirs.
+    from mlflow_plateau.curves import Curve
+    from mlflow_plateau.tracking import log_history
+
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    port = mlflow_server.uri.rsplit(":", 1)[1]
+    uri = f"http://user:{PASSWORD}@127.0.0.1:{port}"
+    epochs = np.arange(5)
+    curves = {"loss": Curve("loss", epochs, 1.0 / (1 + epochs)),
+              "val_loss": Curve("val_loss", epochs, 1.1 / (1 + epochs))}
+    log_history(curves, experiment_name=unique_name("quiet"), tracking_uri=uri)
+    out = capsys.readouterr().out
+    assert "View run" not in out and PASSWORD not in out
+    assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ  # restored as it was

@@ -46,11 +46,15 @@ def read_json(client, run_id: str, path: str):
 
 
 def client_curves(client, run_id: str) -> dict[str, Curve]:
-    """What the slow path gives: Curve.from_points over get_metric_history, key by key."""
+    """What the slow path gives: Curve.from_points over get_metric_history, key by key, with the
+    +/-inf that MLflow's SQL store keeps as +/-1.7976931348623157e308 given back."""
     out = {}
+    top = np.finfo(np.float64).max
     for key in client.get_run(run_id).data.metrics:
         points = client.get_metric_history(run_id, key)
-        out[key] = Curve.from_points(key, [p.step for p in points], [p.value for p in points],
+        values = [math.copysign(math.inf, p.value) if abs(p.value) == top else p.value
+                  for p in points]
+        out[key] = Curve.from_points(key, [p.step for p in points], values,
                                      order=[p.timestamp for p in points])
     return out
 

@@ -45,6 +45,7 @@ from . import (
     read_run_curves,
     resolve_tracking_uri,
 )
+from .store import end_run
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -211,10 +212,10 @@ def _log(client: MlflowClient, experiment_id: str, key: str, comparison: Compari
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
     except Exception:
         if created:
-            client.set_terminated(run_id, status="FAILED")
+            end_run(client, run_id, "FAILED")
         raise
     if created:
-        client.set_terminated(run_id)
+        end_run(client, run_id)
     return run_id
 
 

@@ -51,13 +51,22 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 
+def _infinite_restored(values: np.ndarray) -> np.ndarray:
+    """MLflow's SQL store saves +/-inf as +/-1.7976931348623157e308: give the infinities back.
+
+    Otherwise a loss that hit inf reads as one huge finite spike (``unstable``, not ``diverged``).
+    """
+    huge = np.abs(values) == np.finfo(np.float64).max
+    return np.where(huge, np.copysign(np.inf, values), values) if huge.any() else values
+
+
 def _curves_from_rows(rows: Iterable[tuple], out: dict[str, dict[str, Curve]]) -> None:
     """Rows (run_id, key, step, timestamp, value) grouped by (run_id, key) -> Curves in ``out``."""
     for (run_id, key), group in groupby(rows, key=itemgetter(0, 1)):
         points = list(group)
         steps = [p[2] for p in points]
         stamps = [p[3] for p in points]
-        values = [p[4] for p in points]
+        values = _infinite_restored(np.asarray([p[4] for p in points], dtype=np.float64))
         out.setdefault(run_id, {})[key] = Curve.from_points(key, steps, values, order=stamps)
 
 
@@ -111,7 +120,7 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
     steps = np.asarray(step_col, dtype=np.int64)
     stored = np.asarray(value_col, dtype=np.float64)
     is_nan = np.asarray(nan_col, dtype=bool)
-    values = np.where(is_nan, np.nan, stored)  # MLflow stores NaN as value 0, is_nan 1
+    values = _infinite_restored(np.where(is_nan, np.nan, stored))  # NaN is stored as 0, is_nan 1
     stamps = None
     start = 0
     for (run_id, key), group in groupby(zip(run_col, key_col, strict=True)):

@@ -25,6 +25,7 @@ from .store import (
     TAG_KIND,
     THREADS,
     Artifacts,
+    Breaker,
     RunFailure,
     _client,
     _get_runs,
@@ -137,17 +138,24 @@ def diagnose_run(run_id: str, *, tracking_uri: str | None = None, log: bool = Tr
 
 def _experiment_id(client: MlflowClient, experiment_name: str | None,
                    experiment_id: str | None) -> str:
+    from mlflow.exceptions import MlflowException
+
     if experiment_name is not None:
         exp = client.get_experiment_by_name(experiment_name)
         if exp is None:
             raise ValueError(f"experiment {experiment_name!r} not found")
-        return exp.experiment_id
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_experiment(str(experiment_id)).experiment_id
-    except MlflowException:
-        raise ValueError(f"experiment id {experiment_id!r} not found") from None
+        label = f"experiment {experiment_name!r}"
+    else:
+        try:
+            exp = client.get_experiment(str(experiment_id))
+        except MlflowException:
+            raise ValueError(f"experiment id {experiment_id!r} not found") from None
+        label = f"experiment id {experiment_id!r}"
+    if exp.lifecycle_stage == "deleted":
+        # Its runs are deleted with it: an empty batch would look like success.
+        raise ValueError(f"{label} is deleted (restore it with 'mlflow experiments restore "
+                         f"--experiment-id {exp.experiment_id}')")
+    return exp.experiment_id
 
 
 def iter_runs(client: MlflowClient, experiment_id: str, filter_string: str | None = None,
@@ -229,9 +237,12 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         except ConnectionError as exc:
             return iter([RunFailure(rid, str(exc)) for rid in ids])
         client = _client(uri)
+        breaker = Breaker()
         pages: Iterator[list[Run | RunFailure]] = (
-            _get_runs(client, ids[i:i + batch_size]) for i in range(0, len(ids), batch_size))
+            _get_runs(client, ids[i:i + batch_size], breaker)
+            for i in range(0, len(ids), batch_size))
     else:
+        breaker = Breaker()
         check_reachable(uri)
         client = _client(uri)
         exp_id = _experiment_id(client, experiment_name, experiment_id)
@@ -244,33 +255,49 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         # The scaling and comparison summary runs this package logs are not training runs.
         pages = ([r for r in page if r.data.tags.get(TAG_KIND) not in SUMMARY_KINDS]
                  for page in pages)
-    return _diagnose_pages(client, uri, pages, options, log, artifacts)
+    return _diagnose_pages(client, uri, pages, options, log, artifacts, breaker)
 
 
 def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],
-                    options: dict, log: bool, artifacts: str) -> Iterator[Diagnosis | RunFailure]:
+                    options: dict, log: bool, artifacts: str,
+                    breaker: Breaker) -> Iterator[Diagnosis | RunFailure]:
     # Writes wait on the store (a commit, an HTTP round trip): overlap them with the computing and
     # rendering of other runs. SQLite serializes writers, so two threads are enough there.
     workers = 1 if not log else (2 if _scheme(uri) == "sqlite" else THREADS)
     with ThreadPoolExecutor(workers) as pool:
-        yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts)
+        yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts,
+                                        breaker)
 
 
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
                          pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
-                         artifacts: str) -> Iterator[Diagnosis | RunFailure]:
+                         artifacts: str, breaker: Breaker) -> Iterator[Diagnosis | RunFailure]:
     for page in pages:
+        if breaker.reason is not None:
+            yield from (r if isinstance(r, RunFailure) else breaker.failure(r.info.run_id)
+                        for r in page)
+            continue
         runs = [r for r in page if not isinstance(r, RunFailure)]
         try:
             curves = _read_curves(client, uri, runs) if runs else {}
         except Exception as exc:  # a read failing for the whole page fails each of its runs
             reason = f"could not read metric histories: {one_line(exc)}"
-            yield from (r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
-                        for r in page)
+            failures = [r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
+                        for r in page]
+            for failure in failures:
+                breaker.record(failure)
+            yield from failures
             continue
         futures = [None if isinstance(item, RunFailure) else
                    pool.submit(_diagnose_one, client, item, curves.get(item.info.run_id, {}),
                                options, log, artifacts) for item in page]
         del curves  # each task holds its own run's curves; the page's are released as they finish
         for item, future in zip(page, futures, strict=True):
-            yield item if future is None else future.result()
+            if future is None:
+                result = item
+            elif breaker.reason is not None and future.cancel():
+                result = breaker.failure(item.info.run_id)  # not started: no knock on a dead server
+            else:
+                result = future.result()
+            breaker.record(result)
+            yield result

@@ -38,6 +38,7 @@ from .store import (
     _client,
     _get_runs,
     check_reachable,
+    end_run,
     resolve_tracking_uri,
 )
 from .writing import _changed_metrics, _log_batch
@@ -193,7 +194,7 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
             experiment_id, run_name=f"scaling: {group.label}"[:250],
             tags={TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
                   TAG_SCALING_SIZE_PARAM: size_param})
-        client.set_terminated(summary.info.run_id)
+        end_run(client, summary.info.run_id)
         summary = client.get_run(summary.info.run_id)
     rid = summary.info.run_id
     digest = hashlib.sha256(fit_json.encode()).hexdigest()

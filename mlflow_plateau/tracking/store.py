@@ -44,6 +44,14 @@ THREADS = 8               # concurrent requests where a store is read one call a
 MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay well below
 
 
+# How a store's client words a server it cannot reach (requests/urllib3 through MLflow, and
+# check_reachable): a run failing this way says nothing about the run itself.
+UNREACHABLE = re.compile(
+    r"not reachable|connection refused|connection reset|connection aborted|remotedisconnected|"
+    r"failed to establish a new connection|max retries exceeded|timed out|"
+    r"name or service not known|temporary failure in name resolution", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class RunFailure:
     """A run that could not be diagnosed."""
@@ -51,8 +59,33 @@ class RunFailure:
     run_id: str
     reason: str  # one line naming the problem, e.g. "no metric history", "run not found"
 
+    @property
+    def unreachable(self) -> bool:
+        """The store could not be reached: the failure says nothing about the run itself."""
+        return bool(UNREACHABLE.search(self.reason))
+
     def to_dict(self) -> dict[str, str]:
         return {"run_id": self.run_id, "error": self.reason}
+
+
+class Breaker:
+    """Trips on the first failure to reach the store, so a batch stops knocking on a dead server.
+
+    Once tripped, the runs not yet asked for fail at once with the same reason instead of each
+    waiting out the client's retries.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def record(self, result: object) -> None:
+        if self.reason is None and isinstance(result, RunFailure) and result.unreachable:
+            self.reason = result.reason
+
+    def failure(self, run_id: str) -> RunFailure:
+        assert self.reason is not None
+        return RunFailure(run_id, f"not tried once the tracking store could not be reached "
+                                  f"({self.reason})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,22 +171,52 @@ def user_curves(curves: Mapping[str, Curve]) -> dict[str, Curve]:
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
 
 
-def _get_runs(client: MlflowClient, run_ids: Sequence[str]) -> list[Run | RunFailure]:
-    """``get_run`` for each id, THREADS at a time; an id that fails becomes a RunFailure."""
+def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
+    """``set_terminated`` without MLflow's "View run ... at: URL" lines on stdout: that URL
+    carries the tracking URI's credentials, and library users' stdout is theirs."""
+    import os
+
+    name = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    before = os.environ.get(name)
+    os.environ[name] = "true"
+    try:
+        client.set_terminated(run_id, status=status)
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _get_runs(client: MlflowClient, run_ids: Sequence[str],
+              breaker: Breaker | None = None) -> list[Run | RunFailure]:
+    """``get_run`` for each id, THREADS at a time; an id that fails becomes a RunFailure.
+
+    With a ``breaker``, the ids after the first that could not reach the store fail at once.
+    """
     from mlflow.exceptions import MlflowException
+
+    breaker = breaker or Breaker()
 
     def fetch(run_id: str) -> Run | RunFailure:
         if not _RUN_ID.fullmatch(run_id):
             return RunFailure(run_id, "not a valid run id")
+        if breaker.reason is not None:
+            return breaker.failure(run_id)
         try:
             return client.get_run(run_id)
         except MlflowException as exc:
             if _run_not_found(exc):
                 return RunFailure(run_id, "run not found")
-            return RunFailure(run_id, one_line(exc))
+            failure = RunFailure(run_id, one_line(exc))
+        except Exception as exc:  # requests/urllib3 errors that MLflow lets through
+            failure = RunFailure(run_id, one_line(exc))
+        breaker.record(failure)
+        return failure
 
     if len(run_ids) <= 1:
         return [fetch(r) for r in run_ids]
+    first = fetch(run_ids[0])  # a dead server costs one request, not THREADS at once
     with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(fetch, run_ids))
+        return [first, *pool.map(fetch, run_ids[1:])]
 

@@ -52,6 +52,7 @@ from .store import (
     _own,
     _scheme,
     check_reachable,
+    end_run,
     one_line,
     resolve_tracking_uri,
     user_curves,
@@ -304,7 +305,7 @@ def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = No
         for start in range(0, len(points), 1000):
             client.log_batch(run_id, metrics=points[start:start + 1000], synchronous=True)
     except Exception:
-        client.set_terminated(run_id, status="FAILED")
+        end_run(client, run_id, "FAILED")
         raise
-    client.set_terminated(run_id)
+    end_run(client, run_id)
     return run_id
