@@ -125,7 +125,8 @@ def test_nan_mid_curve(client, exp, capsys):
     assert doc["evidence"]["diverged_epoch"] == 12 and "epoch 12" in doc["summary"]
 
 
-@gets("inf mid-curve", "verdict `diverged`, naming the first inf epoch (SQL stores: see below)")
+@gets("inf mid-curve", "verdict `diverged`, naming the first inf epoch "
+      "(also from SQL stores, which keep inf as ±1.8e308)")
 def test_inf_mid_curve(client, exp, capsys):
     val, train = VAL.copy(), TRAIN.copy()
     val[12] = train[12] = math.inf
@@ -318,7 +319,7 @@ def test_run_of_a_deleted_experiment(client, capsys):
 
 
 @gets("a deleted experiment by name (`--experiment-name`)",
-      "`experiment 'NAME' is deleted`, exit 1 (today: `nothing to diagnose`, exit 0)")
+      "`experiment 'NAME' is deleted (restore it with ...)`, exit 1")
 def test_deleted_experiment_by_name(client, capsys):
     gone = client.create_experiment("gone")
     log_curves(client, gone, {"loss": TRAIN, "val_loss": VAL})
