@@ -175,6 +175,17 @@ def _add_artifacts_option(parser: argparse.ArgumentParser) -> None:
                         "report.html (all), only diagnosis.json (json), or none (default: all)")
 
 
+def _add_run_selection(parser: argparse.ArgumentParser, verb: str, runs_help: str) -> None:
+    """RUN_ID ... or one experiment (by name or id), optionally filtered."""
+    parser.add_argument("run_ids", nargs="*", metavar="RUN_ID", help=runs_help)
+    select = parser.add_mutually_exclusive_group()
+    select.add_argument("--experiment-name", metavar="NAME", help=f"{verb} this experiment's runs")
+    select.add_argument("--experiment-id", metavar="ID", help=f"{verb} this experiment's runs")
+    parser.add_argument("--filter", dest="filter_string", metavar="FILTER",
+                        help="MLflow search filter for the experiment's runs, "
+                        "e.g. \"params.optimizer = 'adam'\"")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-plateau",
@@ -188,13 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "diagnose", help="diagnose tracked MLflow runs and write the results back to them",
         description="Diagnose MLflow runs (the ids given, or the runs of one experiment) and write "
         "plateau/* and gap/* metrics, plateau.* tags and plateau/ artifacts to each run.")
-    diagnose.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to diagnose")
-    select = diagnose.add_mutually_exclusive_group()
-    select.add_argument("--experiment-name", metavar="NAME", help="diagnose this experiment's runs")
-    select.add_argument("--experiment-id", metavar="ID", help="diagnose this experiment's runs")
-    diagnose.add_argument("--filter", dest="filter_string", metavar="FILTER",
-                          help="MLflow search filter for the experiment's runs, "
-                          "e.g. \"params.optimizer = 'adam'\"")
+    _add_run_selection(diagnose, "diagnose", "runs to diagnose")
     _add_store_options(diagnose)
     _add_artifacts_option(diagnose)
     diagnose.add_argument("--dry-run", action="store_true",
@@ -511,13 +516,7 @@ def _add_compare_parser(sub: Any) -> None:
         "plateau.kind = comparison) with comparison/overlay.png, comparison/report.html and "
         "comparison/comparison.json in the experiment of the first run. Comparing the same runs "
         "again updates that run.")
-    compare.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to compare (two or more)")
-    select = compare.add_mutually_exclusive_group()
-    select.add_argument("--experiment-name", metavar="NAME", help="compare this experiment's runs")
-    select.add_argument("--experiment-id", metavar="ID", help="compare this experiment's runs")
-    compare.add_argument("--filter", dest="filter_string", metavar="FILTER",
-                         help="MLflow search filter for the experiment's runs, "
-                         "e.g. \"params.optimizer = 'adam'\"")
+    _add_run_selection(compare, "compare", "runs to compare (two or more)")
     _add_store_options(compare)
     compare.add_argument("--dry-run", action="store_true",
                          help="compare and print, log no comparison run")

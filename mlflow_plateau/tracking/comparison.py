@@ -45,6 +45,7 @@ from . import (
     read_run_curves,
     resolve_tracking_uri,
 )
+from .runs import selected_run_ids
 from .store import end_run
 
 if TYPE_CHECKING:
@@ -232,18 +233,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     that can be diagnosed raise ``TooFewRuns`` (with the failures); a run that cannot be diagnosed
     is listed in ``failures`` and the rest are compared.
     """
-    if isinstance(run_ids, str):
-        run_ids = [run_ids]
-    by_ids = bool(run_ids)
-    if experiment_name is not None and experiment_id is not None:
-        raise ValueError("give an experiment name or an experiment id, not both")
-    by_experiment = experiment_name is not None or experiment_id is not None
-    if by_ids and by_experiment:
-        raise ValueError("give run ids or an experiment, not both")
-    if not by_ids and not by_experiment:
-        raise ValueError("no runs selected: give run ids or an experiment")
-    if filter_string and not by_experiment:
-        raise ValueError("a filter applies to an experiment's runs: give an experiment")
+    run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     for name in ("log", "artifacts", "batch_size"):
         if name in diagnosis_options:
             raise TypeError(f"compare_runs does not take {name}=: it never writes to the runs")

@@ -199,6 +199,24 @@ def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str
             yield page
 
 
+def selected_run_ids(run_ids: Sequence[str] | str | None, experiment_name: str | None,
+                     experiment_id: str | None, filter_string: str | None) -> list[str] | None:
+    """The run ids asked for (None when an experiment is), or ValueError for a bad selection."""
+    if isinstance(run_ids, str):  # one id given bare
+        run_ids = [run_ids]
+    by_ids = run_ids is not None and len(run_ids) > 0
+    by_experiment = experiment_name is not None or experiment_id is not None
+    if experiment_name is not None and experiment_id is not None:
+        raise ValueError("give an experiment name or an experiment id, not both")
+    if by_ids and by_experiment:
+        raise ValueError("give run ids or an experiment, not both")
+    if not by_ids and not by_experiment:
+        raise ValueError("no runs selected: give run ids or an experiment")
+    if filter_string and not by_experiment:
+        raise ValueError("a filter applies to an experiment's runs: give an experiment")
+    return [str(r) for r in run_ids] if by_ids else None
+
+
 def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
                   experiment_id: str | None = None, filter_string: str | None = None,
                   tracking_uri: str | None = None, log: bool = True, monitor: str | None = None,
@@ -217,21 +235,11 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
     options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
                        num_classes, chance)
     _check_artifacts(artifacts)
-    if isinstance(run_ids, str):  # one id given bare
-        run_ids = [run_ids]
-    by_ids = run_ids is not None and len(run_ids) > 0
-    by_experiment = experiment_name is not None or experiment_id is not None
-    if experiment_name is not None and experiment_id is not None:
-        raise ValueError("give an experiment name or an experiment id, not both")
-    if by_ids and by_experiment:
-        raise ValueError("give run ids or an experiment, not both")
-    if not by_ids and not by_experiment:
-        raise ValueError("no runs selected: give run ids or an experiment")
-    if filter_string and not by_experiment:
-        raise ValueError("a filter applies to an experiment's runs: give an experiment")
+    run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     uri = resolve_tracking_uri(tracking_uri)
+    by_ids = run_ids is not None
     if by_ids:
-        ids = list(dict.fromkeys(str(r) for r in run_ids))
+        ids = list(dict.fromkeys(run_ids))
         try:
             check_reachable(uri)
         except ConnectionError as exc:
