@@ -274,3 +274,20 @@ def test_server_killed_mid_batch_reports_and_a_rerun_completes_the_rest(tmp_path
         user_points
     assert _count(db, "SELECT COUNT(DISTINCT run_uuid) FROM metrics WHERE key = 'plateau/epoch'") \
         == 200
+
+
+@pytest.mark.parametrize("reason", [
+    "tracking server http://***@127.0.0.1:5000 is not reachable (connection failed)",
+    "could not write the diagnosis: API request to http://***@127.0.0.1:1/api/2.0/mlflow/runs/"
+    "log-batch failed with exception HTTPConnectionPool(host='127.0.0.1', port=1): Max retries "
+    "exceeded with url: /api/2.0/mlflow/runs/log-batch (Caused by NewConnectionError(...))",
+    # The server died while answering: the response was cut short.
+    "could not write the diagnosis: API request to http://***@127.0.0.1:1/api/2.0/mlflow/runs/"
+    "log-batch failed with exception ('Connection broken: IncompleteRead(0 bytes read, 2 more "
+    "expected)', IncompleteRead(0 bytes read, 2 more expected))",
+])
+def test_ways_of_losing_the_server_count_as_unreachable(reason):
+    from mlflow_plateau.tracking import RunFailure
+
+    assert RunFailure("r", reason).unreachable
+    assert not RunFailure("r", "no validation metric (metrics: loss)").unreachable

@@ -48,6 +48,7 @@ MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay we
 # check_reachable): a run failing this way says nothing about the run itself.
 UNREACHABLE = re.compile(
     r"not reachable|connection refused|connection reset|connection aborted|remotedisconnected|"
+    r"connection broken|incompleteread|"
     r"failed to establish a new connection|max retries exceeded|timed out|"
     r"name or service not known|temporary failure in name resolution", re.IGNORECASE)
 
