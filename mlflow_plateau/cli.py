@@ -328,18 +328,24 @@ def _print_table(title: str, header: Sequence[str], rows: list[list[str]]) -> No
     console.print(table)
 
 
-def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
+                     runs_usage: str) -> None:
+    """Usage errors (exit 2) of the run selection and the diagnosis options, before any I/O."""
     by_experiment = args.experiment_name is not None or args.experiment_id is not None
     if args.run_ids and by_experiment:
         parser.error("give run ids or an experiment, not both")
     if not args.run_ids and not by_experiment:
-        parser.error("no runs selected: give RUN_ID ... or --experiment-name/--experiment-id")
+        parser.error(f"no runs selected: give {runs_usage} or --experiment-name/--experiment-id")
     if args.filter_string and not by_experiment:
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
     if args.patience < 0:
         parser.error("--patience must be >= 0")
     if args.num_classes is not None and args.num_classes < 2:
         parser.error("--num-classes must be >= 2")
+
+
+def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    _check_selection(args, parser, "RUN_ID ...")
 
     from .tracking import diagnose_runs
 
@@ -543,19 +549,9 @@ def _compare_row(row) -> list[str]:
 
 
 def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    by_experiment = args.experiment_name is not None or args.experiment_id is not None
-    if args.run_ids and by_experiment:
-        parser.error("give run ids or an experiment, not both")
-    if not args.run_ids and not by_experiment:
-        parser.error("no runs selected: give RUN_ID RUN_ID ... or --experiment-name/--experiment-id")
+    _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
-    if args.filter_string and not by_experiment:
-        parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
-    if args.patience < 0:
-        parser.error("--patience must be >= 0")
-    if args.num_classes is not None and args.num_classes < 2:
-        parser.error("--num-classes must be >= 2")
 
     from .tracking.comparison import TooFewRuns, compare_runs
 

@@ -3,7 +3,8 @@
 This is the only package that talks to MLflow tracking stores (see DESIGN.md "Layers"). Its modules:
 ``store`` (URIs, clients, names, ``RunFailure``, redaction), ``history`` (reading), ``writing``
 (metrics, tags, artifacts of a diagnosis; ``log_history``), ``runs`` (``diagnose_run``,
-``diagnose_runs``), ``scaling`` (``diagnose_scaling``).
+``diagnose_runs``), ``scaling`` (``diagnose_scaling``), ``unchanged`` (recognizing a run whose
+diagnosis is current), ``comparison`` (``compare_runs``).
 
 Reading (``read_run_curves``) takes the fastest path that returns exactly what
 ``MlflowClient.get_metric_history`` returns, point for point:
@@ -27,19 +28,8 @@ change, one ``log_artifact`` per complete file (never seen half-written). The me
 a function of the run as read (``writing._metric_timestamp``), so two processes writing the same
 diagnosis write identical rows, which MLflow stores once. When the artifact store refuses the
 upload, the metrics and tags are written all the same and the run is reported as failed.
-Two tags beyond DESIGN.md's list are written, both internal and documented here:
-
-- ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
-  level, RUNNING or not, the run's curves bit for bit, what the report shows); written last, with
-  the metrics and tags, once the artifacts are uploaded. A run whose digest equals that of its
-  current inputs is neither recomputed nor written again (``log_diagnosis``, which is not given
-  the options, digests the diagnosis, its curves and the artifact level instead).
-- ``plateau.partial``: ``true`` while the run was still RUNNING when diagnosed (set back to
-  ``false`` once a finished run is re-diagnosed).
-
-A metric whose value does not apply (e.g. ``plateau/stop_epoch`` when EarlyStopping would not have
-stopped) is not logged; if the run already has that metric from an earlier diagnosis, NaN is logged
-so the stale value does not stay current.
+It also writes two internal tags, ``plateau.digest`` (unchanged runs are skipped) and
+``plateau.partial``, and skips metrics that do not apply: see ``writing``'s docstring.
 
 Scaling (``diagnose_scaling``) groups the runs of an experiment that differ only in a size param,
 fits a learning curve per group, logs one summary run per group (tag ``plateau.kind = scaling``,
