@@ -530,15 +530,9 @@ def _add_compare_parser(sub: Any) -> None:
 
 
 def _compare_row(row) -> list[str]:
-    epoch = "-" if row.plateau_epoch is None else str(row.plateau_epoch)
-    if row.plateau_low is not None and row.plateau_high is not None \
-            and row.plateau_high > row.plateau_low:
-        epoch += f" [{row.plateau_low}-{row.plateau_high}]"
-    if row.still_improving:
-        epoch += " (still improving)"
-    if row.verdict == "diverged" and row.stopped_epoch is not None \
-            and row.stopped_epoch != row.plateau_epoch:
-        epoch += f" (diverged @ {row.stopped_epoch})"
+    from .report import comparison_epoch_text
+
+    epoch = comparison_epoch_text(row, dash="-", missing="-")
     best = "-" if row.best_value is None else f"{_fmt(row.best_value)} @ {row.best_epoch}"
     name = row.label if row.label == row.key else f"{row.label} ({row.key})"
     from rich.markup import escape  # run names are the user's text, not rich markup

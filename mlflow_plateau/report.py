@@ -881,20 +881,29 @@ td.run code { color: #6e7781; font-size: 11px; }
 """
 
 
-def _epoch_cell(row: ComparisonRow) -> str:
+def comparison_epoch_text(row: ComparisonRow, *, dash: str = "–", missing: str = "—") -> str:
+    """A comparison row's plateau cell as plain text: epoch [low–high], still improving, diverged.
+
+    ``dash`` joins the interval and ``missing`` stands for no plateau (the terminal table uses
+    ASCII ``-`` for both). Not escaped: each face escapes for its own medium.
+    """
     if row.plateau_epoch is None:
-        text = "—"
+        text = missing
     else:
         text = str(row.plateau_epoch)
         if row.plateau_low is not None and row.plateau_high is not None \
                 and row.plateau_high > row.plateau_low:
-            text += f" [{row.plateau_low}–{row.plateau_high}]"
+            text += f" [{row.plateau_low}{dash}{row.plateau_high}]"
     if row.still_improving:
         text += " (still improving)"
     if row.verdict == "diverged" and row.stopped_epoch is not None \
             and row.stopped_epoch != row.plateau_epoch:
-        text += f"; diverged @ {row.stopped_epoch}"
-    return _e(text)
+        text += f" (diverged @ {row.stopped_epoch})"
+    return text
+
+
+def _epoch_cell(row: ComparisonRow) -> str:
+    return _e(comparison_epoch_text(row))
 
 
 def _comparison_table(comparison: Comparison) -> str:
