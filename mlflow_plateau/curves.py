@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 Mode = Literal["min", "max"]
-Role = Literal["train", "val"]
+Role = Literal["train", "val", "test"]
 
 _LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "msle", "perplexity",
                "ppl", "crossentropy", "entropy", "nll", "hinge", "huber", "logcosh", "kld",
@@ -46,9 +46,16 @@ _SCORE_WORDS = ("accuracy", "acc", "auc", "f1", "fbeta", "precision", "recall", 
                 "specificity", "sensitivity")
 _VAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "dev")
 _TRAIN_PREFIXES = ("train", "training", "tr")
+# Many PyTorch scripts call their held-out split "test" and log no other: a ``test_*`` curve is
+# the validation curve when no ``val_*`` curve of the same base exists.
+_TEST_PREFIXES = ("test", "testing")
 # Names that mlflow.tensorflow / Keras log beside the curves and that are not curves to pair.
-_BOOKKEEPING = {"stopped_epoch", "restored_epoch", "learning_rate", "lr", "epoch", "step",
-                "time", "epoch_time"}
+_BOOKKEEPING = {"stopped_epoch", "restored_epoch", "learning_rate", "lr", "epoch", "epochs",
+                "step", "steps", "time", "epoch_time", "timestamp", "duration", "time_ms",
+                "time_s", "seconds", "wall_time", "training_time", "training_time_minutes"}
+# First words of per-epoch series that are schedules or timing, not curves (``lr-SGD``, ``x/lr``
+# in YOLOv5's results.csv, ``Time (ms)``).
+_BOOKKEEPING_WORDS = {"lr", "time", "timestamp", "momentum", "wd", "weight_decay"}
 
 
 @dataclass(frozen=True)
@@ -138,10 +145,14 @@ def metric_role(name: str) -> tuple[Role, str] | None:
     """(role, base) of a metric name, or None for per-step and bookkeeping names.
 
     ``val_loss`` -> ("val", "loss"); ``Training Loss`` -> ("train", "loss"); ``acc`` ->
-    ("train", "accuracy"); ``train_loss_step`` -> None (a per-batch series, not an epoch curve).
+    ("train", "accuracy"); ``acc_val`` -> ("val", "accuracy"); ``test_loss`` -> ("test", "loss");
+    ``train_loss_step`` -> None (a per-batch series, not an epoch curve).
     """
     words = _words(name)
     if not words or "_".join(words) in _BOOKKEEPING:
+        return None
+    if words[0] in _BOOKKEEPING_WORDS or (len(words) > 1 and words[1] in ("lr",)
+                                          and words[0] in ("x", "lr")):
         return None
     if words[-1] == "step" and len(words) > 1:
         return None
@@ -150,8 +161,16 @@ def metric_role(name: str) -> tuple[Role, str] | None:
     role: Role = "train"
     if words[0] in _VAL_PREFIXES and len(words) > 1:
         role, words = "val", words[1:]
+    elif words[0] in _TEST_PREFIXES and len(words) > 1:
+        role, words = "test", words[1:]
     elif words[0] in _TRAIN_PREFIXES and len(words) > 1:
         words = words[1:]
+    elif len(words) > 1 and words[-1] in _VAL_PREFIXES:  # "acc_val", "macro_f1_val"
+        role, words = "val", words[:-1]
+    elif len(words) > 1 and words[-1] in _TEST_PREFIXES:
+        role, words = "test", words[:-1]
+    elif len(words) > 1 and words[-1] in _TRAIN_PREFIXES:  # "acc_train"
+        words = words[:-1]
     base = "_".join("accuracy" if w == "acc" else w for w in words)
     if base in _BOOKKEEPING:
         return None
@@ -191,7 +210,11 @@ class CurvePair:
 
 
 def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
-    """Pair curves by base name; of several candidates for one slot the longest wins."""
+    """Pair curves by base name; of several candidates for one slot the longest wins.
+
+    A ``test_*`` curve fills the validation slot of its base when no validation curve does and it
+    was logged more than once (a single point is a final test score, not a curve).
+    """
     slots: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
     for name, curve in curves.items():
         parsed = metric_role(name)
@@ -206,19 +229,44 @@ def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
     for base in sorted({b for b, _ in slots}):
         chosen = {role: max(slots[(base, role)])[2] for role in ("train", "val")
                   if (base, role) in slots}
+        if "val" not in chosen and (base, "test") in slots:
+            length, _, name = max(slots[(base, "test")])
+            if length > 1:
+                chosen["val"] = name
         pairs[base] = CurvePair(base, chosen.get("train"), chosen.get("val"))
     return pairs
+
+
+def _epoch_column(frame: Any, columns: dict[str, Any]) -> tuple[Any, np.ndarray | None]:
+    """The column that indexes epochs, and its values; (None, None) when there is none.
+
+    ``epoch`` wins over ``epochs``. A candidate must be numeric and never decrease; one that holds
+    the same value on every row of a file whose rows are complete is a hyper-parameter repeated
+    per row (``epochs`` = 200 beside the curves), not an index.
+    """
+    import pandas as pd
+
+    ranked = sorted((c for c in columns if c.strip().lower() in ("epoch", "epochs")),
+                    key=lambda c: c.strip().lower() != "epoch")
+    for label in ranked:
+        values = pd.to_numeric(frame[columns[label]], errors="coerce").to_numpy(dtype=np.float64)
+        known = values[~np.isnan(values)]
+        if known.size == 0 or np.any(np.diff(known) < 0):
+            continue
+        if known.size > 1 and known[0] == known[-1]:
+            others = frame.drop(columns=[columns[label]]).select_dtypes("number")
+            if not others.isna().to_numpy().any():
+                continue
+        return columns[label], values
+    return None, None
 
 
 def _curves_from_frame(frame: Any) -> dict[str, Curve]:
     import pandas as pd
 
     columns = {str(c): c for c in frame.columns}
-    epoch_col = next((columns[c] for c in columns if c.strip().lower() in ("epoch", "epochs")),
-                     None)
-    if epoch_col is not None:
-        epochs = pd.to_numeric(frame[epoch_col], errors="coerce").to_numpy(dtype=np.float64)
-    else:
+    epoch_col, epochs = _epoch_column(frame, columns)
+    if epochs is None:
         epochs = np.arange(len(frame), dtype=np.float64)
     # One row per epoch (Keras CSVLogger): a NaN is a value the run logged (a diverged loss is
     # written as "nan"). Several rows per epoch (Lightning's metrics.csv, where train and val rows
@@ -242,12 +290,30 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
     return curves
 
 
+def _is_table(history: Mapping) -> bool:
+    """A mapping of equal-length plain sequences with an ``epoch(s)`` entry: read as a table."""
+    names = [str(k).strip().lower() for k in history]
+    if not any(n in ("epoch", "epochs") for n in names):
+        return False
+    lengths = set()
+    for series in history.values():
+        if isinstance(series, Curve) or hasattr(series, "index") or isinstance(series, (str, bytes)) \
+                or not hasattr(series, "__len__"):
+            return False
+        lengths.add(len(series))
+    return len(lengths) == 1
+
+
 def history_curves(history: Any) -> dict[str, Curve]:
     """Curves from a History mapping, a mapping of Curves, or a DataFrame (see module doc)."""
     if hasattr(history, "history") and isinstance(history.history, Mapping):
         history = history.history  # a keras.callbacks.History object
     if hasattr(history, "columns") and hasattr(history, "to_numpy"):
         curves = _curves_from_frame(history)
+    elif isinstance(history, Mapping) and _is_table(history):
+        import pandas as pd
+
+        curves = _curves_from_frame(pd.DataFrame({str(k): list(v) for k, v in history.items()}))
     elif isinstance(history, Mapping):
         curves = {}
         for name, series in history.items():

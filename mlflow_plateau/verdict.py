@@ -47,9 +47,11 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .curves import Curve, as_fraction, finite_prefix, history_curves, metric_mode, pair_curves
+from .curves import (Curve, _words, as_fraction, finite_prefix, history_curves, metric_mode,
+                     pair_curves)
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
+from .rules import RuleThresholds, close_calls, decide, infer_chance, make_reading
 from .scaling import ScalingResult
 
 VERDICTS = ("healthy", "overfitting", "underfitting", "at_chance", "not_converged", "unstable",
@@ -59,17 +61,11 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """The cut-offs behind each verdict (see the module docstring)."""
+class Thresholds(RuleThresholds):
+    """The cut-offs behind each verdict: the rules' (``rules.RuleThresholds``) and these."""
 
     min_epochs: int = 3
     explode_factor: float = 10.0
-    chance_margin: float = 0.02
-    unstable_noise_ratio: float = 0.3
-    unstable_jump: float = 0.5
-    overfit_relative_gap: float = 0.1
-    underfit_chance_fraction: float = 0.6
-    underfit_improvement: float = 0.5
     data_limited_gain: float = 0.05
     saturated_gain: float = 0.01
 
@@ -113,6 +109,7 @@ class Diagnosis:
     gap: GapResult | None
     config: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: no NaN/inf, no numpy types."""
@@ -123,6 +120,7 @@ class Diagnosis:
             "train_metric": self.train_metric, "mode": self.mode,
             "plateau": self.plateau.to_dict() if self.plateau else None,
             "gap": self.gap.to_dict() if self.gap else None, "config": self.config,
+            "alternatives": self.alternatives,
         })
 
 
@@ -182,34 +180,25 @@ def _aligned(a: Curve, b: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return common, a.values[ia], b.values[ib]
 
 
-def _chance_level(curves: dict[str, Curve], monitor: str, train: str | None, mode: str,
-                  chance: float | None, num_classes: int | None) -> tuple[float | None, str]:
+def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: int | None,
+                  val_accuracy: np.ndarray | None, losses: list[np.ndarray | None]
+                  ) -> tuple[float | None, int | None, str]:
+    """(chance level of the monitor, class count k, where it came from)."""
+    if num_classes is not None and num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, not {num_classes}")
     if chance is not None:
-        return float(chance), "given"
-    words = monitor.lower()
-    is_accuracy = mode == "max" and "acc" in words
+        return float(chance), num_classes, "given"
     if num_classes is not None:
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, not {num_classes}")
-        if is_accuracy:
-            return 1.0 / num_classes, f"1/{num_classes} classes"
-        if mode == "min" and "loss" in words:
-            return math.log(num_classes), f"ln({num_classes}) classes"
-        return None, "unknown"
-    has_accuracy = any("acc" in name.lower() for name in curves)
-    if not has_accuracy:
-        return None, "unknown (no accuracy metric, pass num_classes or chance)"
-    first = curves.get(train) if train else None
-    first_loss = float(first.values[0]) if first is not None and len(first) else None
-    k = 2
-    # A first loss above ln(100000) is no constant predictor's cross-entropy (and exp overflows).
-    if first_loss is not None and 0 < first_loss <= math.log(1e5):
-        k = max(2, round(math.exp(first_loss)))
-    if is_accuracy:
-        return 1.0 / k, f"1/{k} classes (from the first training loss)"
-    if mode == "min" and "loss" in words:
-        return math.log(k), f"ln({k}) classes (from the first training loss)"
-    return None, "unknown"
+        k, source = num_classes, f"{num_classes} classes (given)"
+    else:
+        k, source = infer_chance(val_accuracy, [x for x in losses if x is not None])
+        if k is None:
+            return None, None, source
+    if mode == "max" and _is_accuracy(monitor):
+        return 1.0 / k, k, f"1/{k}: {source}"
+    if mode == "min" and "loss" in monitor.lower():
+        return math.log(k), k, f"ln({k}): {source}"
+    return None, k, f"unknown for {monitor} ({source})"
 
 
 def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult | None,
@@ -223,33 +212,23 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
         return f"Training diverged: {ev.get('diverged_metric')} {how} at epoch " \
                f"{ev.get('diverged_epoch')}."
     assert p is not None
-    stop = (f"; EarlyStopping would have stopped at epoch {p.stop_epoch}, "
-            f"{p.wasted_epochs} epochs earlier" if p.stop_epoch is not None and p.wasted_epochs
-            else "")
+    why = ev.get("decided_by", "")
+    best = f"best {p.best_value:.4g} at epoch {p.best_epoch}"
+    stop = (f"; EarlyStopping(patience) would have stopped at epoch {p.stop_epoch}, "
+            f"{p.wasted_epochs} epochs before the end" if p.stop_epoch is not None
+            and p.wasted_epochs else "")
     if verdict == "at_chance":
-        return (f"{monitor} never beat a constant predictor (best {p.best_value:.4g} vs chance "
-                f"{ev['chance']:.4g}): the model learned nothing that generalizes.")
+        return f"{monitor} stayed at chance level: {why}. The model learned nothing that generalizes."
     if verdict == "unstable":
-        if ev.get("unstable_by") == "jump":
-            return (f"{monitor} jumped back by {100 * ev['largest_jump_back']:.0f}% of its range "
-                    "in one epoch; training is unstable.")
-        return (f"{monitor} is too noisy to trust (noise {p.noise:.3g} against a total "
-                f"improvement of {p.improvement:.3g}); training is unstable.")
+        return f"{monitor} is unstable: {why}."
     if verdict == "overfitting":
-        gap = f" and the gap grew to {g.final:.3g}" if g is not None else ""
-        return (f"{monitor} stopped improving at epoch {p.epoch} while training kept improving"
-                f"{gap}: the model is overfitting{stop}.")
+        return f"{monitor} is overfitting ({best}): {why}{stop}."
     if verdict == "not_converged":
-        return (f"{monitor} was still improving at the last epoch ({p.last_epoch}): training "
-                "ended before it converged.")
+        return f"{monitor} had not converged ({best}, the last epoch is {p.last_epoch}): {why}."
     if verdict == "underfitting":
-        if ev.get("monitor_never_improved"):
-            return (f"{monitor} never improved by more than {p.tolerance:.3g} and the training "
-                    "loss stayed high: the model is underfitting.")
-        return (f"{monitor} plateaued at epoch {p.epoch} with a small gap but a poor fit: the "
-                "model is underfitting.")
-    return (f"{monitor} plateaued at epoch {p.epoch} (best {p.best_value:.4g} at epoch "
-            f"{p.best_epoch}) with a small gap{stop}.")
+        return f"{monitor} converged ({best}) with a small gap but a poor fit: {why}."
+    return (f"{monitor} converged ({best}; it stopped improving by more than the noise at "
+            f"epoch {p.epoch}) with a small or stable gap{stop}.")
 
 
 def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: str | None = None,
@@ -288,10 +267,15 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
     if not train_curve:
         evidence["note"] = "no training curve paired with the monitor; gap not computed"
 
-    def result(verdict: str, p: PlateauResult | None, g: GapResult | None) -> Diagnosis:
+    def result(verdict: str, p: PlateauResult | None, g: GapResult | None,
+               alternatives: list[dict[str, Any]] | None = None) -> Diagnosis:
         evidence["verdict_rule"] = verdict
-        return Diagnosis(verdict, _summary(verdict, monitor, p, g, evidence), evidence,
-                         list(_RECOMMENDATIONS[verdict]), monitor, partner, mode, p, g, config)
+        alts = alternatives or []
+        summary = _summary(verdict, monitor, p, g, evidence)
+        if alts:
+            summary += f" Close to {alts[0]['verdict']}: {alts[0]['why']}."
+        return Diagnosis(verdict, summary, evidence, list(_RECOMMENDATIONS[verdict]), monitor,
+                         partner, mode, p, g, config, alternatives=alts)
 
     # The first non-finite epoch of the monitor or its training curve; the monitor wins a tie.
     diverged = sorted((e, n != monitor, n) for e, n in ((val_bad, monitor), (train_bad, partner))
@@ -344,69 +328,68 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                                 train_final=float(t[-1]), train_best=float(t.min()))
                 return result("diverged", p, g)
 
-    level, level_source = _chance_level(curves, monitor, partner, mode, chance, num_classes)
+    val_acc, train_acc = _accuracy_pair(curves, val_ok.epochs)
+    val_loss = _loss_values(curves, monitor, mode, val_ok.values, "val")
+    train_loss = _loss_values(curves, partner if mode == "min" else None, mode,
+                              train_ok.values if (train_ok is not None and mode == "min") else None,
+                              "train")
+    level, k, level_source = _chance_level(monitor, mode, chance, num_classes, val_acc,
+                                           [val_loss, train_loss])
     if level is not None:
         evidence.update(chance=level, chance_source=level_source)
-        # Both estimates of the best value are optimistic: the raw best of 30 noisy epochs
-        # hovering at chance lies a couple of noise sd beyond it (a small validation set is
-        # noisy), and the smoothed curve extrapolates a rise back past the first epochs. The
-        # less optimistic of the two is what the model demonstrably reached.
-        if mode == "min":
-            best_fit = max(float(p.fitted.min()), p.best_value)
-        else:
-            best_fit = min(float(p.fitted.max()), p.best_value)
-        evidence["best_robust"] = best_fit
-        # As for the plateau, a gain smaller than twice the noise is not one the curve shows.
-        if mode == "min":
-            at_chance = best_fit >= level - max(th.chance_margin * level, 2.0 * p.noise)
-        else:
-            at_chance = best_fit <= level + max(th.chance_margin, 2.0 * p.noise)
-        if at_chance:
-            return result("at_chance", p, g)
+    else:
+        evidence["chance_source"] = level_source
+    reading = make_reading(val_ok, mode, p.fitted, p.epoch, train_ok, val_acc, train_acc, val_loss, level,
+                           k, level_source, monitor_is_accuracy=_is_accuracy(monitor))
+    evidence.update(noise=reading.sigma, came=reading.came)
+    verdict, chosen, findings = decide(reading, th)
+    for f in findings:
+        evidence[f"score_{f.verdict}"] = f.score
+    evidence["decided_by"] = chosen.why if chosen is not None else \
+        "no rule fired: converged, no clear worsening, a small or stable gap, a good fit"
+    alternatives = close_calls(chosen, findings, verdict, reading, th)
+    return result(verdict, p, g, alternatives)
 
-    z = val_ok.values if mode == "min" else -val_ok.values
-    span = float(np.ptp(z))
-    jump = float(np.max(np.diff(z))) / span if span > 0 and z.size > 1 else 0.0
-    ratio = p.noise / p.improvement if p.improvement > 0 else (math.inf if p.noise > 0 else 0.0)
-    evidence.update(noise_ratio=ratio, largest_jump_back=jump)
-    if ratio >= th.unstable_noise_ratio or jump >= th.unstable_jump:
-        evidence["unstable_by"] = "noise" if ratio >= th.unstable_noise_ratio else "jump"
-        return result("unstable", p, g)
 
-    fitted_z = p.fitted if mode == "min" else -p.fitted
-    worsened = float(fitted_z[-1] - fitted_z.min())
-    evidence["val_worsened_by"] = worsened
-    train_improving = False
-    if train_ok is not None and len(train_ok) >= 3:
-        tz = train_ok.values if mode == "min" else -train_ok.values
-        after = tz[train_ok.epochs >= p.best_epoch]
-        train_improving = bool(after.size >= 2 and after[-1] < after[0])
-    evidence["train_improving_after_best"] = train_improving
-    gap_growing = bool(g is not None and g.growing and g.relative_final is not None
-                       and g.relative_final >= th.overfit_relative_gap)
-    if (worsened > p.tolerance and train_improving) or (gap_growing and not p.still_improving):
-        return result("overfitting", p, g)
-    if p.still_improving:
-        return result("not_converged", p, g)
+def _is_accuracy(name: str) -> bool:
+    words = set(_words(name))
+    return bool(words & {"acc", "accuracy"})
 
-    small_gap = g is None or abs(g.final) <= max(p.tolerance,
-                                                 th.overfit_relative_gap * abs(val_ok.values[-1]))
-    # A monitor that never improved beyond its tolerance while training barely moved learned
-    # nothing, whatever the (then constant) gap: that is a poor fit, not a healthy run.
-    flat = p.improvement <= p.tolerance
-    evidence["monitor_never_improved"] = flat
-    if train_ok is not None and len(train_ok) >= 2 and mode == "min" and (small_gap or flat):
-        t = train_ok.values
-        if level is not None and "loss" in monitor.lower():
-            train_best_ratio = float(t.min()) / level
-            evidence["train_best_over_chance"] = train_best_ratio
-            if train_best_ratio >= th.underfit_chance_fraction:
-                return result("underfitting", p, g)
-        elif t[0] > 0 and t.min() > 0:
-            evidence["train_final_over_first"] = float(t[-1] / t[0])
-            if t[-1] >= th.underfit_improvement * t[0]:
-                return result("underfitting", p, g)
-    return result("healthy", p, g)
+
+def _accuracy_pair(curves: dict[str, Curve], epochs: np.ndarray
+                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The run's validation and training accuracy (fractions, finite), if it logged them."""
+    pairs = pair_curves(curves)
+    ranked = sorted((p for p in pairs.values() if _is_accuracy(p.base)),
+                    key=lambda p: (p.base != "accuracy", p.base))
+    for pair in ranked:
+        out = []
+        for name in (pair.val, pair.train):
+            if name is None:
+                out.append(None)
+                continue
+            values, _ = as_fraction(curves[name].values, name)
+            values = values[np.isfinite(values)]
+            out.append(values if values.size else None)
+        if out[0] is not None or out[1] is not None:
+            return out[0], out[1]
+    return None, None
+
+
+def _loss_values(curves: dict[str, Curve], name: str | None, mode: str,
+                 given: np.ndarray | None, role: str) -> np.ndarray | None:
+    """The run's main validation (or training) loss values: the monitor's when it is a loss."""
+    if given is not None and name is not None and mode == "min" and "loss" in name.lower():
+        return given
+    pair = pair_curves(curves).get("loss")
+    if pair is None:
+        return None
+    chosen = pair.val if role == "val" else pair.train
+    if chosen is None:
+        return None
+    values = curves[chosen].values
+    values = values[np.isfinite(values)]
+    return values if values.size else None
 
 
 @dataclass(frozen=True)

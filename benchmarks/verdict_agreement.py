@@ -1,0 +1,227 @@
+"""Do the verdicts agree with careful readers? Measured on real training logs.
+
+For every file of ``shared/data/real_logs/`` (verbatim logs from public repositories, labelled by
+three independent readers who followed ``VERDICTS.md``), runs ``diagnose_curves`` with its defaults
+and prints:
+
+- the agreement: the verdict is one that at least two readers accepted (``accepted``);
+- the agreement with the panel's majority primary verdict;
+- a confusion table against the majority primary;
+- every disagreement, with the evidence that decided it;
+- how often a close alternative verdict is reported on files where the readers' primaries
+  differed, against files where they agreed (an honest borderline should show where readers
+  disagree);
+
+and the same agreement numbers for two baselines on the same files:
+
+- ``sk-autod`` 0.1.1 (PyPI), its top finding mapped to a verdict (skipped with a note when the
+  package is not installed: ``pip install sk-autod==0.1.1``);
+- a plain five-rule heuristic on the monitored loss and its training partner (below).
+
+Usage::
+
+    python benchmarks/verdict_agreement.py [--logs DIR] [--show FILE] [--quiet]
+
+``--show FILE`` draws one file's curves with its diagnosis (the ``curves.png`` picture) to
+``FILE.png`` in the current folder and prints the diagnosis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlflow_plateau.curves import finite_prefix, history_curves  # noqa: E402
+from mlflow_plateau.logs import read_log  # noqa: E402
+from mlflow_plateau.verdict import VERDICTS, _pick_monitor, diagnose_curves  # noqa: E402
+
+DEFAULT_LOGS = ROOT.parent / "shared" / "data" / "real_logs"
+
+
+def five_rule_heuristic(history: Any) -> str:
+    """The baseline of issue 10: five plain rules on the monitored loss and its training partner.
+
+    1. NaN -> diverged; 2. fewer than 3 epochs -> insufficient_data; 3. best in the last 2 epochs
+    and below the first value -> not_converged; 4. validation ends more than 10% of its total drop
+    above its best while training fell after the best -> overfitting; 5. otherwise healthy.
+    """
+    curves = history_curves(history)
+    monitor, partner = _pick_monitor(curves, None)
+    v = curves[monitor].values
+    sign = 1.0 if _is_min(monitor) else -1.0
+    t = curves[partner].values if partner else None
+    if not np.all(np.isfinite(v)) or (t is not None and not np.all(np.isfinite(t))):
+        return "diverged"
+    if v.size < 3:
+        return "insufficient_data"
+    z = sign * v
+    best = int(np.argmin(z))
+    if best >= z.size - 2 and z[best] < z[0]:
+        return "not_converged"
+    drop = z[0] - z[best]
+    if t is not None and t.size > best + 1:
+        tz = sign * t
+        if z[-1] - z[best] > 0.1 * max(drop, 0.0) and tz[-1] < tz[best]:
+            return "overfitting"
+    return "healthy"
+
+
+def _is_min(name: str) -> bool:
+    from mlflow_plateau.curves import metric_mode
+
+    try:
+        return metric_mode(name) == "min"
+    except ValueError:
+        return True
+
+
+_SK_AUTOD_MAP = {
+    "Classic overfitting": "overfitting", "Missed early stopping": "overfitting",
+    "Exploding gradient": "diverged", "LR too high": "unstable", "Noisy training": "unstable",
+    "LR too low": "not_converged", "Underfitting": "underfitting",
+    "Dying ReLU proxy": "underfitting", "Label noise floor": "underfitting",
+    "Data leakage": "healthy",
+}
+
+
+def sk_autod_verdict(history: Any) -> str:
+    """sk-autod 0.1.1's top finding on the (train loss, val loss) pair, mapped to a verdict."""
+    from sk_autod import diagnose
+
+    curves = history_curves(history)
+    monitor, partner = _pick_monitor(curves, None)
+    if partner is None:
+        return "n/a"
+    v, _ = finite_prefix(curves[monitor])
+    t, _ = finite_prefix(curves[partner])
+    n = min(len(v), len(t))
+    if not (np.all(np.isfinite(curves[monitor].values)) and np.all(np.isfinite(curves[partner].values))):
+        return "diverged"
+    try:
+        report = diagnose(list(t.values[:n]), list(v.values[:n]))
+    except Exception:  # noqa: BLE001 - sk-autod refuses short or odd curves
+        return "n/a"
+    if not report.findings:
+        return "healthy"
+    return _SK_AUTOD_MAP.get(report.findings[0].detector_name, "healthy")
+
+
+def _evidence_line(d: Any) -> str:
+    ev = d.evidence
+    parts = [f"{k}={ev[k]:.3g}" for k in ("best_value", "final_value", "noise", "came")
+             if isinstance(ev.get(k), float)]
+    parts += [f"{k[6:]}={v:.2f}" for k, v in ev.items() if k.startswith("score_")]
+    if ev.get("chance") is not None:
+        parts.append(f"chance={ev['chance']:.3g}")
+    line = ", ".join(parts)
+    return f"{ev.get('decided_by', ev.get('verdict_rule'))}\n    {line}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS)
+    parser.add_argument("--show", metavar="FILE", help="draw one file's curves with its diagnosis")
+    parser.add_argument("--quiet", action="store_true", help="no list of disagreements")
+    args = parser.parse_args(argv)
+
+    labels = json.loads((args.logs / "labels.json").read_text(encoding="utf-8"))
+    if args.show:
+        return _show(args.logs, args.show)
+    try:
+        import sk_autod  # noqa: F401
+        have_sk = True
+    except ImportError:
+        have_sk = False
+
+    rows = []
+    for name in sorted(labels):
+        lab = labels[name]
+        history = read_log(args.logs / name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = diagnose_curves(history)
+            heur = five_rule_heuristic(history)
+            sk = sk_autod_verdict(history) if have_sk else None
+        primaries = {r["primary"] for r in lab["readers"].values()}
+        rows.append({"file": name, "d": d, "heur": heur, "sk": sk,
+                     "accepted": set(lab["accepted"]), "majority": lab["majority_primary"],
+                     "split": len(primaries) > 1})
+
+    def rate(key: str, against: str) -> float:
+        hits = 0
+        for r in rows:
+            verdict = r["d"].verdict if key == "ours" else r[key]
+            hits += verdict in r["accepted"] if against == "accepted" else verdict == r["majority"]
+        return hits / len(rows)
+
+    n = len(rows)
+    print(f"verdict agreement on {n} real training logs ({args.logs})\n")
+    cols = [("mlflow-plateau", "ours"), ("five-rule heuristic", "heur")]
+    if have_sk:
+        cols.append(("sk-autod 0.1.1", "sk"))
+    print(f"| {'':18} | " + " | ".join(f"{c:>19}" for c, _ in cols) + " |")
+    print(f"|{'-' * 20}|" + "|".join("-" * 21 for _ in cols) + "|")
+    for label, against in (("accepted", "accepted"), ("majority primary", "majority")):
+        print(f"| {label:18} | " + " | ".join(f"{100 * rate(k, against):18.0f}%" for _, k in cols)
+              + " |")
+    if not have_sk:
+        print("(sk-autod not installed: pip install sk-autod==0.1.1 for its column)")
+
+    impossible = [r for r in rows if r["d"].evidence.get("impossible")]
+    print(f"\nimpossible verdicts (rule checks): {len(impossible)}")
+
+    split = [r for r in rows if r["split"]]
+    agreed = [r for r in rows if not r["split"]]
+
+    def alt_rate(group: list[dict]) -> float:
+        return sum(bool(getattr(r["d"], "alternatives", None)) for r in group) / len(group) if group else math.nan
+
+    print(f"close alternative reported: {100 * alt_rate(split):.0f}% of the {len(split)} files "
+          f"where readers' primaries differed, {100 * alt_rate(agreed):.0f}% of the "
+          f"{len(agreed)} where they agreed")
+
+    order = [v for v in VERDICTS if v != "insufficient_data"] + ["insufficient_data"]
+    print("\nconfusion (rows: majority primary, columns: our verdict)")
+    print(f"{'':>17} " + " ".join(f"{v[:8]:>8}" for v in order))
+    table = Counter((r["majority"], r["d"].verdict) for r in rows)
+    for truth in order:
+        if not any(r["majority"] == truth for r in rows):
+            continue
+        print(f"{truth:>17} " + " ".join(f"{table[(truth, v)] or '.':>8}" for v in order))
+
+    if not args.quiet:
+        print("\ndisagreements (our verdict not accepted):")
+        for r in rows:
+            if r["d"].verdict in r["accepted"]:
+                continue
+            d = r["d"]
+            print(f"- {r['file']}: {d.verdict} (accepted: {', '.join(sorted(r['accepted']))}; "
+                  f"majority {r['majority']})\n    {_evidence_line(d)}")
+    return 0
+
+
+def _show(logs: Path, name: str) -> int:
+    from mlflow_plateau.report import curves_png
+
+    path = logs / name if (logs / name).exists() else Path(name)
+    history = read_log(path)
+    d = diagnose_curves(history)
+    out = Path.cwd() / (path.stem + ".png")
+    out.write_bytes(curves_png(d, history_curves(history)))
+    print(f"{path.name}: {d.verdict}\n  {d.summary}\n  {_evidence_line(d)}\n  picture: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

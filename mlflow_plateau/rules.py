@@ -1,0 +1,510 @@
+"""The verdict rules: what a practitioner reads from a run's curves, as small named functions.
+
+``read_curves(...)`` measures, once, everything the rules look at (a frozen ``Reading``); ``RULES``
+lists the rules in the order of precedence of ``VERDICTS.md``::
+
+    at_chance > unstable > overfitting > not_converged > underfitting > healthy
+
+(``diverged`` and ``insufficient_data`` are decided before, from NaN/inf and the epoch count). Each
+rule returns a ``Finding``: whether it fires, a ``score`` (the deciding number over its threshold,
+so 1.0 is the line and 0.8 "came close") and one line of why, in a reader's words.
+
+Every number is judged against the curve's own scale, as a reader does:
+
+- **noise** ``sigma``: the robust epoch-to-epoch noise of the validation curve (1.4826 x MAD of
+  second differences / sqrt 6, from ``plateau_epoch``): a few large swings do not inflate it, so
+  one spike does not make every change "within noise";
+- **came**: how far the validation curve came, ``first - best`` of its smoothed fit (``range`` of
+  the raw curve when it started at its best), the yardstick for every rise, fall and gap.
+
+The rules:
+
+``at_chance``      validation never got clearly better than a constant guess, shown by one of
+                   (a) the validation accuracy repeats one value (below 0.99) on at least half of
+                   the epochs: the model predicts one class; (b) a chance level is known (given as
+                   ``chance``/``num_classes``, or read off the run: a validation accuracy near 1/k
+                   *and* a loss near ln k for the same k) and the best raw validation value is not
+                   clearly better than it: a loss within 10% of ln k (``chance_loss_margin``), an
+                   accuracy within a quarter of the way from 1/k to 1 (``chance_accuracy_margin``),
+                   and, when both are logged, the other curve agrees; (c) with no class count, the
+                   validation accuracy stays flat at a level of at most 0.5 and the validation loss
+                   stays flat too (or is not on a cross-entropy scale). Never when the best raw
+                   value is clearly better than chance: the margin does not grow with the noise.
+``unstable``       no trend can be read: the noise is at least ``unstable_noise_ratio`` (0.3) of
+                   how far the curve came, or it jumps back by at least ``unstable_jump`` (half)
+                   of that distance in two or more epochs (one spike is not instability); or the
+                   training loss climbs back, over the later epochs, at least ``train_rise`` (half)
+                   of the way from its best to where it started.
+``overfitting``    training keeps improving after the validation best (beyond its own noise) and
+                   either (a) validation ends clearly worse than its best: by more than twice its
+                   noise and by at least ``overfit_rise`` (10%) of how far it came; or (b) the gap
+                   widens over the later epochs while validation stays flat: the gap grows by at
+                   least ``gap_growth_level`` (15%) of the validation level or ``gap_growth_came``
+                   (half) of how far validation came, with a Theil-Sen trend whose 90% interval
+                   lies above zero. A gap that stays constant is not overfitting.
+``not_converged``  validation is still clearly improving at the end: the best (of the smoothed
+                   curve) lies in the last window (a quarter of the epochs, 3 to 20), and over that
+                   window the Theil-Sen trend falls by more than the noise (``tail_gain_sd``, 1.0)
+                   and by at least ``tail_gain_came`` (5%) of how far the curve came.
+``underfitting``   converged with a small gap but a poor fit: the training accuracy stays below
+                   ``good_accuracy`` (0.8), or (no accuracy) the training loss stays above
+                   ``underfit_chance_fraction`` (0.6) of a known chance loss, or it never fell by
+                   more than ``flat_fraction`` (10%) of its first value.
+``healthy``        none of the above: converged, no clear worsening, a small or stable gap.
+
+Nothing here imports mlflow or keras.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import theilslopes
+
+from .curves import Curve
+
+
+@dataclass(frozen=True)
+class RuleThresholds:
+    """The lines the rules draw (see the module docstring for what each one means)."""
+
+    chance_loss_margin: float = 0.10
+    chance_accuracy_margin: float = 0.25
+    constant_accuracy_share: float = 0.5
+    unstable_noise_ratio: float = 0.3
+    unstable_jump: float = 0.5
+    train_rise: float = 0.5
+    overfit_rise: float = 0.10
+    gap_growth_level: float = 0.15
+    gap_growth_came: float = 0.5
+    tail_gain_sd: float = 1.0
+    tail_gain_came: float = 0.05
+    good_accuracy: float = 0.8
+    underfit_chance_fraction: float = 0.6
+    flat_fraction: float = 0.10
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's reading: does it fire, how close it came (``score`` >= 1 fires), and why."""
+
+    verdict: str
+    fires: bool
+    score: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reader measures on the curves before deciding (oriented: lower is better)."""
+
+    z: np.ndarray            # validation (monitor) values, lower is better
+    fit: np.ndarray          # its smoothed fit, same orientation
+    epochs: np.ndarray
+    sigma: float             # robust noise of one epoch
+    came: float              # how far the curve came (see module doc)
+    best_index: int          # raw best
+    plateau_epoch: int       # where validation stopped improving by more than the noise
+    fit_best_index: int
+    train: np.ndarray | None  # training partner, lower is better, on the monitor's epochs
+    train_epochs: np.ndarray | None
+    train_sigma: float
+    is_loss: bool            # the monitor is a loss (mode min)
+    monitor_is_accuracy: bool
+    val_accuracy: np.ndarray | None   # the run's validation accuracy (fraction), if logged
+    train_accuracy: np.ndarray | None
+    val_loss: np.ndarray | None       # the run's validation loss, if logged
+    chance: float | None
+    chance_k: int | None
+    chance_source: str
+
+
+def robust_noise(values: np.ndarray) -> float:
+    """Noise sd of one epoch: 0 for a curve that changes direction at most once (monotone or
+    U-shaped: nothing in it is noise), else 1.4826 x MAD of second differences / sqrt 6 (robust to
+    a few large swings)."""
+    steps = np.sign(np.diff(values))
+    steps = steps[steps != 0]
+    if np.count_nonzero(steps[1:] != steps[:-1]) <= 1:
+        return 0.0
+    if values.size < 5:
+        d = np.diff(values)
+        return float(np.median(np.abs(d - np.median(d))))
+    d2 = np.diff(values, n=2)
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
+
+
+def late_noise(values: np.ndarray) -> float:
+    """The noise of the second half of a curve, where the later-epoch judgements are made (the
+    early epochs of a loss that falls by orders of magnitude are noisier in absolute terms)."""
+    half = values[values.size // 2:]
+    return robust_noise(half) if half.size >= 5 else robust_noise(values)
+
+
+def _flat(values: np.ndarray, higher_is_better: bool) -> bool:
+    """The curve never clearly improved on its first epochs (by twice its noise and 5%)."""
+    z = -values if higher_is_better else values
+    if z.size < 3:
+        return False
+    head = float(np.median(z[: max(1, min(3, z.size // 4))]))
+    best = float(np.min(_running_median(z)))
+    gain = head - best
+    return gain <= max(2.0 * robust_noise(z), 0.05 * abs(head))
+
+
+def _running_median(z: np.ndarray, width: int = 3) -> np.ndarray:
+    if z.size < width:
+        return z
+    pad = width // 2
+    padded = np.concatenate([np.repeat(z[:1], pad), z, np.repeat(z[-1:], pad)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)
+    return np.median(windows, axis=1)
+
+
+def infer_chance(val_accuracy: np.ndarray | None, losses: list[np.ndarray]) -> tuple[int | None, str]:
+    """The number of classes k read off the run, or None with the reason it stays unknown.
+
+    A constant guess on k balanced classes scores accuracy 1/k and cross-entropy ln k. k is read
+    from the validation accuracy's median level (k = round(1/level), at least 2) and kept only
+    when a logged loss (validation or training, median) also sits within 30% of ln k: the two
+    curves agree that the run is at that chance level, rather than k being guessed from one
+    number. Nothing is guessed from the first epoch's loss: a bad start or a fast first epoch
+    moves it far from ln k.
+    """
+    if val_accuracy is None or val_accuracy.size == 0:
+        return None, "unknown (no validation accuracy; pass num_classes or chance)"
+    level = float(np.median(val_accuracy))
+    if not 0 < level <= 0.55:
+        return None, "unknown (validation accuracy above 0.55 says nothing of k)"
+    k = max(2, round(1.0 / level))
+    for loss in losses:
+        if loss is not None and loss.size:
+            median = float(np.median(loss))
+            if abs(median - math.log(k)) <= 0.3 * math.log(k):
+                return k, f"{k} classes (validation accuracy near 1/{k} and loss near ln {k})"
+    return None, "unknown (accuracy and loss do not agree on a class count)"
+
+
+def _theil(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
+    if y.size < 3 or np.ptp(y) == 0:
+        return 0.0, 0.0, 0.0
+    slope, _, low, high = theilslopes(y, x, alpha=0.90)
+    return float(slope), float(low), float(high)
+
+
+def tail_window(n: int) -> int:
+    """The "last epochs" a reader looks at: a quarter of the run, at least 5 (3 on runs of up to
+    10 epochs) and at most 20."""
+    return int(min(20, max(3 if n <= 10 else 5, n // 4)))
+
+
+def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
+    acc = r.val_accuracy
+    if acc is not None and acc.size >= 3:
+        values, counts = np.unique(np.round(acc, 6), return_counts=True)
+        share = float(counts.max() / acc.size)
+        constant = float(values[np.argmax(counts)])
+        # A constant predictor is constant from the start; a model that learned can repeat a
+        # value on a small validation set once it has converged, which is no sign of chance.
+        from_start = bool(np.any(np.abs(np.round(acc[:2], 6) - constant) < 1e-9))
+        if constant < 0.99 and from_start:
+            score = share / th.constant_accuracy_share
+            if score >= 1.0:
+                return Finding("at_chance", True, score,
+                               f"validation accuracy is {constant:.4g} on {100 * share:.0f}% of "
+                               "the epochs: the model predicts one class")
+    scores = []
+    if r.chance is not None:
+        # The best raw value: the margin does not grow with the noise.
+        z_best = float(np.min(r.z))
+        if r.is_loss:
+            # How close the best loss comes to chance, relative to the allowed margin.
+            margin = th.chance_loss_margin * abs(r.chance)
+            below = r.chance - z_best
+            score = margin / below if below > 0 else math.inf
+            agree = True
+            if r.chance_k is not None and acc is not None and acc.size:
+                agree = float(np.max(_running_median(acc))) <= \
+                    1 / r.chance_k + _accuracy_margin(1 / r.chance_k, th)
+            scores.append(score)
+            if score >= 1.0 and agree:
+                return Finding("at_chance", True, score,
+                               f"best validation {_what(r)} {z_best:.4g} is within "
+                               f"{100 * th.chance_loss_margin:.0f}% of chance {r.chance:.4g} "
+                               f"({r.chance_source})")
+        else:
+            best = -z_best
+            level = r.chance
+            margin = _accuracy_margin(level, th)
+            above = best - level
+            score = margin / above if above > 0 else math.inf
+            agree = True
+            if r.chance_k is not None and r.val_loss is not None and r.val_loss.size:
+                agree = float(np.min(r.val_loss)) >= (1 - th.chance_loss_margin) * math.log(r.chance_k)
+            scores.append(score)
+            if score >= 1.0 and agree:
+                return Finding("at_chance", True, score,
+                               f"best validation {_what(r)} {best:.4g} is within a quarter of the "
+                               f"way from chance {level:.4g} to 1 ({r.chance_source})")
+    if r.chance_k is None and acc is not None and acc.size >= 5 \
+            and float(np.median(acc)) <= 0.5 and _flat(acc, higher_is_better=True):
+        loss = r.val_loss
+        loss_flat = loss is None or loss.size < 3 or _flat(loss, higher_is_better=False) \
+            or float(np.median(loss)) > math.log(1e4)
+        if loss_flat:
+            return Finding("at_chance", True, 1.0,
+                           f"validation accuracy stays flat near {float(np.median(acc)):.3g} "
+                           "and the validation loss never clearly improves: nothing was learned")
+    return Finding("at_chance", False, max(scores, default=0.0),
+                   "validation is clearly better than chance" if r.chance is not None
+                   else "no sign of a constant guess")
+
+
+def _accuracy_margin(level: float, th: RuleThresholds) -> float:
+    """How far above a chance accuracy still reads as chance: a quarter of the way to 1, and at
+    most half of the chance level itself (0.29 on a 6-class task is clearly above 1/6)."""
+    return min(th.chance_accuracy_margin * (1 - level), 0.5 * level)
+
+
+def _what(r: Reading) -> str:
+    return "loss" if r.is_loss else "score"
+
+
+def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
+    span = float(np.ptp(r.z))
+    ratio = r.sigma / span if span > 0 else 0.0
+    finding = Finding("unstable", False, ratio / th.unstable_noise_ratio,
+                      f"noise {r.sigma:.3g} is {100 * ratio:.0f}% of the validation range")
+    if ratio >= th.unstable_noise_ratio:
+        return Finding("unstable", True, ratio / th.unstable_noise_ratio,
+                       f"validation noise {r.sigma:.3g} is {100 * ratio:.0f}% of its whole range "
+                       f"({span:.3g}): no trend can be read")
+    events = _jump_backs(r.z, r.came, r.sigma, th)
+    if events >= 2:
+        return Finding("unstable", True, events / 2.0,
+                       f"validation jumps back by half of how far it came ({r.came:.3g}) or "
+                       f"more, {events} times after the first epochs")
+    if r.train is not None and r.train.size >= 5 and r.is_loss:
+        t = r.train
+        best_i = int(np.argmin(t))
+        fall = float(t[0] - t[best_i])
+        rise = float(t[-1] - t[best_i])
+        late = best_i <= t.size - 2
+        if fall > 0 and late and rise > 3.0 * late_noise(t):
+            share = rise / fall
+            score = share / th.train_rise
+            if score >= 1.0:
+                return Finding("unstable", True, score,
+                               f"the training loss climbed back {100 * share:.0f}% of the way "
+                               f"from its best ({t[best_i]:.4g}) to where it started")
+            finding = max(finding, Finding("unstable", False, score, "training loss rose late"),
+                          key=lambda f: f.score)
+    return finding
+
+
+def _jump_backs(z: np.ndarray, came: float, sigma: float, th: RuleThresholds) -> int:
+    """Separate jumps back (runs of rising epochs) of at least ``unstable_jump`` x came and 4
+    noise sd, after the first fifth of the run (early spikes settle; readers discount them)."""
+    if came <= 0 or z.size < 5:
+        return 0
+    start = max(1, z.size // 5)
+    rises = np.diff(z[start - 1:])
+    events, current = 0, 0.0
+    for step in rises:
+        if step > 0:
+            current += step
+            continue
+        if current >= th.unstable_jump * came and current > 4.0 * sigma:
+            events += 1
+        current = 0.0
+    if current >= th.unstable_jump * came and current > 4.0 * sigma:
+        events += 1
+    return events
+
+
+def _improves(values: np.ndarray, noise: float, scale: float) -> tuple[bool, float]:
+    """Did a curve (lower is better) improve from its first to its last epochs, beyond noise?"""
+    if values.size < 2:
+        return False, 0.0
+    gain = float(values[0] - np.median(values[-3:]))
+    return gain > 2.0 * noise and gain > 0.02 * scale, gain
+
+
+def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
+    if r.train is None or r.train.size < 3:
+        return Finding("overfitting", False, 0.0, "no training curve to compare with")
+    t, te = r.train, r.train_epochs
+    t_noise, t_scale = late_noise(t), float(np.ptp(t))
+    came = max(r.came, 1e-300)
+    sigma = late_noise(r.z)
+    # (a) validation ends clearly worse than its best while training improves after that best.
+    best_epoch = int(r.epochs[r.fit_best_index])
+    train_after, _ = _improves(t[te >= best_epoch], t_noise, t_scale)
+    end = float(np.median(r.fit[-3:])) if r.fit.size >= 3 else float(r.fit[-1])
+    rise = end - float(r.fit[r.fit_best_index])
+    rise_score = min(rise / max(2.0 * sigma, 1e-300), rise / (th.overfit_rise * came)) \
+        if rise > 0 else 0.0
+    if train_after and rise_score >= 1.0:
+        return Finding("overfitting", True, rise_score,
+                       f"validation ended {rise:.3g} above its best ({100 * rise / came:.0f}% of "
+                       "how far it came) while training kept improving")
+    # (b) after validation stopped improving, the gap widens while validation stays flat.
+    n = r.z.size
+    start = min(int(np.searchsorted(r.epochs, r.plateau_epoch)), n - tail_window(n))
+    common, iv, it = np.intersect1d(r.epochs[start:], te, return_indices=True)
+    if common.size < 3:
+        return Finding("overfitting", False, rise_score if train_after else 0.0,
+                       "validation did not clearly worsen")
+    val_w, train_w = r.z[start:][iv], t[it]
+    train_in_window, _ = _improves(train_w, t_noise, t_scale)
+    gap = val_w - train_w
+    x = common.astype(np.float64)
+    slope, low, _high = _theil(gap, x)
+    growth = slope * float(x[-1] - x[0])
+    level = abs(float(np.median(val_w[-3:])))
+    v_slope, _, _ = _theil(val_w, x)
+    val_flat = -v_slope * float(x[-1] - x[0]) <= max(2.0 * sigma, 0.05 * came)
+    growth_score = max(growth / (th.gap_growth_level * level) if level > 0 else 0.0,
+                       growth / (th.gap_growth_came * came)) if growth > 0 else 0.0
+    if train_in_window and low > 0 and val_flat and gap[-1] > 0 and growth_score >= 1.0:
+        return Finding("overfitting", True, growth_score,
+                       f"from epoch {int(common[0])} the gap grew by {growth:.3g} while "
+                       "validation stayed flat and training kept improving")
+    score = max(rise_score if train_after else 0.0,
+                growth_score if (train_in_window and low > 0 and val_flat) else 0.0)
+    return Finding("overfitting", False, score,
+                   "validation did not clearly worsen and the gap did not clearly widen")
+
+
+def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
+    n = r.z.size
+    w = tail_window(n)
+    if n < 3:
+        return Finding("not_converged", False, 0.0, "too few epochs")
+    # The smoothed curve's fall over the last window: the trend a reader sees through the noise.
+    fall = float(r.fit[-w] - r.fit[-1]) if n > w else float(r.fit[0] - r.fit[-1])
+    in_tail = r.fit_best_index >= n - w or r.best_index >= n - w
+    sigma = late_noise(r.z)
+    sd = fall / sigma if sigma > 0 else (math.inf if fall > 0 else 0.0)
+    frac = fall / r.came if r.came > 0 else 0.0
+    score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if fall > 0 else 0.0
+    if in_tail and score >= 1.0:
+        return Finding("not_converged", True, score,
+                       f"over the last {w} epochs validation still improved by {fall:.3g} "
+                       f"({sd:.1f} noise sd, {100 * frac:.0f}% of how far it came)")
+    return Finding("not_converged", False, score if in_tail else min(score, 0.5),
+                   f"over the last {w} epochs validation improved by {max(fall, 0.0):.3g} "
+                   f"({max(sd, 0.0):.1f} noise sd, {100 * max(frac, 0.0):.0f}% of how far it came)")
+
+
+def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
+    ta = r.train_accuracy
+    if ta is not None and ta.size:
+        best = float(np.max(_running_median(ta)))
+        score = th.good_accuracy / best if best > 0 else math.inf
+        return Finding("underfitting", score >= 1.0, score,
+                       f"training accuracy only reaches {best:.3g} (good: {th.good_accuracy:g})"
+                       if score >= 1.0 else f"training accuracy reaches {best:.3g}")
+    if r.train is None or not r.is_loss:
+        return Finding("underfitting", False, 0.0, "no training loss to judge the fit by")
+    t = r.train
+    if r.chance is not None and r.chance > 0:
+        share = float(t.min()) / r.chance
+        score = share / th.underfit_chance_fraction
+        return Finding("underfitting", score >= 1.0, score,
+                       f"the training loss stays at {100 * share:.0f}% of chance ({r.chance:.4g})")
+    first = float(t[0])
+    if first > 0:
+        fell = (first - float(np.min(_running_median(t)))) / first
+        score = th.flat_fraction / fell if fell > 0 else math.inf
+        return Finding("underfitting", score >= 1.0, score,
+                       f"the training loss fell by only {100 * fell:.0f}% of its first value"
+                       if score >= 1.0 else f"the training loss fell by {100 * fell:.0f}%")
+    return Finding("underfitting", False, 0.0, "no sign of a poor fit")
+
+
+Rule = Callable[[Reading, RuleThresholds], Finding]
+
+RULES: tuple[tuple[str, Rule], ...] = (
+    ("at_chance", rule_at_chance),
+    ("unstable", rule_unstable),
+    ("overfitting", rule_overfitting),
+    ("not_converged", rule_not_converged),
+    ("underfitting", rule_underfitting),
+)
+
+
+def decide(r: Reading, th: RuleThresholds) -> tuple[str, Finding | None, list[Finding]]:
+    """The first rule that fires (else ``healthy``), and every rule's finding in order."""
+    findings = []
+    chosen: Finding | None = None
+    for _name, rule in RULES:
+        f = rule(r, th)
+        findings.append(f)
+        if f.fires and chosen is None:
+            chosen = f
+            break
+    if chosen is None:
+        return "healthy", None, findings
+    return chosen.verdict, chosen, findings
+
+
+def close_calls(chosen: Finding | None, findings: list[Finding], verdict: str,
+                r: Reading, th: RuleThresholds, band: float = 1.5) -> list[dict[str, Any]]:
+    """The verdicts that came close, each with the number that decided it.
+
+    A rule that did not fire but scored at least ``1/band`` of its threshold came close; so did
+    the verdict next in line when the chosen rule fired by less than ``band`` times its threshold.
+    """
+    out: list[dict[str, Any]] = []
+    seen = {verdict}
+    for f in findings:
+        if not f.fires and f.score >= 1.0 / band and f.verdict not in seen:
+            out.append({"verdict": f.verdict, "score": round(float(f.score), 3), "why": f.why})
+            seen.add(f.verdict)
+    if chosen is not None and chosen.score < band:
+        # What the run would be without the chosen rule: the next rule that fires, or healthy.
+        names = [name for name, _ in RULES]
+        following = "healthy"
+        for name, rule in RULES[names.index(chosen.verdict) + 1:]:
+            f = rule(r, th)
+            if f.fires:
+                following = name
+                break
+        if following not in seen:
+            out.append({"verdict": following, "score": round(float(1.0 / chosen.score), 3),
+                        "why": f"{chosen.verdict} only by {chosen.score:.2f}x its threshold "
+                               f"({chosen.why})"})
+    return out[:2]
+
+
+def make_reading(val: Curve, mode: str, fitted: np.ndarray, plateau_at: int, train: Curve | None,
+                 val_accuracy: np.ndarray | None, train_accuracy: np.ndarray | None,
+                 val_loss: np.ndarray | None, chance: float | None, chance_k: int | None,
+                 chance_source: str, monitor_is_accuracy: bool) -> Reading:
+    """Orient the curves (lower is better) and measure noise and scale once."""
+    sign = 1.0 if mode == "min" else -1.0
+    z = sign * val.values
+    fit = sign * np.asarray(fitted, dtype=np.float64)
+    sigma = robust_noise(z)
+    fit_best = int(np.argmin(fit))
+    came = float(fit[0] - fit[fit_best])
+    if came <= 0 or came < 2.0 * sigma:
+        came = max(came, float(np.ptp(z)))
+    t = te = None
+    t_sigma = 0.0
+    if train is not None and len(train) >= 1:
+        t = sign * train.values
+        te = train.epochs
+        t_sigma = robust_noise(t)
+    return Reading(z=z, fit=fit, epochs=val.epochs, sigma=sigma, came=came,
+                   best_index=int(np.argmin(z)), plateau_epoch=int(plateau_at),
+                   fit_best_index=fit_best, train=t,
+                   train_epochs=te, train_sigma=t_sigma, is_loss=mode == "min",
+                   monitor_is_accuracy=monitor_is_accuracy, val_accuracy=val_accuracy,
+                   train_accuracy=train_accuracy, val_loss=val_loss, chance=chance,
+                   chance_k=chance_k, chance_source=chance_source)
