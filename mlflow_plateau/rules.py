@@ -78,8 +78,8 @@ class RuleThresholds:
     unstable_noise_ratio: float = 0.3
     unstable_jump: float = 0.5
     train_rise: float = 0.5
-    overfit_rise: float = 0.10
-    gap_growth_level: float = 0.15
+    train_jump: float = 0.25
+    overfit_rise: float = 0.05
     gap_growth_came: float = 0.5
     tail_gain_sd: float = 1.0
     tail_gain_came: float = 0.05
@@ -102,7 +102,9 @@ class Finding:
 class Reading:
     """What a reader measures on the curves before deciding (oriented: lower is better)."""
 
-    z: np.ndarray            # validation (monitor) values, lower is better
+    z: np.ndarray            # validation (monitor) values, lower is better (log10 if log_scale)
+    raw_z: np.ndarray        # the same in the run's own units (chance is judged there)
+    log_scale: bool          # losses spanning a factor of 10 or more are read on a log scale
     fit: np.ndarray          # its smoothed fit, same orientation
     epochs: np.ndarray
     sigma: float             # robust noise of one epoch
@@ -142,19 +144,20 @@ def late_noise(values: np.ndarray) -> float:
     """The noise of the second half of a curve, where the later-epoch judgements are made (the
     early epochs of a loss that falls by orders of magnitude are noisier in absolute terms)."""
     half = values[values.size // 2:]
-    return robust_noise(half) if half.size >= 5 else robust_noise(values)
+    # A short half that happens to change direction once is not noise-free when the whole is not.
+    late = robust_noise(half) if half.size >= 5 else 0.0
+    return late if late > 0 else robust_noise(values)
 
 
 def _flat(values: np.ndarray, higher_is_better: bool) -> bool:
-    """The curve never clearly improved on its first epochs (by twice its noise and 5%)."""
+    """The curve never clearly improved: its last third is no better than its first third by
+    more than twice its noise and 5% of its level (medians, so single epochs do not count)."""
     z = -values if higher_is_better else values
     if z.size < 3:
         return False
-    head = float(np.median(z[: max(1, min(3, z.size // 4))]))
-    best = float(np.min(_running_median(z)))
-    gain = head - best
-    return gain <= max(2.0 * robust_noise(z), 0.05 * abs(head))
-
+    third = max(1, z.size // 3)
+    head, late = float(np.median(z[:third])), float(np.median(z[-third:]))
+    return head - late <= max(2.0 * robust_noise(z), 0.05 * abs(head))
 
 def _running_median(z: np.ndarray, width: int = 3) -> np.ndarray:
     if z.size < width:
@@ -170,7 +173,7 @@ def infer_chance(val_accuracy: np.ndarray | None, losses: list[np.ndarray]) -> t
 
     A constant guess on k balanced classes scores accuracy 1/k and cross-entropy ln k. k is read
     from the validation accuracy's median level (k = round(1/level), at least 2) and kept only
-    when a logged loss (validation or training, median) also sits within 30% of ln k: the two
+    when a logged loss (validation or training, its median) also sits within 30% of ln k: the two
     curves agree that the run is at that chance level, rather than k being guessed from one
     number. Nothing is guessed from the first epoch's loss: a bad start or a fast first epoch
     moves it far from ln k.
@@ -220,7 +223,7 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
     scores = []
     if r.chance is not None:
         # The best raw value: the margin does not grow with the noise.
-        z_best = float(np.min(r.z))
+        z_best = float(np.min(r.raw_z))
         if r.is_loss:
             # How close the best loss comes to chance, relative to the allowed margin.
             margin = th.chance_loss_margin * abs(r.chance)
@@ -228,7 +231,9 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
             score = margin / below if below > 0 else math.inf
             agree = True
             if r.chance_k is not None and acc is not None and acc.size:
-                agree = float(np.max(_running_median(acc))) <= \
+                # The accuracy must agree: its level (90th percentile of a running median, so
+                # noise on a small validation set is not learning) stays near 1/k.
+                agree = float(np.percentile(_running_median(acc), 90)) <= \
                     1 / r.chance_k + _accuracy_margin(1 / r.chance_k, th)
             scores.append(score)
             if score >= 1.0 and agree:
@@ -237,7 +242,9 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
                                f"{100 * th.chance_loss_margin:.0f}% of chance {r.chance:.4g} "
                                f"({r.chance_source})")
         else:
-            best = -z_best
+            # The accuracy a reader sees the run reach: a running median's best, so the luckiest
+            # of many noisy epochs on a small validation set does not count as learning.
+            best = float(np.max(_running_median(-r.raw_z)))
             level = r.chance
             margin = _accuracy_margin(level, th)
             above = best - level
@@ -275,19 +282,32 @@ def _what(r: Reading) -> str:
 
 
 def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
-    span = float(np.ptp(r.z))
-    ratio = r.sigma / span if span > 0 else 0.0
-    finding = Finding("unstable", False, ratio / th.unstable_noise_ratio,
-                      f"noise {r.sigma:.3g} is {100 * ratio:.0f}% of the validation range")
+    width = 5 if r.z.size >= 10 else 3
+    yardstick = _yardstick(r, float(np.ptp(_running_median(r.z, width))))
+    z = r.z[r.z.size // 5:] if r.z.size >= 10 else r.z
+    trend = _running_median(z, width)
+    ratio = r.sigma / yardstick if yardstick > 0 else 0.0
     if ratio >= th.unstable_noise_ratio:
         return Finding("unstable", True, ratio / th.unstable_noise_ratio,
-                       f"validation noise {r.sigma:.3g} is {100 * ratio:.0f}% of its whole range "
-                       f"({span:.3g}): no trend can be read")
-    events = _jump_backs(r.z, r.came, r.sigma, th)
-    if events >= 2:
-        return Finding("unstable", True, events / 2.0,
-                       f"validation jumps back by half of how far it came ({r.came:.3g}) or "
-                       f"more, {events} times after the first epochs")
+                       f"validation noise {r.sigma:.3g} is {100 * ratio:.0f}% of its improvement "
+                       f"({yardstick:.3g}): no trend can be read")
+    # Swings: separate excursions from a running median (a run of consecutive epochs is one
+    # excursion), after the first fifth of the run (readers discount early spikes). Spikes in
+    # validation alone are the noise of a small validation set over a readable trend; when the
+    # training curve jumps too, the optimisation itself is unstable (too high a learning rate).
+    peaks = _excursions(np.abs(z - trend), th.unstable_jump * yardstick)
+    train_jumps = _train_excursions(r, th) if r.train is not None else 0
+    second = peaks[1] if len(peaks) > 1 else 0.0
+    swing_score = second / (th.unstable_jump * yardstick) if yardstick > 0 else 0.0
+    if train_jumps == 0:
+        swing_score = min(swing_score, 0.99)
+    finding = Finding("unstable", False, max(ratio / th.unstable_noise_ratio, swing_score),
+                      "validation and training do not both jump away from their trends")
+    if swing_score >= 1.0:
+        big = sum(p >= th.unstable_jump * yardstick for p in peaks)
+        return Finding("unstable", True, swing_score,
+                       f"validation swings away from its trend {big} times by half of its "
+                       f"movement ({yardstick:.3g}) or more, and training jumps too")
     if r.train is not None and r.train.size >= 5 and r.is_loss:
         t = r.train
         best_i = int(np.argmin(t))
@@ -300,37 +320,59 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
             if score >= 1.0:
                 return Finding("unstable", True, score,
                                f"the training loss climbed back {100 * share:.0f}% of the way "
-                               f"from its best ({t[best_i]:.4g}) to where it started")
+                               f"from its best to where it started")
             finding = max(finding, Finding("unstable", False, score, "training loss rose late"),
                           key=lambda f: f.score)
     return finding
 
 
-def _jump_backs(z: np.ndarray, came: float, sigma: float, th: RuleThresholds) -> int:
-    """Separate jumps back (runs of rising epochs) of at least ``unstable_jump`` x came and 4
-    noise sd, after the first fifth of the run (early spikes settle; readers discount them)."""
-    if came <= 0 or z.size < 5:
+def _excursions(distance: np.ndarray, line: float) -> list[float]:
+    """Peak distance of each run of consecutive epochs at or beyond ``line``, largest first;
+    runs below the line contribute their largest distance only when there is no run at all."""
+    peaks: list[float] = []
+    current = 0.0
+    for d in distance:
+        if d >= line:
+            current = max(current, float(d))
+        elif current:
+            peaks.append(current)
+            current = 0.0
+    if current:
+        peaks.append(current)
+    below = [float(d) for d in distance if d < line]
+    return sorted(peaks, reverse=True) + sorted(below, reverse=True)[:2]
+
+
+def _train_excursions(r: Reading, th: RuleThresholds) -> int:
+    """How often the training curve jumps away from its own trend by ``train_jump`` (a quarter)
+    of its movement, after the first fifth of the run: a training curve is smooth (it averages a
+    whole epoch), so a smaller jump there is already conspicuous."""
+    t = r.train
+    if t is None or t.size < 5:
         return 0
-    start = max(1, z.size // 5)
-    rises = np.diff(z[start - 1:])
-    events, current = 0, 0.0
-    for step in rises:
-        if step > 0:
-            current += step
-            continue
-        if current >= th.unstable_jump * came and current > 4.0 * sigma:
-            events += 1
-        current = 0.0
-    if current >= th.unstable_jump * came and current > 4.0 * sigma:
-        events += 1
-    return events
+    width = 5 if t.size >= 10 else 3
+    moved = float(np.ptp(_running_median(t, width)))
+    floor = math.log10(1.5) if r.log_scale else 0.5 * abs(float(np.median(t)))
+    line = th.train_jump * max(moved, floor)
+    part = t[t.size // 5:] if t.size >= 10 else t
+    peaks = _excursions(np.abs(part - _running_median(part, width)), line)
+    return sum(p >= line for p in peaks)
+
+
+def _yardstick(r: Reading, trend_range: float) -> float:
+    """The movement noise and swings are judged against: how far the validation trend (a
+    running median, which heavy-tailed noise does not move) travelled, down and back up for a
+    U-shaped curve, and at least half of where it is (a flat curve's tiny "improvement" is no
+    scale to judge its swings by; half is log10(1.5) on a log scale)."""
+    floor = math.log10(1.5) if r.log_scale else 0.5 * abs(float(np.median(r.z)))
+    return max(trend_range, floor)
 
 
 def _improves(values: np.ndarray, noise: float, scale: float) -> tuple[bool, float]:
     """Did a curve (lower is better) improve from its first to its last epochs, beyond noise?"""
     if values.size < 2:
         return False, 0.0
-    gain = float(values[0] - np.median(values[-3:]))
+    gain = float(values[0] - min(np.median(values[-3:]), values[-1]))
     return gain > 2.0 * noise and gain > 0.02 * scale, gain
 
 
@@ -344,8 +386,7 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     # (a) validation ends clearly worse than its best while training improves after that best.
     best_epoch = int(r.epochs[r.fit_best_index])
     train_after, _ = _improves(t[te >= best_epoch], t_noise, t_scale)
-    end = float(np.median(r.fit[-3:])) if r.fit.size >= 3 else float(r.fit[-1])
-    rise = end - float(r.fit[r.fit_best_index])
+    rise = float(r.fit[-1]) - float(r.fit[r.fit_best_index])
     rise_score = min(rise / max(2.0 * sigma, 1e-300), rise / (th.overfit_rise * came)) \
         if rise > 0 else 0.0
     if train_after and rise_score >= 1.0:
@@ -365,11 +406,18 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     x = common.astype(np.float64)
     slope, low, _high = _theil(gap, x)
     growth = slope * float(x[-1] - x[0])
-    level = abs(float(np.median(val_w[-3:])))
     v_slope, _, _ = _theil(val_w, x)
-    val_flat = -v_slope * float(x[-1] - x[0]) <= max(2.0 * sigma, 0.05 * came)
-    growth_score = max(growth / (th.gap_growth_level * level) if level > 0 else 0.0,
-                       growth / (th.gap_growth_came * came)) if growth > 0 else 0.0
+    t_slope, _, _ = _theil(train_w, x)
+    # Flat: validation moves by no more than its noise, a twentieth of how far it came, or a
+    # quarter of what training gains over the same epochs.
+    val_flat = -v_slope * float(x[-1] - x[0]) <= max(2.0 * sigma, 0.05 * came,
+                                                      -0.25 * t_slope * float(x[-1] - x[0]))
+    # Against how far validation came (not as a ratio of two small numbers)...
+    growth_score = growth / (th.gap_growth_came * came) if growth > 0 else 0.0
+    # ...and never inside the noise: curves that track each other within it are not diverging.
+    growth_score = min(growth_score, growth / (2.0 * sigma)) if sigma > 0 else growth_score
+    still = rule_not_converged(r, th).fires
+    val_flat = val_flat and not still
     if train_in_window and low > 0 and val_flat and gap[-1] > 0 and growth_score >= 1.0:
         return Finding("overfitting", True, growth_score,
                        f"from epoch {int(common[0])} the gap grew by {growth:.3g} while "
@@ -383,23 +431,25 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
 def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     n = r.z.size
     w = tail_window(n)
-    if n < 3:
-        return Finding("not_converged", False, 0.0, "too few epochs")
-    # The smoothed curve's fall over the last window: the trend a reader sees through the noise.
-    fall = float(r.fit[-w] - r.fit[-1]) if n > w else float(r.fit[0] - r.fit[-1])
-    in_tail = r.fit_best_index >= n - w or r.best_index >= n - w
+    if n <= w:
+        return Finding("not_converged", False, 0.0, "too few epochs to tell")
+    # Still improving = the last window sets a new best beyond the noise (a recovery from a
+    # spike back to an earlier level is not), and the smoothed curve still falls across it.
+    record = float(np.min(r.fit[: n - w]) - np.min(r.fit[n - w:]))
+    fall = float(r.fit[-w - 1] - r.fit[-1])
     sigma = late_noise(r.z)
-    sd = fall / sigma if sigma > 0 else (math.inf if fall > 0 else 0.0)
-    frac = fall / r.came if r.came > 0 else 0.0
-    score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if fall > 0 else 0.0
-    if in_tail and score >= 1.0:
+    sd = record / sigma if sigma > 0 else (math.inf if record > 0 else 0.0)
+    frac = record / r.came if r.came > 0 else 0.0
+    score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if record > 0 and fall > 0 \
+        else 0.0
+    if score >= 1.0:
         return Finding("not_converged", True, score,
-                       f"over the last {w} epochs validation still improved by {fall:.3g} "
-                       f"({sd:.1f} noise sd, {100 * frac:.0f}% of how far it came)")
-    return Finding("not_converged", False, score if in_tail else min(score, 0.5),
-                   f"over the last {w} epochs validation improved by {max(fall, 0.0):.3g} "
-                   f"({max(sd, 0.0):.1f} noise sd, {100 * max(frac, 0.0):.0f}% of how far it came)")
-
+                       f"over the last {w} epochs validation still improved on its earlier best by "
+                       f"{record:.3g} ({sd:.1f} noise sd, {100 * frac:.0f}% of how far it came)")
+    return Finding("not_converged", False, score,
+                   f"over the last {w} epochs validation improved on its earlier best by "
+                   f"{max(record, 0.0):.3g} ({max(sd, 0.0):.1f} noise sd, "
+                   f"{100 * max(frac, 0.0):.0f}% of how far it came)")
 
 def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
     ta = r.train_accuracy
@@ -482,28 +532,51 @@ def close_calls(chosen: Finding | None, findings: list[Finding], verdict: str,
     return out[:2]
 
 
+def _spans_a_decade(values: np.ndarray) -> bool:
+    """The curve's trend (a running median, after the first epoch) spans a factor of 10: noise
+    dipping towards zero is not what makes a reader switch to a log axis."""
+    if values.size < 3:
+        return False
+    trend = _running_median(values[1:])
+    return bool(trend.min() > 0 and float(trend.max()) >= 10.0 * float(trend.min()))
+
+
 def make_reading(val: Curve, mode: str, fitted: np.ndarray, plateau_at: int, train: Curve | None,
                  val_accuracy: np.ndarray | None, train_accuracy: np.ndarray | None,
                  val_loss: np.ndarray | None, chance: float | None, chance_k: int | None,
                  chance_source: str, monitor_is_accuracy: bool) -> Reading:
-    """Orient the curves (lower is better) and measure noise and scale once."""
+    """Orient the curves (lower is better) and measure noise and scale once.
+
+    Positive losses are read in log10 when the validation or the training curve spans a factor
+    of 10 or more after its first epoch (the first epoch alone, often the untrained loss, does not
+    make a reader switch to a log axis), as a reader plots them: a fall from 4.4 to 0.02 and a spike from
+    0.02 to 0.1 are then judged by their ratios, not by differences dominated by the first epochs.
+    """
     sign = 1.0 if mode == "min" else -1.0
-    z = sign * val.values
+    raw_z = sign * val.values
+    z = raw_z
     fit = sign * np.asarray(fitted, dtype=np.float64)
+    t = te = None
+    if train is not None and len(train) >= 1:
+        t = sign * train.values
+        te = train.epochs
+    both = np.concatenate([raw_z, t]) if t is not None else raw_z
+    spans = [c for c in (raw_z, t) if c is not None and c.size]
+    log_scale = bool(mode == "min" and both.size and np.all(both > 0)
+                     and any(_spans_a_decade(c) for c in spans))
+    if log_scale:
+        z = np.log10(raw_z)
+        fit = np.log10(np.clip(fit, float(raw_z.min()) * 0.5, None))
+        t = np.log10(t) if t is not None else None
     sigma = robust_noise(z)
     fit_best = int(np.argmin(fit))
     came = float(fit[0] - fit[fit_best])
     if came <= 0 or came < 2.0 * sigma:
         came = max(came, float(np.ptp(z)))
-    t = te = None
-    t_sigma = 0.0
-    if train is not None and len(train) >= 1:
-        t = sign * train.values
-        te = train.epochs
-        t_sigma = robust_noise(t)
-    return Reading(z=z, fit=fit, epochs=val.epochs, sigma=sigma, came=came,
-                   best_index=int(np.argmin(z)), plateau_epoch=int(plateau_at),
-                   fit_best_index=fit_best, train=t,
+    t_sigma = robust_noise(t) if t is not None else 0.0
+    return Reading(z=z, raw_z=raw_z, log_scale=log_scale, fit=fit, epochs=val.epochs,
+                   sigma=sigma, came=came, best_index=int(np.argmin(z)),
+                   plateau_epoch=int(plateau_at), fit_best_index=fit_best, train=t,
                    train_epochs=te, train_sigma=t_sigma, is_loss=mode == "min",
                    monitor_is_accuracy=monitor_is_accuracy, val_accuracy=val_accuracy,
                    train_accuracy=train_accuracy, val_loss=val_loss, chance=chance,

@@ -47,8 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .curves import (Curve, _words, as_fraction, finite_prefix, history_curves, metric_mode,
-                     pair_curves)
+from .curves import Curve, _words, as_fraction, finite_prefix, history_curves, metric_mode, pair_curves
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
 from .rules import RuleThresholds, close_calls, decide, infer_chance, make_reading
@@ -303,7 +302,6 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                     still_improving=p.still_improving)
 
     g = None
-    train_best_ratio = None
     if train_ok is not None and len(train_ok) >= 1:
         common, t_vals, v_vals = _aligned(train_ok, val_ok)
         try:
