@@ -110,11 +110,45 @@ def sk_autod_verdict(history: Any) -> str:
         return "diverged"
     try:
         report = diagnose(list(t.values[:n]), list(v.values[:n]))
-    except Exception:  # noqa: BLE001 - sk-autod refuses short or odd curves
+    except Exception:  # sk-autod refuses short or odd curves
         return "n/a"
     if not report.findings:
         return "healthy"
     return _SK_AUTOD_MAP.get(report.findings[0].detector_name, "healthy")
+
+
+def impossible_verdict(history: Any, d: Any) -> list[str]:
+    """The issue's three impossible verdicts, checked on the raw curves (not on the rules' own
+    numbers): at_chance with a best raw value clearly better than a known chance level;
+    healthy/underfitting/overfitting while the best epoch is the last and the last epochs still
+    improve by more than the noise; overfitting while training did not improve after the best."""
+    from mlflow_plateau.rules import tail_still_falling, tail_window
+
+    out: list[str] = []
+    if d.plateau is None or d.mode is None:
+        return out
+    curves = history_curves(history)
+    v, _ = finite_prefix(curves[d.monitor])
+    sign = 1.0 if d.mode == "min" else -1.0
+    z = sign * v.values
+    chance = d.evidence.get("chance")
+    if d.verdict == "at_chance" and chance is not None:
+        best = float(z.min())
+        if d.mode == "min" and best < 0.8 * chance:
+            out.append(f"at_chance with best loss {best:.3g} far below chance {chance:.3g}")
+        if d.mode == "max" and -best > chance + 0.5 * (1 - chance):
+            out.append(f"at_chance with best score {-best:.3g} far above chance {chance:.3g}")
+    if d.verdict in ("healthy", "underfitting", "overfitting") and z.size >= 5 \
+            and int(np.argmin(z)) == z.size - 1 and tail_still_falling(z, v.epochs):
+        out.append(f"{d.verdict} while the last epoch is the best and the trend of the last "
+                   f"{tail_window(z.size)} epochs still falls (90% interval below zero)")
+    if d.verdict == "overfitting" and d.train_metric:
+        t, _ = finite_prefix(curves[d.train_metric])
+        tz = sign * t.values
+        after = tz[t.epochs >= d.plateau.epoch]
+        if after.size >= 2 and after[-1] >= after[0] and min(after[-3:]) >= after[0]:
+            out.append("overfitting while training did not improve after the plateau epoch")
+    return out
 
 
 def _evidence_line(d: Any) -> str:
@@ -154,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             heur = five_rule_heuristic(history)
             sk = sk_autod_verdict(history) if have_sk else None
         primaries = {r["primary"] for r in lab["readers"].values()}
-        rows.append({"file": name, "d": d, "heur": heur, "sk": sk,
+        rows.append({"file": name, "d": d, "heur": heur, "sk": sk, "history": history,
                      "accepted": set(lab["accepted"]), "majority": lab["majority_primary"],
                      "split": len(primaries) > 1})
 
@@ -178,14 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     if not have_sk:
         print("(sk-autod not installed: pip install sk-autod==0.1.1 for its column)")
 
-    impossible = [r for r in rows if r["d"].evidence.get("impossible")]
-    print(f"\nimpossible verdicts (rule checks): {len(impossible)}")
+    impossible = [(r["file"], why) for r in rows for why in impossible_verdict(r["history"], r["d"])]
+    print(f"\nimpossible verdicts: {len(impossible)}")
+    for name, why in impossible:
+        print(f"- {name}: {why}")
 
     split = [r for r in rows if r["split"]]
     agreed = [r for r in rows if not r["split"]]
 
     def alt_rate(group: list[dict]) -> float:
-        return sum(bool(getattr(r["d"], "alternatives", None)) for r in group) / len(group) if group else math.nan
+        return sum(bool(r["d"].alternatives) for r in group) / len(group) if group else math.nan
 
     print(f"close alternative reported: {100 * alt_rate(split):.0f}% of the {len(split)} files "
           f"where readers' primaries differed, {100 * alt_rate(agreed):.0f}% of the "

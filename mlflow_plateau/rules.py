@@ -1,6 +1,6 @@
 """The verdict rules: what a practitioner reads from a run's curves, as small named functions.
 
-``read_curves(...)`` measures, once, everything the rules look at (a frozen ``Reading``); ``RULES``
+``make_reading(...)`` measures, once, everything the rules look at (a frozen ``Reading``); ``RULES``
 lists the rules in the order of precedence of ``VERDICTS.md``::
 
     at_chance > unstable > overfitting > not_converged > underfitting > healthy
@@ -9,48 +9,50 @@ lists the rules in the order of precedence of ``VERDICTS.md``::
 rule returns a ``Finding``: whether it fires, a ``score`` (the deciding number over its threshold,
 so 1.0 is the line and 0.8 "came close") and one line of why, in a reader's words.
 
-Every number is judged against the curve's own scale, as a reader does:
-
-- **noise** ``sigma``: the robust epoch-to-epoch noise of the validation curve (1.4826 x MAD of
-  second differences / sqrt 6, from ``plateau_epoch``): a few large swings do not inflate it, so
-  one spike does not make every change "within noise";
-- **came**: how far the validation curve came, ``first - best`` of its smoothed fit (``range`` of
-  the raw curve when it started at its best), the yardstick for every rise, fall and gap.
+Every number is judged against the curve's own scale, as a reader does (see Scales below).
 
 The rules:
 
 ``at_chance``      validation never got clearly better than a constant guess, shown by one of
-                   (a) the validation accuracy repeats one value (below 0.99) on at least half of
-                   the epochs: the model predicts one class; (b) a chance level is known (given as
-                   ``chance``/``num_classes``, or read off the run: a validation accuracy near 1/k
-                   *and* a loss near ln k for the same k) and the best raw validation value is not
-                   clearly better than it: a loss within 10% of ln k (``chance_loss_margin``), an
-                   accuracy within a quarter of the way from 1/k to 1 (``chance_accuracy_margin``),
-                   and, when both are logged, the other curve agrees; (c) with no class count, the
-                   validation accuracy stays flat at a level of at most 0.5 and the validation loss
-                   stays flat too (or is not on a cross-entropy scale). Never when the best raw
-                   value is clearly better than chance: the margin does not grow with the noise.
+                   (a) the validation accuracy repeats one value (below 0.99) from its first
+                   epochs on at least half of the epochs (``constant_accuracy_share``): the model
+                   predicts one class; (b) a chance level is known (given as ``chance`` or
+                   ``num_classes``, or read off the run: a validation accuracy near 1/k *and* a
+                   loss near ln k for the same k, see ``infer_chance``) and the best raw
+                   validation loss is within ``chance_loss_margin`` (10%) of ln k or above it, or
+                   the validation accuracy's robust best is within a quarter of the way from 1/k
+                   to 1 and within half of 1/k above it; when both curves are logged, the other
+                   one must agree; (c) with no class count, the validation accuracy stays flat at
+                   a level of at most 0.5 and the validation loss stays flat too (or is on no
+                   cross-entropy scale). The margin never grows with the noise.
 ``unstable``       no trend can be read: the noise is at least ``unstable_noise_ratio`` (0.3) of
-                   how far the curve came, or it jumps back by at least ``unstable_jump`` (half)
-                   of that distance in two or more epochs (one spike is not instability); or the
-                   training loss climbs back, over the later epochs, at least ``train_rise`` (half)
-                   of the way from its best to where it started.
-``overfitting``    training keeps improving after the validation best (beyond its own noise) and
-                   either (a) validation ends clearly worse than its best: by more than twice its
-                   noise and by at least ``overfit_rise`` (10%) of how far it came; or (b) the gap
-                   widens over the later epochs while validation stays flat: the gap grows by at
-                   least ``gap_growth_level`` (15%) of the validation level or ``gap_growth_came``
-                   (half) of how far validation came, with a Theil-Sen trend whose 90% interval
-                   lies above zero. A gap that stays constant is not overfitting.
-``not_converged``  validation is still clearly improving at the end: the best (of the smoothed
-                   curve) lies in the last window (a quarter of the epochs, 3 to 20), and over that
-                   window the Theil-Sen trend falls by more than the noise (``tail_gain_sd``, 1.0)
-                   and by at least ``tail_gain_came`` (5%) of how far the curve came.
-``underfitting``   converged with a small gap but a poor fit: the training accuracy stays below
-                   ``good_accuracy`` (0.8), or (no accuracy) the training loss stays above
-                   ``underfit_chance_fraction`` (0.6) of a known chance loss, or it never fell by
-                   more than ``flat_fraction`` (10%) of its first value.
+                   the trend's movement; or validation swings away from its trend by
+                   ``unstable_jump`` (half) of that movement in two separate excursions while the
+                   training curve also jumps (by ``train_jump``, a quarter of its own movement):
+                   spikes in validation alone are a small validation set's noise; or the training
+                   loss climbs back ``train_rise`` (half) of the way from its best to its start.
+``overfitting``    (a) validation ends above its best by more than twice its late noise and
+                   ``overfit_rise`` (5%) of how far it came, while training improves after that
+                   best; or (b) from the plateau epoch on, training improves, validation stays
+                   flat (moves by less than its noise, 5% of how far it came or a quarter of
+                   training's gain) and the gap widens: a Theil-Sen trend with its 90% interval
+                   above zero, growing by ``gap_growth_came`` (half) of how far validation came and
+                   twice its noise. A gap that stays constant is not overfitting.
+``not_converged``  the last window (a quarter of the epochs, 3 to 20) sets a new best of the
+                   smoothed curve, beating the best before it by ``tail_gain_sd`` (1) late noise
+                   sd and ``tail_gain_came`` (5%) of how far it came, and the smoothed curve still
+                   falls across the window.
+``underfitting``   the training accuracy's robust best stays below ``good_accuracy`` (0.8), or
+                   (no accuracy) the training loss stays above ``underfit_chance_fraction`` (0.6)
+                   of a known chance loss, or it fell by less than ``flat_fraction`` (10%) of its
+                   first value.
 ``healthy``        none of the above: converged, no clear worsening, a small or stable gap.
+
+Scales: **noise** is the robust noise of one epoch (1.4826 x MAD of second differences / sqrt 6;
+0 for a curve that changes direction at most once; "late" noise is that of the second half);
+**came** is how far the smoothed validation curve came (first - best; its range when it started
+at its best); positive losses whose trend spans a factor of 10 after the first epoch are read in
+log10, as a reader plots them.
 
 Nothing here imports mlflow or keras.
 """
@@ -373,7 +375,8 @@ def _improves(values: np.ndarray, noise: float, scale: float) -> tuple[bool, flo
     if values.size < 2:
         return False, 0.0
     gain = float(values[0] - min(np.median(values[-3:]), values[-1]))
-    return gain > 2.0 * noise and gain > 0.02 * scale, gain
+    # Beyond twice its noise; a curve with no noise at all must still move by 1% of its range.
+    return gain > max(2.0 * noise, 0.01 * scale if noise == 0 else 0.0), gain
 
 
 def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
@@ -428,6 +431,14 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
                    "validation did not clearly worsen and the gap did not clearly widen")
 
 
+def tail_still_falling(z: np.ndarray, epochs: np.ndarray) -> bool:
+    """The last window's Theil-Sen trend falls, its whole 90% interval below zero (lower is
+    better): the curve still improves beyond its noise."""
+    w = tail_window(z.size)
+    _, _, high = _theil(z[-w:], epochs[-w:].astype(np.float64))
+    return high < 0
+
+
 def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     n = r.z.size
     w = tail_window(n)
@@ -442,6 +453,11 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     frac = record / r.came if r.came > 0 else 0.0
     score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if record > 0 and fall > 0 \
         else 0.0
+    # The best epoch is the last and the trend over the last window still falls beyond the noise
+    # (its 90% Theil-Sen interval lies below zero): still learning, however small the share of
+    # how far it came.
+    if r.best_index == n - 1 and tail_still_falling(r.z, r.epochs):
+        score = max(score, 1.0)
     if score >= 1.0:
         return Finding("not_converged", True, score,
                        f"over the last {w} epochs validation still improved on its earlier best by "

@@ -3,36 +3,40 @@
 ``diagnose_curves(history, monitor=None, ...)`` reads a history (see ``curves.history_curves``),
 picks the monitored curve (``val_loss`` by default; else the first validation loss, else any
 validation curve, else the training loss), pairs it with its training curve, computes
-``plateau_epoch`` and ``generalization_gap`` and decides one verdict, checked in this order:
+``plateau_epoch`` and ``generalization_gap`` and decides one verdict, as a practitioner reads the
+curves (``VERDICTS.md``), in its order of precedence:
 
-``diverged``           the monitor or its training curve hit NaN/inf within the monitor's epochs
-                       (the first such epoch is reported, even epoch 0 of an all-NaN curve).
-``insufficient_data``  fewer than ``Thresholds.min_epochs`` finite epochs of the monitor.
-``diverged``           the training loss ended ``explode_factor`` times above its best and above
-                       its first value (reported: the first epoch at that factor over the best
-                       before it).
-``at_chance``          the best validation value (the less optimistic of the raw best and the best
-                       of ``PlateauResult.fitted``) is no better than a constant predictor by more
-                       than ``chance_margin`` (relative for a loss, absolute for accuracy) or twice
-                       the noise, whichever is larger, so the noise of a small validation set does
-                       not count as learning. Chance is ``ln k`` for a cross-entropy loss (``ln 2``
-                       binary; ``k`` from ``num_classes``, else from an accuracy curve's presence
-                       and the first training loss, rounded to the nearest ``ln k``), ``1/k`` for
-                       accuracy, or a ``chance`` value given.
-``unstable``           the noise is large against the improvement (``noise / improvement >=
-                       unstable_noise_ratio``) or the curve jumps back by more than
-                       ``unstable_jump`` of its range in one epoch.
-``overfitting``        validation ended worse than its best by more than the tolerance while
-                       training kept improving, or the gap grows after the plateau (its trend's
-                       90% interval above zero) and ends above ``overfit_relative_gap`` relative.
-``not_converged``      the monitor is still improving at the end (``PlateauResult.still_improving``).
-``underfitting``       converged with a small gap (or a monitor that never improved beyond its
-                       tolerance, gap or not) but a poor fit: the training loss stayed above
-                       ``underfit_chance_fraction`` of the chance loss, or (no chance level known)
-                       ended above ``underfit_improvement`` of its first value.
-``healthy``            none of the above.
+``diverged``           a loss became NaN/inf within the monitor's epochs (the first such epoch is
+                       reported, even epoch 0 of an all-NaN curve), or the training loss blew up:
+                       it ended ``explode_factor`` (10) times above its best and above where it
+                       started.
+``insufficient_data``  fewer than ``min_epochs`` (3) finite epochs of the monitor.
+``at_chance``          validation never got clearly better than a constant guess: the model
+                       predicts one class (its validation accuracy repeats one value from the
+                       start), or its best stays near chance (ln k for a cross-entropy loss, 1/k
+                       for accuracy, with k given or read off the run when accuracy and loss
+                       agree on it), or, with no class count, accuracy and loss stay flat. A
+                       validation value clearly better than chance is never at chance.
+``unstable``           the curves jump around so much that no trend can be read (noise or
+                       repeated swings, in validation *and* training, as large as the movement
+                       of the trend), or the training loss climbs back most of the way to where
+                       it started over the later epochs.
+``overfitting``        after its best, validation clearly worsens (beyond its noise and by a
+                       share of how far it came) while training keeps improving; or the gap keeps
+                       widening over the later epochs while training improves and validation
+                       stays flat. A constant gap is not overfitting.
+``not_converged``      validation is still clearly improving: the last epochs set a new best by
+                       more than the noise, and the trend still points the right way.
+``underfitting``       converged with a small gap but a poor fit: training accuracy stays below
+                       0.8, or the training loss stays near chance or never really fell.
+``healthy``            converged, no clear worsening, a small or stable gap, a good fit.
 
-Every verdict carries its evidence (the numbers that decided it) and plain-word recommendations.
+Each rule, its thresholds and what a reader sees are in ``rules.py``; the evidence holds every
+rule's score (``score_<verdict>``: the deciding number over its threshold, 1.0 is the line) and
+``decided_by``, one line of why. ``Diagnosis.alternatives`` lists the verdicts that came close
+(a rule within 1.5x of its threshold, either way), each with its number; the summary names the
+closest one. Every verdict carries plain-word recommendations.
+
 ``scaling_verdict(ScalingResult)`` classifies a learning curve: ``insufficient_points`` (fewer
 than 3 sizes), ``data_limited`` (``gain_at_2x >= data_limited_gain``), ``diminishing_returns``
 (``gain_at_2x >= saturated_gain``), else ``saturated``.

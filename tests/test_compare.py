@@ -52,7 +52,7 @@ def _history(seed: int, tau: float, floor: float, overfit: float = 0.0, n: int =
 RUNS = {  # name -> (history, expected verdict), in the order they stop learning
     "lr=0.1": (_history(0, 2, 0.5, 0.01), "overfitting"),
     "baseline": (_history(1, 5, 0.35), "healthy"),
-    "wide": (_history(2, 8, 0.3, 0.004), "overfitting"),
+    "wide": (_history(2, 8, 0.3, 0.012), "overfitting"),
     "lr=1e-4": (_history(3, 30, 0.2), "not_converged"),
 }
 

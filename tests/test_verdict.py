@@ -19,7 +19,6 @@ from mlflow_plateau.verdict import (
     SCALING_VERDICTS,
     VERDICTS,
     Diagnosis,
-    Thresholds,
     diagnose_curves,
     scaling_verdict,
 )
