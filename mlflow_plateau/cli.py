@@ -159,7 +159,12 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
                        help="tolerance as a fraction of the curve's total improvement "
                        "(default: 0.01)")
     group.add_argument("--num-classes", type=int, metavar="K",
-                       help="number of classes, for the chance level ln(K) / 1/K")
+                       help="number of classes, for the chance level ln(K) / 1/K (default: read "
+                       "off the run when its accuracy and loss agree on one, else unknown); kept "
+                       "with the run's diagnosis and reused by later commands")
+    group.add_argument("--chance", type=float, metavar="X",
+                       help="the monitor's chance level itself, e.g. the loss of a constant "
+                       "predictor (kept with the run's diagnosis like --num-classes)")
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
@@ -260,21 +265,16 @@ def _err(message: str) -> None:
 
 
 def _read_log(path: Path):
-    import pandas as pd
+    from .logs import read_log
 
-    if path.suffix.lower() == ".json":
-        with path.open(encoding="utf-8") as fh:
-            data = json.load(fh)
-        if not isinstance(data, dict):
-            raise ValueError("a JSON log must be an object mapping metric names to lists")
-        return data
-    return pd.read_csv(path)
+    return read_log(path)
 
 
 def _diagnosis_kwargs(args: argparse.Namespace) -> dict:
     return {"monitor": args.monitor, "train_metric": args.train_metric, "mode": args.mode,
             "patience": args.patience, "min_delta": args.min_delta,
-            "relative_delta": args.relative_delta, "num_classes": args.num_classes}
+            "relative_delta": args.relative_delta, "num_classes": args.num_classes,
+            "chance": args.chance}
 
 
 def _run_curves(args: argparse.Namespace) -> int:

@@ -297,8 +297,7 @@ def _is_table(history: Mapping) -> bool:
         return False
     lengths = set()
     for series in history.values():
-        if isinstance(series, Curve) or hasattr(series, "index") or isinstance(series, (str, bytes)) \
-                or not hasattr(series, "__len__"):
+        if not isinstance(series, (list, tuple, np.ndarray)):
             return False
         lengths.add(len(series))
     return len(lengths) == 1

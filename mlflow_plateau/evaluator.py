@@ -60,7 +60,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import get_artifact_uri
 
 from .curves import history_curves
-from .tracking import diagnosis_metrics, log_diagnosis
+from .tracking import diagnosis_metrics, log_diagnosis, run_kept_options
 from .verdict import Diagnosis, diagnose_curves
 
 MODEL_TYPE = "training-curve"
@@ -131,6 +131,8 @@ class PlateauEvaluator(ModelEvaluator):
         if artifacts not in ("all", "json", "none"):
             raise _invalid(f"run {run_id}: evaluator_config artifacts must be 'all', 'json' or "
                            f"'none', not {artifacts!r}")
+        # Options given for this run before (plateau.options) hold unless evaluator_config sets them.
+        options = {**run_kept_options(run_id), **options}
         frame = _history_frame(dataset, run_id)
         try:
             curves = history_curves(frame)

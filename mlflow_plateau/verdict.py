@@ -221,9 +221,10 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
             f"{p.wasted_epochs} epochs before the end" if p.stop_epoch is not None
             and p.wasted_epochs else "")
     if verdict == "at_chance":
-        return f"{monitor} stayed at chance level: {why}. The model learned nothing that generalizes."
+        return (f"{monitor} stayed at chance level ({best}): {why}. The model learned nothing "
+                "that generalizes.")
     if verdict == "unstable":
-        return f"{monitor} is unstable: {why}."
+        return f"{monitor} is unstable ({best}): {why}."
     if verdict == "overfitting":
         return f"{monitor} is overfitting ({best}): {why}{stop}."
     if verdict == "not_converged":
@@ -241,6 +242,8 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                     thresholds: Thresholds | None = None) -> Diagnosis:
     """Diagnose one run's history (see the module docstring). Raises ValueError on bad input."""
     th = thresholds or Thresholds()
+    given = {k: v for k, v in (("monitor", monitor), ("train_metric", train_metric), ("mode", mode),
+                               ("num_classes", num_classes), ("chance", chance)) if v is not None}
     curves = history_curves(history)
     monitor, partner = _pick_monitor(curves, monitor)
     if train_metric is not None:
@@ -251,7 +254,8 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
     mode = mode or metric_mode(monitor)
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-    config = {"monitor": monitor, "train_metric": partner, "mode": mode, "min_delta": min_delta,
+    config = {"given": given, "monitor": monitor, "train_metric": partner, "mode": mode,
+              "min_delta": min_delta,
               "relative_delta": relative_delta, "patience": patience, "chance": chance,
               "num_classes": num_classes, **{f.name: getattr(th, f.name) for f in fields(th)}}
 

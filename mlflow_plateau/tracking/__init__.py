@@ -29,7 +29,10 @@ a function of the run as read (``writing._metric_timestamp``), so two processes 
 diagnosis write identical rows, which MLflow stores once. When the artifact store refuses the
 upload, the metrics and tags are written all the same and the run is reported as failed.
 It also writes two internal tags, ``plateau.digest`` (unchanged runs are skipped) and
-``plateau.partial``, and skips metrics that do not apply: see ``writing``'s docstring.
+``plateau.partial``, and skips metrics that do not apply: see ``writing``'s docstring. The options
+a user gave for a run (monitor, train_metric, mode, num_classes, chance) are kept in
+``plateau.options``; every later diagnosis of that run (``diagnose``, ``compare``, the evaluator)
+reuses them unless it overrides them, so a default run never silently flips a verdict.
 
 Scaling (``diagnose_scaling``) groups the runs of an experiment that differ only in a size param,
 fits a learning curve per group, logs one summary run per group (tag ``plateau.kind = scaling``,
@@ -54,6 +57,7 @@ from .store import (
     TAG_DIGEST,
     TAG_KIND,
     TAG_MONITOR,
+    TAG_OPTIONS,
     TAG_PARTIAL,
     TAG_SCALING_GROUP,
     TAG_SCALING_SIZE_PARAM,
@@ -67,6 +71,7 @@ from .store import (
     one_line,
     redact,
     resolve_tracking_uri,
+    run_kept_options,
     user_curves,
 )
 from .writing import diagnosis_json, diagnosis_metrics, diagnosis_tags, log_diagnosis, log_history
@@ -81,6 +86,7 @@ __all__ = [
     "TAG_DIGEST",
     "TAG_KIND",
     "TAG_MONITOR",
+    "TAG_OPTIONS",
     "TAG_PARTIAL",
     "TAG_SCALING_GROUP",
     "TAG_SCALING_SIZE_PARAM",
@@ -105,5 +111,6 @@ __all__ = [
     "read_run_curves",
     "redact",
     "resolve_tracking_uri",
+    "run_kept_options",
     "user_curves",
 ]

@@ -33,6 +33,7 @@ from .store import (
     check_reachable,
     one_line,
     resolve_tracking_uri,
+    with_kept_options,
 )
 from .unchanged import input_digest, stored_diagnosis
 from .writing import ArtifactsNotWritten, _write
@@ -56,6 +57,8 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         return RunFailure(run_id, f"a {kind} summary run, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
+    # Options given for this run before (plateau.options) hold unless the caller overrides them.
+    options = with_kept_options(options, run.data.tags)
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
         return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
                           "pass monitor= (--monitor) to diagnose a training metric")

@@ -33,6 +33,39 @@ TAG_VERDICT, TAG_SUMMARY, TAG_MONITOR, TAG_VERSION = (
 TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "plateau.kind"
 TAG_SCALING_VERDICT, TAG_SCALING_GROUP = "scaling.verdict", "scaling.group"
 TAG_SCALING_SIZE_PARAM = "scaling.size_param"
+# The options a user gave for a run (JSON): reused by later diagnoses unless overridden, so a
+# default run of the tool never silently flips a verdict decided with, say, --num-classes.
+TAG_OPTIONS = "plateau.options"
+KEPT_OPTIONS = ("monitor", "train_metric", "mode", "num_classes", "chance")
+
+def kept_options(tags: Mapping[str, str]) -> dict:
+    """The options stored with a run's diagnosis (``plateau.options``); {} when none or garbled."""
+    import json
+
+    text = tags.get(TAG_OPTIONS)
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if k in KEPT_OPTIONS and v is not None
+            and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def with_kept_options(options: Mapping, tags: Mapping[str, str]) -> dict:
+    """``options`` with every unset (None) kept option filled in from the run's tag."""
+    kept = kept_options(tags)
+    return {**options, **{k: v for k, v in kept.items() if options.get(k) is None}}
+
+
+def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
+    """The options kept with one run's earlier diagnosis ({} for a run without them)."""
+    uri = resolve_tracking_uri(tracking_uri)
+    return kept_options(_client(uri).get_run(run_id).data.tags)
+
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SQL_CHUNK = 500           # run ids per IN clause (SQLite allows 999 bound parameters by default)

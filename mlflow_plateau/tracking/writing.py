@@ -39,10 +39,12 @@ from ..curves import Curve
 from ..verdict import Diagnosis
 from .store import (
     GAP_METRICS,
+    KEPT_OPTIONS,
     MAX_TAG_CHARS,
     PLATEAU_METRICS,
     TAG_DIGEST,
     TAG_MONITOR,
+    TAG_OPTIONS,
     TAG_PARTIAL,
     TAG_SUMMARY,
     TAG_VERDICT,
@@ -86,9 +88,13 @@ def diagnosis_metrics(diagnosis: Diagnosis) -> dict[str, float | None]:
 
 
 def diagnosis_tags(diagnosis: Diagnosis) -> dict[str, str]:
-    """The tags DESIGN.md names, from a diagnosis."""
-    return {TAG_VERDICT: diagnosis.verdict, TAG_SUMMARY: diagnosis.summary[:MAX_TAG_CHARS],
+    """The tags DESIGN.md names, from a diagnosis, and the options the user gave for it."""
+    tags = {TAG_VERDICT: diagnosis.verdict, TAG_SUMMARY: diagnosis.summary[:MAX_TAG_CHARS],
             TAG_MONITOR: diagnosis.monitor or "", TAG_VERSION: __version__}
+    given = {k: v for k, v in (diagnosis.config.get("given") or {}).items() if k in KEPT_OPTIONS}
+    if given:
+        tags[TAG_OPTIONS] = json.dumps(given, sort_keys=True)
+    return tags
 
 
 def _same(old: float | None, new: float) -> bool:
