@@ -674,12 +674,13 @@ _EVIDENCE_LABELS = {
     "train_best": "Best training value",
     "chance": "Chance level",
     "chance_source": "Chance level from",
-    "noise_ratio": "Noise / improvement",
-    "largest_jump_back": "Largest jump back (fraction of range)",
-    "val_worsened_by": "Validation worsened after its best by",
-    "train_improving_after_best": "Training kept improving after the best epoch",
-    "train_best_over_chance": "Best training loss / chance loss",
-    "train_final_over_first": "Final / first training loss",
+    "decided_by": "What decided the verdict",
+    "came": "How far validation came (the yardstick)",
+    "score_at_chance": "at_chance rule (1.0 = fires)",
+    "score_unstable": "unstable rule (1.0 = fires)",
+    "score_overfitting": "overfitting rule (1.0 = fires)",
+    "score_not_converged": "not_converged rule (1.0 = fires)",
+    "score_underfitting": "underfitting rule (1.0 = fires)",
     "exponent": "Exponent b",
     "exponent_low": "Exponent, 5th percentile",
     "exponent_high": "Exponent, 95th percentile",
@@ -789,6 +790,15 @@ def _recommendations(recs: list[str]) -> str:
     return "<ul class=\"recs\">" + "".join(f"<li>{_e(r)}</li>" for r in recs) + "</ul>\n"
 
 
+def _close_calls(alternatives: list[dict[str, Any]]) -> str:
+    """The verdicts that came close, each with the number that decided it (empty when none)."""
+    if not alternatives:
+        return ""
+    items = "".join(f"<li><b>{_e(a.get('verdict'))}</b>: {_e(a.get('why'))} (score "
+                    f"{_e(_fmt(a.get('score')))}; 1.0 is the line)</li>" for a in alternatives)
+    return f"<h2>Close calls</h2>\n<ul class=\"recs\">{items}</ul>\n"
+
+
 def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: str | None = None,
                 params: Mapping[str, str] | None = None, tags: Mapping[str, str] | None = None,
                 png: bytes | None = None) -> str:
@@ -810,6 +820,7 @@ def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: 
         _verdict_block(d.verdict, d.summary, heading),
         _cards(d),
         "<h2>What to try next</h2>\n", _recommendations(d.recommendations),
+        _close_calls(d.alternatives),
         "<h2>Training curves</h2>\n",
         _img(png, f"{_verdict_title(d.verdict)}: {d.summary}",
              "Solid green line: plateau epoch (shaded: its interval); star: best epoch; dashed "
