@@ -19,6 +19,8 @@ _PUBLIC = {
     "generalization_gap": "gap",
     "GapResult": "gap",
     "scaling_fit": "scaling",
+    "forecast_curve": "forecast",
+    "ForecastResult": "forecast",
     "ScalingResult": "scaling",
     "diagnose_curves": "verdict",
     "scaling_verdict": "verdict",
