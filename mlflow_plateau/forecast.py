@@ -408,4 +408,21 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
                    gain_if_doubled=sign * (best_now - best2), gain_low=gains[0], gain_high=gains[1])
 
 
-__all__ = ["FAMILIES", "MIN_EPOCHS", "ForecastResult", "forecast_curve"]
+def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
+    """The forecast in words, as a clause to append to a summary ("" without a forecast).
+
+    For example "; training 2x longer would bring val_loss to about 0.31 (0.28–0.35); it levels
+    off near epoch 140": ``value_at_2x`` with its interval, then ``epochs_to_plateau``.
+    """
+    if result is None or result.insufficient or result.value_at_2x is None:
+        return ""
+    text = (f"; training 2x longer would bring {monitor} to about {result.value_at_2x:.3g} "
+            f"({result.value_at_2x_low:.3g}–{result.value_at_2x_high:.3g})")
+    if result.epochs_to_plateau is None:
+        return text + f"; it does not level off within {HORIZON}x the epochs seen"
+    if result.last_epoch is not None and result.epochs_to_plateau <= result.last_epoch:
+        return text + f"; it levelled off near epoch {result.epochs_to_plateau}"
+    return text + f"; it levels off near epoch {result.epochs_to_plateau}"
+
+
+__all__ = ["FAMILIES", "MIN_EPOCHS", "ForecastResult", "forecast_curve", "forecast_sentence"]

@@ -48,6 +48,7 @@ import numpy as np
 
 from . import __version__
 from .curves import Curve, as_fraction, finite_prefix, history_curves, metric_mode, pair_curves
+from .forecast import ForecastResult, forecast_curve, forecast_sentence
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
 from .scaling import ScalingResult
@@ -113,6 +114,7 @@ class Diagnosis:
     gap: GapResult | None
     config: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    forecast: ForecastResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: no NaN/inf, no numpy types."""
@@ -123,6 +125,7 @@ class Diagnosis:
             "train_metric": self.train_metric, "mode": self.mode,
             "plateau": self.plateau.to_dict() if self.plateau else None,
             "gap": self.gap.to_dict() if self.gap else None, "config": self.config,
+            "forecast": self.forecast.to_dict() if self.forecast else None,
         })
 
 
@@ -212,8 +215,14 @@ def _chance_level(curves: dict[str, Curve], monitor: str, train: str | None, mod
     return None, "unknown"
 
 
+def _forecast_for(curve: Curve, mode: str) -> ForecastResult | None:
+    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs."""
+    result = forecast_curve(curve.values, epochs=curve.epochs, mode=mode)
+    return None if result.insufficient else result
+
+
 def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult | None,
-             ev: dict[str, Any]) -> str:
+             ev: dict[str, Any], f: ForecastResult | None = None) -> str:
     if verdict == "insufficient_data":
         return (f"Only {ev.get('epochs', 0)} usable epoch(s) of {monitor}: too few to find a "
                 "plateau.")
@@ -241,7 +250,7 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
                 f"{gap}: the model is overfitting{stop}.")
     if verdict == "not_converged":
         return (f"{monitor} was still improving at the last epoch ({p.last_epoch}): training "
-                "ended before it converged.")
+                "ended before it converged" + forecast_sentence(f, monitor) + ".")
     if verdict == "underfitting":
         if ev.get("monitor_never_improved"):
             return (f"{monitor} never improved by more than {p.tolerance:.3g} and the training "
@@ -290,8 +299,10 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
 
     def result(verdict: str, p: PlateauResult | None, g: GapResult | None) -> Diagnosis:
         evidence["verdict_rule"] = verdict
-        return Diagnosis(verdict, _summary(verdict, monitor, p, g, evidence), evidence,
-                         list(_RECOMMENDATIONS[verdict]), monitor, partner, mode, p, g, config)
+        f = _forecast_for(val_ok, mode)
+        return Diagnosis(verdict, _summary(verdict, monitor, p, g, evidence, f), evidence,
+                         list(_RECOMMENDATIONS[verdict]), monitor, partner, mode, p, g, config,
+                         forecast=f)
 
     # The first non-finite epoch of the monitor or its training curve; the monitor wins a tie.
     diverged = sorted((e, n != monitor, n) for e, n in ((val_bad, monitor), (train_bad, partner))
