@@ -4,37 +4,42 @@
 learning-curve families (Domhan et al. 2015; LCDB, Mohr et al. 2022) to the curve and returns a
 ``ForecastResult``.
 
-Fitting space: ``h = log(value)`` for a min-mode curve of positive values (losses),
-``h = log(1 - value)`` for a max-mode curve inside (0, 1) (accuracy -> log error rate), else
-``h = sign x value``; standardised by its median and largest deviation. ``h`` falls as the curve
-improves; ``t = epoch - first epoch + 1``.
+Spaces. The members are fitted to ``z``, which falls as the curve improves: a min-mode curve of
+positive values (a loss) is ``z = value / max``, bounded below by 0; a max-mode curve inside
+[0, 1] (an accuracy) is its error rate ``z = (1 - value) / max``, bounded by 0; any other curve
+is ``z = (sign x value - median) / max deviation``, unbounded. The members are averaged, and
+their spread and the backtest measured, in ``h = log z`` for the bounded kinds (a multiplicative
+error, as the benchmark scores it), ``h = z`` otherwise. ``t = epoch - first epoch + 1``.
 
-Members, each ``h(t) = c + a g(t; theta)`` with ``a >= 0`` (no member predicts a curve that gets
-worse: a rising curve is fitted as flat):
+Members, each ``z(t) = c + a g(t; theta)`` with ``a >= 0`` (no member predicts a curve that gets
+worse: a rising curve is fitted as flat) and ``c >= 0`` for the bounded kinds (no loss below 0):
 
-- ``pow3``: ``g = t^-alpha``; ``pow4``: ``g = (t + b)^-alpha``; ``ilog2``: ``g = 1 / log(t + 1)``;
+- ``pow3``: ``g = t^-alpha`` (with ``c = 0``: a straight line in log-log space);
+  ``pow4``: ``g = (t + b)^-alpha``; ``ilog2``: ``g = 1 / log(t + 1)``;
 - ``exp3``: ``g = exp(-t / tau)``; ``wbl4`` (Weibull, also Janoschek's form):
   ``g = exp(-(t / tau)^delta)``; ``mmf4`` (Morgan-Mercer-Flodin): ``g = 1 / (1 + (t / tau)^delta)``;
-- ``loglin``: ``g = -log t`` (a straight line in log-log space when ``h`` is a log);
-- ``last``: the mean of the last ``max(3, n/10)`` values of ``h``, held flat ("last value",
-  LCDB's hard baseline late in a curve).
+- ``last``: the mean of the last ``max(3, n/10)`` values, held flat ("last value", LCDB's hard
+  baseline late in a curve).
 
 Fitting is variable projection on a fixed grid of the nonlinear parameters (``alpha``, ``b``,
-``tau``, ``delta``): at each grid point ``c`` and ``a`` are a closed-form least-squares fit, and
-each family keeps its grid point of least squared error. The grid is one matrix product, so the
-answer is deterministic and a 300-epoch curve costs a few milliseconds.
+``tau``, ``delta``): at each grid point ``c`` and ``a`` are a closed-form least-squares fit
+weighted by ``1 / z^2`` for the bounded kinds (relative errors: an early spike does not dominate),
+with the bounds held where the free fit breaks them; each family keeps its grid point of least
+weighted squared error. The grid is one matrix product, so the answer is deterministic and a
+300-epoch curve costs a few milliseconds.
 
 Weights come from a backtest inside the curve, not from the in-sample fit: each member is fitted
-on the first 50% and on the first 70% of the epochs and predicts the rest; ``mse`` is the mean
-squared error of those predictions against the values observed there (in ``h``). The weight is
-``mse^-p`` normalised, with ``p = 0.5 x min(1, n / 80)``: the backtest's say grows with the epochs
-it holds out (a 12-epoch curve holds out 6 noisy values, and equal weights beat its choice). The
-members are then refitted on the whole curve and averaged with these weights: ``predict(epoch)``.
+on the first 40, 50, 60, 70 and 80% of the epochs and predicts the rest; ``mse`` is the mean
+squared error (in ``h``) of those predictions against the values observed there. The weight is
+``(mse + sigma^2)^-p`` normalised, with ``p = min(1, n / 60)``: differences within the noise do not
+count, and the backtest's say grows with the epochs it holds out (on a 12-epoch curve it predicts
+a handful of noisy values, and its choice is mostly noise). The members are then refitted on the
+whole curve and averaged in ``h`` with these weights: ``predict(epoch)``.
 
 ``interval(epoch)``: the weighted mean +- ``z_(1/2 + level/2)`` weighted sd of the members at
-``epoch`` (in ``h``, so multiplicative for a loss): the interval of the curve's level, not of one
-noisy value. ``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``, from the
-residual second differences).
+``epoch`` in ``h`` (multiplicative for a loss): the interval of the curve's level, not of one noisy
+value. ``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual
+second differences).
 
 What is reported (in the curve's own units and epochs):
 
@@ -73,11 +78,11 @@ from .plateau import _check_mode, _checked_epochs, _noise_from_differences
 
 MIN_EPOCHS = 5
 HORIZON = 100            # epochs_to_plateau is searched up to HORIZON x the epochs seen
-_SPLITS = (0.5, 0.7)     # backtest: fit the first fraction, predict the rest
-_WEIGHT_POWER = 0.5      # member weight = 1 / backtest MSE ** (power), power up to this
-_FULL_SAY = 80           # ... reached at this many epochs (power = 0.5 min(1, n / 80))
+_SPLITS = (0.4, 0.5, 0.6, 0.7, 0.8)  # backtest: fit the first fraction, predict the rest
+_FULL_SAY = 60           # epochs at which the backtest has its full say (see _weights)
 _LUCK_MAX = 1.0
-FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "loglin", "last")
+FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last")
+_TINY = 1e-12
 
 
 @lru_cache(maxsize=64)
@@ -95,36 +100,37 @@ def _params(span: int) -> np.ndarray:
     d, ta = np.meshgrid(deltas, taus, indexing="ij")
     for k in (4.0, 5.0):
         rows.append(np.column_stack([np.full(d.size, k), ta.ravel(), d.ravel()]))
-    rows.append(np.array([[6.0, 0.0, 0.0]]))
     out = np.vstack(rows)
     out.setflags(write=False)
     return out
 
 
 def _basis(params: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """g(t; theta) for each row of ``params`` (see ``_params``): (rows, len(t))."""
-    fam, p1, p2 = (params[:, i:i + 1] for i in range(3))
-    tt = t[None, :]
+    """g(t; theta) for each row of ``params`` (see ``_params``): (rows, len(t)).
+
+    Powers are taken through logarithms (``t^-alpha = exp(-alpha log t)``), and the Weibull and
+    MMF rows share ``(t / tau)^delta``: the grid is most of the cost of a forecast.
+    """
+    fam = params[:, 0]
     out = np.empty((params.shape[0], t.size))
-    for k in range(len(FAMILIES) - 1):
-        sel = fam[:, 0] == k
-        if not sel.any():
-            continue
-        q1, q2 = p1[sel], p2[sel]
+    log_t = np.log(t)
+    starts = np.flatnonzero(np.r_[True, fam[1:] != fam[:-1]])
+    ends = np.r_[starts[1:], fam.size]
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = int(fam[lo])
+        p1, p2 = params[lo:hi, 1:2], params[lo:hi, 2:3]
         if k == 0:
-            out[sel] = tt ** -q1
+            out[lo:hi] = np.exp(-p1 * log_t)
         elif k == 1:
-            out[sel] = (tt + q2) ** -q1
+            out[lo:hi] = np.exp(-p1 * np.log(t + p2))
         elif k == 2:
-            out[sel] = 1.0 / np.log(tt + 1.0) + 0.0 * q1
+            out[lo:hi] = 1.0 / np.log(t + 1.0)
         elif k == 3:
-            out[sel] = np.exp(-tt / q1)
-        elif k == 4:
-            out[sel] = np.exp(-((tt / q1) ** q2))
-        elif k == 5:
-            out[sel] = 1.0 / (1.0 + (tt / q1) ** q2)
+            out[lo:hi] = np.exp(-t / p1)
         else:
-            out[sel] = -np.log(tt) + 0.0 * q1
+            with np.errstate(over="ignore"):
+                scaled = np.exp(p2 * (log_t - np.log(p1)))
+            out[lo:hi] = np.exp(-scaled) if k == 4 else 1.0 / (1.0 + scaled)
     return out
 
 
@@ -134,20 +140,57 @@ def _grid(t: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     return _basis(params, t), params[:, 0].astype(np.int64)
 
 
-def _fit_members(g_fit: np.ndarray, fam: np.ndarray, z: np.ndarray, n_families: int
+@dataclass(frozen=True)
+class _Sums:
+    """Weighted sums over the prefixes that are fitted (the first ``ends[j]`` epochs), so that
+    each fit costs O(grid rows): sums over the segments between the ends, then running sums
+    (no BLAS call: a multi-threaded BLAS on small matrices is slow on a busy machine)."""
+
+    ends: tuple[int, ...]
+    sw: np.ndarray   # (prefixes,) sum of w
+    sz: np.ndarray   # w z
+    szz: np.ndarray  # w z^2
+    sg: np.ndarray   # (rows, prefixes) w g
+    sgg: np.ndarray  # w g^2
+    sgz: np.ndarray  # w g z
+
+    @staticmethod
+    def of(g: np.ndarray, z: np.ndarray, wts: np.ndarray, ends: tuple[int, ...]) -> _Sums:
+        starts = np.array((0, *ends[:-1]))
+
+        def run(a: np.ndarray) -> np.ndarray:
+            return np.cumsum(np.add.reduceat(a, starts, axis=-1), axis=-1)
+
+        gw = g * wts
+        wz = wts * z
+        return _Sums(ends, run(wts), run(wz), run(wz * z), run(gw), run(gw * g), run(gw * z))
+
+
+def _fit_members(sums: _Sums, m: int, fam: np.ndarray, floor: float, n_families: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each family, the grid row of least squared error and its (c, a), with a >= 0."""
-    gm = g_fit.mean(axis=1)
-    zm = float(z.mean())
-    gc = g_fit - gm[:, None]
-    sgg = np.einsum("ij,ij->i", gc, gc)
-    sgz = gc @ (z - zm)
+    """For each family, the grid row of least weighted squared error over the first ``m``
+    epochs and its (c, a).
+
+    ``z ~ c + a g`` by least squares weighted by ``wts``, with ``a >= 0`` and ``c >= floor``
+    (a loss is never forecast below zero): where the free fit breaks a bound, the bound is held
+    and the other coefficient refitted.
+    """
+    i = sums.ends.index(m)
+    sw, sz, szz = float(sums.sw[i]), float(sums.sz[i]), float(sums.szz[i])
+    sg, sgg, sgz = sums.sg[:, i], sums.sgg[:, i], sums.sgz[:, i]
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(sgg > 0, sgz / sgg, 0.0)
+        vgg = sgg - sg * sg / sw
+        a = np.where(vgg > 1e-300, (sgz - sg * sz / sw) / vgg, 0.0)
     a = np.maximum(a, 0.0)
-    c = zm - a * gm
-    szz = float(np.sum((z - zm) ** 2))
-    sse = szz - 2 * a * sgz + a * a * sgg
+    c = (sz - a * sg) / sw
+    low = c < floor
+    if low.any():
+        c = np.where(low, floor, c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a_fixed = np.where(sgg > 1e-300, (sgz - floor * sg) / sgg, 0.0)
+        a = np.where(low, np.maximum(a_fixed, 0.0), a)
+    # sum w (z - c - a g)^2, expanded
+    sse = szz - 2 * c * sz + c * c * sw - 2 * a * (sgz - c * sg) + a * a * sgg
     rows = np.empty(n_families, dtype=np.int64)
     for k in range(n_families):
         idx = np.flatnonzero(fam == k)
@@ -157,7 +200,7 @@ def _fit_members(g_fit: np.ndarray, fam: np.ndarray, z: np.ndarray, n_families: 
 
 @dataclass(frozen=True)
 class _Ensemble:
-    """Members fitted on a prefix of the curve: evaluated anywhere on the grid's t."""
+    """Members fitted on a prefix of the curve, in ``z``: evaluated anywhere on the grid's t."""
 
     rows: np.ndarray
     c: np.ndarray
@@ -174,19 +217,20 @@ class _Ensemble:
         return np.vstack([par, np.full((1, g_own.shape[1]), self.last)])
 
 
-def _fit(g: np.ndarray, fam: np.ndarray, z: np.ndarray, m: int) -> _Ensemble:
-    rows, c, a = _fit_members(g[:, :m], fam, z[:m], len(FAMILIES) - 1)
-    k = max(3, m // 10)
-    return _Ensemble(rows, c, a, float(z[m - k:m].mean()))
+def _weights(bt_mse: np.ndarray, sigma: float, n: int) -> np.ndarray:
+    """Member weights from the backtest: ``(mse + sigma^2)^-p``, ``p = min(1, n / _FULL_SAY)``."""
+    w = 1.0 / (bt_mse + sigma * sigma + 1e-12) ** min(1.0, n / _FULL_SAY)
+    return w / w.sum()
 
 
 @dataclass(frozen=True)
 class _Space:
-    """The space the members are fitted in: ``h`` falls as the curve improves.
+    """Where the members live (``z``, falling as the curve improves) and are averaged (``h``).
 
-    ``log``: ``h = log(value)`` for a min-mode curve of positive values (losses); ``log_error``:
-    ``h = log(1 - value)`` for a max-mode curve inside (0, 1) (accuracy -> log error rate);
-    ``linear``: ``h = sign * value``. Then ``h`` is standardised (``(h - offset) / scale``).
+    ``positive``: a min-mode curve of positive values (a loss): ``z = value / scale``, bounded
+    below by 0, ``h = log z``; ``error_rate``: a max-mode curve inside [0, 1] (an accuracy):
+    ``z = (1 - value) / scale``, bounded by 0, ``h = log z``; ``linear``: anything else,
+    ``z = h = (sign x value - median) / scale``, unbounded.
     """
 
     kind: str
@@ -197,33 +241,41 @@ class _Space:
     @staticmethod
     def choose(y: np.ndarray, sign: int) -> _Space:
         if sign == 1 and np.all(y > 0):
-            kind, h = "log", np.log(y)
-        elif sign == -1 and np.all((y > 0) & (y < 1)):
-            kind, h = "log_error", np.log1p(-y)
-        else:
-            kind, h = "linear", sign * y
-        offset = float(np.median(h))
-        scale = float(np.max(np.abs(h - offset))) or 1.0
-        return _Space(kind, sign, offset, scale)
+            return _Space("positive", sign, 0.0, float(np.max(y)))
+        if sign == -1 and np.all((y >= 0) & (y < 1)):
+            return _Space("error_rate", sign, 0.0, float(np.max(1.0 - y)))
+        offset = float(np.median(sign * y))
+        scale = float(np.max(np.abs(sign * y - offset))) or 1.0
+        return _Space("linear", sign, offset, scale)
 
-    def to_h(self, y: np.ndarray) -> np.ndarray:
-        if self.kind == "log":
-            h = np.log(y)
-        elif self.kind == "log_error":
-            h = np.log1p(-y)
-        else:
-            h = self.sign * y
-        return (h - self.offset) / self.scale
+    @property
+    def bounded(self) -> bool:
+        return self.kind != "linear"
+
+    @property
+    def floor(self) -> float:
+        return 0.0 if self.bounded else -math.inf
+
+    def to_z(self, y: np.ndarray) -> np.ndarray:
+        if self.kind == "positive":
+            return y / self.scale
+        if self.kind == "error_rate":
+            return (1.0 - y) / self.scale
+        return (self.sign * y - self.offset) / self.scale
+
+    def h_of_z(self, z: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(z, _TINY)) if self.bounded else z
 
     def from_h(self, h: Any) -> Any:
-        raw = np.asarray(h, dtype=np.float64) * self.scale + self.offset
+        hh = np.asarray(h, dtype=np.float64)
         with np.errstate(over="ignore"):
-            if self.kind == "log":
-                out = np.exp(raw)
-            elif self.kind == "log_error":
-                out = -np.expm1(raw)
-            else:
-                out = self.sign * raw
+            z = np.exp(hh) if self.bounded else hh
+        if self.kind == "positive":
+            out = z * self.scale
+        elif self.kind == "error_rate":
+            out = 1.0 - z * self.scale
+        else:
+            out = self.sign * (z * self.scale + self.offset)
         return float(out) if out.ndim == 0 else out
 
 
@@ -239,6 +291,7 @@ class _State:
     weights: np.ndarray
     noise: float      # robust noise sd of h
     best_h: float
+    backtest_mse: np.ndarray  # per member, in h
 
     def at(self, epoch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Forecast ``h`` and its sd at ``epoch`` (same shape)."""
@@ -247,7 +300,8 @@ class _State:
             raise ValueError("epoch must be finite")
         flat = e.reshape(-1)
         t = np.maximum(flat - self.first_epoch + 1.0, 1.0)
-        members = self.members.at(_basis(_params(self.span)[self.members.rows], t))
+        members = self.space.h_of_z(
+            self.members.at(_basis(_params(self.span)[self.members.rows], t)))
         mean = self.weights @ members
         spread = self.weights @ (members - mean) ** 2
         sd = np.sqrt(spread)
@@ -354,32 +408,38 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
         return ForecastResult(True, mode, float(level), n)
 
     space = _Space.choose(y, sign)
-    z = space.to_h(y)
+    z = space.to_z(y)
+    h = space.h_of_z(z)
+    # Relative least squares for a bounded curve (a loss): each epoch counts by its own scale.
+    wts = 1.0 / np.maximum(z, _TINY) ** 2 if space.bounded else np.ones(n)
+    wts = wts / wts.max()
     t = (x - x[0] + 1).astype(np.float64)
     span = int(t[-1])
     g, fam = _grid(t, span)
+    n_par = len(FAMILIES) - 1
 
-    # Backtest: fit a prefix, score each member on the rest.
+    ends = tuple(sorted({round(frac * n) for frac in _SPLITS if 4 <= round(frac * n) < n} | {n}))
+    sums = _Sums.of(g, z, wts, ends)
+
+    def fit(m: int) -> _Ensemble:
+        rows, c, a = _fit_members(sums, m, fam, space.floor, n_par)
+        k = max(3, m // 10)
+        return _Ensemble(rows, c, a, float(z[m - k:m].mean()))
+
+    # Backtest: fit a prefix, score each member (in h) on the rest.
     mse = np.zeros(len(FAMILIES))
     used = 0
-    for frac in _SPLITS:
-        m = round(frac * n)
-        if m < 4 or n - m < 1:
-            continue
-        pred = _fit(g, fam, z, m).members(g[:, m:])
-        mse += np.mean((pred - z[m:]) ** 2, axis=1)
+    for m in ends[:-1]:
+        pred = space.h_of_z(fit(m).members(g[:, m:]))
+        mse += np.mean((pred - h[m:]) ** 2, axis=1)
         used += 1
     mse /= max(used, 1)
-    sigma = _noise_from_differences(z)
-    # The backtest's say grows with the epochs it holds out; on a short curve it is mostly noise.
-    power = _WEIGHT_POWER * min(1.0, n / _FULL_SAY)
-    w = 1.0 / np.maximum(mse, max(sigma * sigma * 1e-2, 1e-12)) ** power
-    w /= w.sum()
-
-    full = _fit(g, fam, z, n)
-    best_i = int(np.argmin(z))
+    sigma = _noise_from_differences(h)
+    w = _weights(mse, sigma, n)
+    full = fit(n)
+    best_i = int(np.argmin(h))
     first, last = int(x[0]), int(x[-1])
-    state = _State(space, first, last, span, full, w, sigma, float(z[best_i]))
+    state = _State(space, first, last, span, full, w, sigma, float(h[best_i]), mse)
     asym_h = float(state.at(np.array([float(first + HORIZON * span)]))[0][0])
 
     # epochs_to_plateau: the first epoch from which the forecast stays within tol of the asymptote.
