@@ -32,6 +32,9 @@ _PUBLIC = {
     "diagnose_runs": "tracking",
     "RunFailure": "tracking",
     "PlateauCallback": "callback",
+    "ForecastStopping": "callback",
+    "forecast_stop_decision": "stopping",
+    "forecast_stopping_replay": "stopping",
 }
 
 __all__ = ["__version__", *_PUBLIC]
