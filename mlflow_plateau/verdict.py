@@ -216,7 +216,8 @@ def _chance_level(curves: dict[str, Curve], monitor: str, train: str | None, mod
 
 
 def _forecast_for(curve: Curve, mode: str) -> ForecastResult | None:
-    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs."""
+    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs (and,
+    as decided by the caller, for a diverged run: more epochs of it are not worth forecasting)."""
     result = forecast_curve(curve.values, epochs=curve.epochs, mode=mode)
     return None if result.insufficient else result
 
@@ -299,7 +300,7 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
 
     def result(verdict: str, p: PlateauResult | None, g: GapResult | None) -> Diagnosis:
         evidence["verdict_rule"] = verdict
-        f = _forecast_for(val_ok, mode)
+        f = None if verdict == "diverged" else _forecast_for(val_ok, mode)
         return Diagnosis(verdict, _summary(verdict, monitor, p, g, evidence, f), evidence,
                          list(_RECOMMENDATIONS[verdict]), monitor, partner, mode, p, g, config,
                          forecast=f)
