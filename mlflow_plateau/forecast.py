@@ -345,10 +345,23 @@ class ForecastResult:
     state: _State | None = field(default=None, repr=False, compare=False)
 
     def _state(self) -> _State:
-        if self.insufficient or self.state is None:
+        if self.insufficient:
             raise ValueError(f"no forecast: only {self.n_epochs} usable epoch(s), at least "
                              f"{MIN_EPOCHS} are needed")
+        if self.state is None:
+            raise ValueError("this forecast was read back from its to_dict(): its numbers are "
+                             "here, but forecast_curve must be run again to evaluate it")
         return self.state
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForecastResult:
+        """The numbers of a ``to_dict()`` back as a result (``predict`` and the other methods
+        then raise: the fitted members are not part of the dict)."""
+        names = {f.name for f in fields(cls)} - {"state"}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown ForecastResult fields: {sorted(unknown)}")
+        return cls(**{k: (dict(v) if k == "weights" else v) for k, v in data.items()})
 
     def _q(self) -> float:
         return float(norm.ppf(0.5 + self.level / 2))

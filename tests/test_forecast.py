@@ -114,3 +114,13 @@ def test_noise_free_decreasing_curves_never_forecast_a_rise(c, a, alpha, n):
     future = f.predict(np.arange(n, 4 * n))
     assert np.all(np.diff(future) <= 1e-9 * max(1.0, abs(future).max()))
     assert f.best_at_2x <= y.min()
+
+
+def test_from_dict_gives_back_the_numbers():
+    f = forecast_curve(_pow_curve(25))
+    back = type(f).from_dict(f.to_dict())
+    assert back.to_dict() == f.to_dict()
+    with pytest.raises(ValueError, match="read back"):
+        back.predict(30)
+    with pytest.raises(ValueError, match="unknown"):
+        type(f).from_dict({**f.to_dict(), "extra": 1})
