@@ -141,7 +141,7 @@ def impossible_verdict(history: Any, d: Any) -> list[str]:
     if d.verdict in ("healthy", "underfitting", "overfitting") and z.size >= 5 \
             and int(np.argmin(z)) == z.size - 1 and tail_still_falling(z, v.epochs):
         out.append(f"{d.verdict} while the last epoch is the best and the trend of the last "
-                   f"{tail_window(z.size)} epochs still falls (90% interval below zero)")
+                   f"{tail_window(z.size)} epochs still falls beyond its noise")
     if d.verdict == "overfitting" and d.train_metric:
         t, _ = finite_prefix(curves[d.train_metric])
         tz = sign * t.values

@@ -19,6 +19,8 @@ _PUBLIC = {
     "generalization_gap": "gap",
     "GapResult": "gap",
     "scaling_fit": "scaling",
+    "forecast_curve": "forecast",
+    "ForecastResult": "forecast",
     "ScalingResult": "scaling",
     "diagnose_curves": "verdict",
     "scaling_verdict": "verdict",
@@ -30,6 +32,9 @@ _PUBLIC = {
     "diagnose_runs": "tracking",
     "RunFailure": "tracking",
     "PlateauCallback": "callback",
+    "ForecastStopping": "callback",
+    "forecast_stop_decision": "stopping",
+    "forecast_stopping_replay": "stopping",
 }
 
 __all__ = ["__version__", *_PUBLIC]

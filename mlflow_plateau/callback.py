@@ -58,7 +58,8 @@ import keras
 import mlflow
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
-from .curves import Curve, pair_curves
+from .curves import Curve, metric_mode, pair_curves
+from .stopping import StopDecision, forecast_stop_decision
 from .verdict import Diagnosis, diagnose_curves
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
@@ -287,4 +288,91 @@ class PlateauCallback(keras.callbacks.Callback):
         self._tracking_ok = False
 
 
-__all__ = ["PlateauCallback"]
+class ForecastStopping(keras.callbacks.Callback):
+    """Stop training when the forecast says the rest of the epochs would not buy a real gain.
+
+    Each epoch, ``stopping.forecast_stop_decision`` is asked about the monitored values so far,
+    with the epoch budget of the ``fit`` call (its last epoch, ``epochs - 1``): training stops
+    when the optimistic end of the forecast's ``level`` interval improves the best value by less
+    than ``max(min_delta, relative_delta x the improvement so far)`` by the end of the budget
+    (from ``patience`` epochs on), or where ``keras.callbacks.EarlyStopping(patience, min_delta)``
+    would stop: it never trains longer than EarlyStopping, and while the forecast interval holds
+    a real gain it does not stop earlier. ``restore_best_weights`` restores the weights of the
+    best epoch when training ends, as EarlyStopping does (the best by Keras's rule: an
+    improvement beats the best by more than ``min_delta``).
+
+    ``stopped_epoch`` (None when it did not stop), ``stop_reason`` (``"forecast"`` or
+    ``"patience"``), ``best_epoch``, ``best`` and ``decision`` (the last ``StopDecision``) are
+    kept for inspection. A missing or non-finite monitor value is skipped (with one warning).
+    No MLflow call is made; combine with ``PlateauCallback`` to diagnose the run.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str | None = None,
+                 min_delta: float = 0.0, relative_delta: float = 0.01, patience: int = 10,
+                 level: float = 0.8, restore_best_weights: bool = True, verbose: int = 0) -> None:
+        super().__init__()
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be None, 'min' or 'max', not {mode!r}")
+        self.monitor = monitor
+        self.mode = mode or metric_mode(monitor)
+        self.options: dict[str, Any] = {"min_delta": float(min_delta),
+                                        "relative_delta": float(relative_delta),
+                                        "patience": patience, "level": float(level)}
+        # Check the options now rather than at the first epoch.
+        forecast_stop_decision([1.0], budget_end=0, mode=self.mode, **self.options)
+        self.restore_best_weights = restore_best_weights
+        self.verbose = verbose
+        self._reset()
+
+    def _reset(self) -> None:
+        self._epochs: list[int] = []
+        self._values: list[float] = []
+        self._warned = False
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[Any] | None = None
+        self.stopped_epoch: int | None = None
+        self.stop_reason: str | None = None
+        self.decision: StopDecision | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._reset()
+
+    def _improves(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        delta = self.options["min_delta"]
+        return value < self.best - delta if self.mode == "min" else value > self.best + delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = _as_number((logs or {}).get(self.monitor))
+        if value is None or value != value or value in (float("inf"), float("-inf")):
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"ForecastStopping: no finite {self.monitor!r} at epoch {epoch} "
+                              f"(logs: {', '.join(sorted(logs or {})) or 'none'}); skipped",
+                              UserWarning, stacklevel=2)
+            return
+        self._epochs.append(int(epoch))
+        self._values.append(value)
+        if self._improves(value):
+            self.best, self.best_epoch = value, int(epoch)
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+        budget_end = int((self.params or {}).get("epochs", epoch + 1)) - 1
+        self.decision = forecast_stop_decision(self._values, budget_end=budget_end,
+                                               mode=self.mode, epochs=self._epochs,
+                                               **self.options)
+        if self.decision.stop:
+            self.stopped_epoch, self.stop_reason = int(epoch), self.decision.reason
+            self.model.stop_training = True
+            if self.verbose:
+                print(f"ForecastStopping: stopped at epoch {epoch} ({self.decision.reason}); "
+                      f"best {self.monitor} {self.best:.4g} at epoch {self.best_epoch}")
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+__all__ = ["ForecastStopping", "PlateauCallback"]

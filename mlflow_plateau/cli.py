@@ -526,6 +526,9 @@ def _add_compare_parser(sub: Any) -> None:
     _add_store_options(compare)
     compare.add_argument("--dry-run", action="store_true",
                          help="compare and print, log no comparison run")
+    compare.add_argument("--by", choices=("plateau", "forecast"), default="plateau",
+                         help="rank by the epoch each run stopped learning (default) or by the "
+                              "best value forecast with twice its epochs")
     _add_diagnosis_options(compare)
 
 
@@ -537,9 +540,11 @@ def _compare_row(row) -> list[str]:
     name = row.label if row.label == row.key else f"{row.label} ({row.key})"
     from rich.markup import escape  # run names are the user's text, not rich markup
 
+    forecast = "-" if row.forecast_best is None else \
+        f"{_fmt(row.forecast_best)} @ {row.forecast_epoch}"
     return [escape(cell) for cell in (str(row.rank), name, row.verdict, epoch, best,
                                       _fmt(row.stop_epoch), _fmt(row.wasted_epochs),
-                                      _fmt(row.gap_final))]
+                                      _fmt(row.gap_final), forecast)]
 
 
 def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -552,7 +557,7 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     try:
         result = compare_runs(args.run_ids or None, experiment_name=args.experiment_name,
                               experiment_id=args.experiment_id, filter_string=args.filter_string,
-                              tracking_uri=args.tracking_uri, log=not args.dry_run,
+                              tracking_uri=args.tracking_uri, log=not args.dry_run, by=args.by,
                               **_diagnosis_kwargs(args))
     except TooFewRuns as exc:
         for failure in exc.failures:
@@ -567,10 +572,12 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, **result.to_dict()}, indent=2))
     else:
-        title = (f"{len(result.comparison.rows)} runs, in the order they stopped learning"
+        order = ("in the order they stopped learning" if args.by == "plateau" else
+                 "best forecast at twice their epochs first")
+        title = (f"{len(result.comparison.rows)} runs, {order}"
                  + (" (dry run: nothing logged)" if args.dry_run else ""))
         _print_table(title, ["#", "run", "verdict", "plateau epoch", "best @ epoch", "early stop",
-                             "wasted epochs", "final gap"],
+                             "wasted epochs", "final gap", "forecast best @ 2x"],
                      [_compare_row(r) for r in result.comparison.rows])
         print(result.answer)
         if result.run_id:

@@ -13,8 +13,12 @@ The order, best first:
 
 Within one epoch, runs with the same monitor are ordered by their best value (the better first,
 so the tie goes to the run that got further before stopping); then by label. Two runs at the same
-epoch are named in the answer as a tie. This is core: it reads only ``Diagnosis`` objects and
-never imports mlflow.
+epoch are named in the answer as a tie.
+
+``by="forecast"`` ranks instead by the forecast (``Diagnosis.forecast``): the best value each run
+is predicted to reach with twice its epochs (``best_at_2x``), the better first, grouped by monitor;
+runs without a forecast come last. The answer names the run forecast to do best. This is core: it
+reads only ``Diagnosis`` objects and never imports mlflow.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from .verdict import Diagnosis
+
+RankBy = Literal["plateau", "forecast"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,12 @@ class ComparisonRow:
     still_improving: bool | None
     last_epoch: int | None
     gap_final: float | None
+    forecast_epoch: int | None = None           # epoch_2x: the last of twice the epochs
+    forecast_best: float | None = None          # best value forecast by then (best_at_2x)
+    forecast_value: float | None = None         # forecast level there, and its interval
+    forecast_low: float | None = None
+    forecast_high: float | None = None
+    gain_if_doubled: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,9 +75,11 @@ class Comparison:
     answer: str
     first: ComparisonRow | None          # the run that stopped learning first (None: none did)
     tied_with: tuple[str, ...] = ()      # labels of runs that stopped at the same epoch
+    by: str = "plateau"                  # what ranked them: "plateau" or "forecast"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"answer": self.answer, "first": self.first.key if self.first else None,
+        return {"answer": self.answer, "by": self.by,
+                "first": self.first.key if self.first else None,
                 "tied_with": list(self.tied_with), "runs": [r.to_dict() for r in self.rows]}
 
 
@@ -95,7 +109,24 @@ def _row(key: str, label: str, d: Diagnosis) -> ComparisonRow:
         best_value=_num(p.best_value) if p else None, stop_epoch=_int(p.stop_epoch) if p else None,
         wasted_epochs=_int(p.wasted_epochs) if p else None,
         still_improving=bool(p.still_improving) if p else None,
-        last_epoch=_int(p.last_epoch) if p else None, gap_final=_num(g.final) if g else None)
+        last_epoch=_int(p.last_epoch) if p else None, gap_final=_num(g.final) if g else None,
+        **_forecast_fields(d))
+
+
+def _forecast_fields(d: Diagnosis) -> dict[str, Any]:
+    f = d.forecast
+    if f is None or f.insufficient or d.verdict == "diverged":
+        return {}
+    return {"forecast_epoch": _int(f.epoch_2x), "forecast_best": _num(f.best_at_2x),
+            "forecast_value": _num(f.value_at_2x), "forecast_low": _num(f.value_at_2x_low),
+            "forecast_high": _num(f.value_at_2x_high), "gain_if_doubled": _num(f.gain_if_doubled)}
+
+
+def _forecast_order(row: ComparisonRow) -> tuple:
+    best = row.forecast_best
+    if best is None:
+        return (1, row.monitor or "", math.inf, row.label, row.key)
+    return (0, row.monitor or "", -best if row.mode == "max" else best, row.label, row.key)
 
 
 def _order(row: ComparisonRow) -> tuple:
@@ -136,20 +167,37 @@ def _answer(rows: Sequence[ComparisonRow]) -> tuple[str, ComparisonRow | None, t
             f"{first.summary}", first, tied)
 
 
-def compare_diagnoses(diagnoses: Sequence[Diagnosis], labels: Mapping[str, str] | None = None
-                      ) -> Comparison:
-    """Rank ``diagnoses`` by when each run stopped learning (see the module docstring).
+def _forecast_answer(rows: Sequence[ComparisonRow]) -> tuple[str, ComparisonRow | None]:
+    first = rows[0] if rows else None
+    if first is None or first.forecast_best is None:
+        return f"None of the {len(rows)} runs has a forecast (5 or more epochs needed).", None
+    monitors = {r.monitor for r in rows if r.forecast_best is not None}
+    note = "" if len(monitors) == 1 else " (runs with other monitors are ranked apart)"
+    return (f"{first.label} is forecast to do best with twice its epochs: {first.monitor} about "
+            f"{first.forecast_best:.4g} by epoch {first.forecast_epoch} (now "
+            f"{first.best_value:.4g}){note}.", first)
+
+
+def compare_diagnoses(diagnoses: Sequence[Diagnosis], labels: Mapping[str, str] | None = None,
+                      *, by: RankBy = "plateau") -> Comparison:
+    """Rank ``diagnoses`` by when each run stopped learning, or ``by="forecast"`` by the best
+    value forecast at twice its epochs (see the module docstring).
 
     ``labels`` maps a run's key (its run id, or ``run N``) to the name people read; a run without a
     label is shown by its key.
     """
+    if by not in ("plateau", "forecast"):
+        raise ValueError(f"by must be 'plateau' or 'forecast', not {by!r}")
     labels = labels or {}
     keys = run_keys(diagnoses)
     rows = sorted((_row(k, str(labels.get(k) or k), d) for k, d in zip(keys, diagnoses, strict=True)),
-                  key=_order)
+                  key=_order if by == "plateau" else _forecast_order)
     ranked = tuple(replace(r, rank=i + 1) for i, r in enumerate(rows))
+    if by == "forecast":
+        answer, first = _forecast_answer(ranked)
+        return Comparison(rows=ranked, answer=answer, first=first, by=by)
     answer, first, tied = _answer(ranked)
     return Comparison(rows=ranked, answer=answer, first=first, tied_with=tied)
 
 
-__all__ = ["Comparison", "ComparisonRow", "compare_diagnoses", "run_keys"]
+__all__ = ["Comparison", "ComparisonRow", "RankBy", "compare_diagnoses", "run_keys"]

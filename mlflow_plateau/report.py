@@ -267,6 +267,27 @@ def _draw_pair(ax: Any, curves: Mapping[str, Curve], train: str | None, val: str
     return drawn
 
 
+def _draw_forecast(ax: Any, d: Diagnosis) -> None:
+    """The monitor's forecast (``Diagnosis.forecast``) beyond its last epoch: a dashed line and
+    its interval as a band, up to twice the epochs for a ``not_converged`` run (what training
+    twice as long would bring), else a quarter of the epochs further (at least 5). Nothing for a
+    diverged run or without a forecast."""
+    f = d.forecast
+    if f is None or f.insufficient or f.last_epoch is None or d.verdict == "diverged":
+        return
+    last = f.last_epoch
+    end = f.epoch_2x if d.verdict == "not_converged" else last + max(5, f.n_epochs // 4)
+    x = np.linspace(last, end, 60)
+    y = f.predict(x)
+    lo, hi = f.interval(x)
+    pct = round(100 * f.level)
+    ax.fill_between(x, lo, hi, color=_VAL, alpha=0.10, linewidth=0, zorder=1,
+                    label=f"forecast {pct}% interval")
+    ax.plot(x, y, color=_VAL, linewidth=1.6, linestyle=(0, (4, 2)), zorder=2,
+            label=f"forecast: {f.value_at_2x:.3g} at epoch {f.epoch_2x}"
+            if end == f.epoch_2x else "forecast")
+
+
 def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
     """The monitor's train/validation curves with the diagnosis marked on them, as PNG bytes."""
     d = diagnosis
@@ -320,6 +341,7 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
             which = f"EarlyStopping(patience={patience})" if patience is not None else "EarlyStopping"
             ax.axvline(p.stop_epoch, color=_STOP, linewidth=1.4, linestyle=(0, (5, 3)),
                        label=f"{which} stops @ {p.stop_epoch}")
+        _draw_forecast(ax, d)
 
     chance = d.evidence.get("chance")
     if isinstance(chance, (int, float)) and math.isfinite(chance) and monitor_curve is not None:
@@ -779,6 +801,10 @@ def _cards(d: Diagnosis) -> str:
     if g is not None:
         rel = f" ({100 * g.relative_final:.0f}%)" if g.relative_final is not None else ""
         cards.append(("Gap at the end", f"{_fmt(g.final)}{rel}"))
+    f = d.forecast
+    if f is not None and not f.insufficient and d.verdict != "diverged":
+        cards.append((f"Forecast @ epoch {f.epoch_2x} (2x)",
+                      f"{_fmt(f.value_at_2x)} ({_fmt(f.value_at_2x_low)}–{_fmt(f.value_at_2x_high)})"))
     if "diverged_epoch" in d.evidence:
         cards.append(("Diverged at epoch", _fmt(d.evidence["diverged_epoch"])))
     return ("<div class=\"cards\">" + "".join(

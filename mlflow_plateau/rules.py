@@ -432,11 +432,16 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
 
 
 def tail_still_falling(z: np.ndarray, epochs: np.ndarray) -> bool:
-    """The last window's Theil-Sen trend falls, its whole 90% interval below zero (lower is
-    better): the curve still improves beyond its noise."""
+    """The last window still improves beyond its noise (lower is better): its Theil-Sen trend
+    falls across the window by more than three late noise sd (a window of pure noise rarely
+    does: its trend's fall spreads by about one sd; on a noise-free curve, three hundredths of
+    its range) and the trend's whole 90% interval lies below zero."""
     w = tail_window(z.size)
-    _, _, high = _theil(z[-w:], epochs[-w:].astype(np.float64))
-    return high < 0
+    x = epochs[-w:].astype(np.float64)
+    slope, _, high = _theil(z[-w:], x)
+    fall = -slope * float(x[-1] - x[0])
+    # A noise-free curve has no noise to beat: there the fall must be 1% of the curve's range.
+    return high < 0 and fall > 3.0 * max(late_noise(z), 0.01 * float(np.ptp(z)))
 
 
 def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
@@ -454,8 +459,7 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if record > 0 and fall > 0 \
         else 0.0
     # The best epoch is the last and the trend over the last window still falls beyond the noise
-    # (its 90% Theil-Sen interval lies below zero): still learning, however small the share of
-    # how far it came.
+    # (``tail_still_falling``): still learning, however small the share of how far it came.
     if r.best_index == n - 1 and tail_still_falling(r.z, r.epochs):
         score = max(score, 1.0)
     if score >= 1.0:

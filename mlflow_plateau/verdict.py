@@ -52,6 +52,7 @@ import numpy as np
 
 from . import __version__
 from .curves import Curve, _words, as_fraction, finite_prefix, history_curves, metric_mode, pair_curves
+from .forecast import ForecastResult, forecast_curve, forecast_sentence
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
 from .rules import RuleThresholds, close_calls, decide, infer_chance, make_reading
@@ -113,6 +114,7 @@ class Diagnosis:
     config: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     alternatives: list[dict[str, Any]] = field(default_factory=list)
+    forecast: ForecastResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: no NaN/inf, no numpy types."""
@@ -124,6 +126,7 @@ class Diagnosis:
             "plateau": self.plateau.to_dict() if self.plateau else None,
             "gap": self.gap.to_dict() if self.gap else None, "config": self.config,
             "alternatives": self.alternatives,
+            "forecast": self.forecast.to_dict() if self.forecast else None,
         })
 
 
@@ -204,8 +207,15 @@ def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: in
     return None, k, f"unknown for {monitor} ({source})"
 
 
+def _forecast_for(curve: Curve, mode: str) -> ForecastResult | None:
+    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs (and,
+    as decided by the caller, for a diverged run: more epochs of it are not worth forecasting)."""
+    result = forecast_curve(curve.values, epochs=curve.epochs, mode=mode)
+    return None if result.insufficient else result
+
+
 def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult | None,
-             ev: dict[str, Any]) -> str:
+             ev: dict[str, Any], f: ForecastResult | None = None) -> str:
     if verdict == "insufficient_data":
         return (f"Only {ev.get('epochs', 0)} usable epoch(s) of {monitor}: too few to find a "
                 "plateau.")
@@ -228,7 +238,8 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
     if verdict == "overfitting":
         return f"{monitor} is overfitting ({best}): {why}{stop}."
     if verdict == "not_converged":
-        return f"{monitor} had not converged ({best}, the last epoch is {p.last_epoch}): {why}."
+        return (f"{monitor} had not converged ({best}, the last epoch is {p.last_epoch}): {why}"
+                + forecast_sentence(f, monitor) + ".")
     if verdict == "underfitting":
         return f"{monitor} converged ({best}) with a small gap but a poor fit: {why}."
     return (f"{monitor} converged ({best}; it stopped improving by more than the noise at "
@@ -278,11 +289,12 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                alternatives: list[dict[str, Any]] | None = None) -> Diagnosis:
         evidence["verdict_rule"] = verdict
         alts = alternatives or []
-        summary = _summary(verdict, monitor, p, g, evidence)
+        f = None if verdict in ("diverged", "insufficient_data") else _forecast_for(val_ok, mode)
+        summary = _summary(verdict, monitor, p, g, evidence, f)
         if alts:
             summary += f" Close to {alts[0]['verdict']}: {alts[0]['why']}."
         return Diagnosis(verdict, summary, evidence, list(_RECOMMENDATIONS[verdict]), monitor,
-                         partner, mode, p, g, config, alternatives=alts)
+                         partner, mode, p, g, config, alternatives=alts, forecast=f)
 
     # The first non-finite epoch of the monitor or its training curve; the monitor wins a tie.
     diverged = sorted((e, n != monitor, n) for e, n in ((val_bad, monitor), (train_bad, partner))

@@ -107,6 +107,29 @@ def test_a_tie_is_named_and_broken_by_the_better_best_value():
     assert f"(epoch {d_better.plateau.epoch}, tied with worse)" in comparison.answer
 
 
+def test_runs_can_be_ranked_by_their_forecast():
+    """by="forecast": the best value forecast at twice the epochs, the lowest loss first."""
+    diagnoses, _, labels = _diagnosed()
+    comparison = compare_diagnoses(diagnoses, labels, by="forecast")
+    assert comparison.by == "forecast" and comparison.to_dict()["by"] == "forecast"
+    forecasts = [r.forecast_best for r in comparison.rows]
+    assert None not in forecasts and forecasts == sorted(forecasts)
+    for r in comparison.rows:
+        assert r.forecast_best <= r.best_value + 1e-12  # never worse than already reached
+        assert r.forecast_low <= r.forecast_value <= r.forecast_high
+        assert r.forecast_epoch == 2 * (r.last_epoch + 1) - 1
+    first = comparison.first
+    assert first is comparison.rows[0]
+    assert comparison.answer.startswith(f"{first.label} is forecast to do best with twice its")
+    # The run still improving has by far the most to gain; the overfitting lr=0.1 run nothing.
+    gains = {r.label: r.gain_if_doubled for r in comparison.rows}
+    assert max(gains, key=gains.get) == "lr=1e-4" and gains["lr=1e-4"] > 0.1
+    assert gains["lr=0.1"] == pytest.approx(0.0, abs=1e-9)
+    json.dumps(comparison.to_dict(), allow_nan=False)
+    with pytest.raises(ValueError, match="by must be"):
+        compare_diagnoses(diagnoses, labels, by="speed")
+
+
 def test_nothing_stopped_and_diverged_runs():
     slow = diagnose_curves(RUNS["lr=1e-4"][0])
     comparison = compare_diagnoses([replace(slow, run_id="x"), replace(slow, run_id="y")])
@@ -307,6 +330,16 @@ def test_cli_compare_prints_the_table_and_answer(client, runs, capsys):
     assert positions == sorted(positions)
     (comparison,) = _comparison_runs(client, exp)
     assert f"comparison run: {comparison.info.run_id}" in out
+
+
+def test_cli_compare_by_forecast(client, runs, capsys):
+    _exp, ids = runs
+    code = main(["compare", *(ids[n] for n in RUNS), "--by", "forecast", "--dry-run", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["by"] == "forecast"
+    bests = [r["forecast_best"] for r in doc["runs"]]
+    assert bests == sorted(bests)
+    assert doc["answer"].startswith(f"{doc['runs'][0]['label']} is forecast to do best")
 
 
 def test_cli_compare_exit_codes_json_and_dry_run(client, runs, capsys):

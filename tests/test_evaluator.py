@@ -59,7 +59,8 @@ def test_evaluate_returns_and_writes_the_diagnosis(tracking_uri, client):
     assert result.metrics["plateau/epoch"] == expected.plateau.epoch
     assert result.metrics["plateau/best_epoch"] == expected.plateau.best_epoch
     assert result.metrics["gap/final"] == pytest.approx(expected.gap.final)
-    assert all(k.startswith(("plateau/", "gap/")) for k in result.metrics)
+    assert all(k.startswith(("plateau/", "gap/", "forecast/")) for k in result.metrics)
+    assert result.metrics["forecast/value_at_2x"] == pytest.approx(expected.forecast.value_at_2x)
     assert all(np.isfinite(v) for v in result.metrics.values())
 
     # ... and the run got the same values at step 0, the tags and the artifacts.

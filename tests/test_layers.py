@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-CORE = ["curves", "plateau", "gap", "scaling", "verdict", "comparison"]
+CORE = ["curves", "plateau", "gap", "scaling", "forecast", "stopping", "verdict",
+        "comparison"]
 
 
 def test_core_modules_import_no_mlflow_or_keras():

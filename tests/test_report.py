@@ -477,3 +477,22 @@ def test_characters_the_font_lacks_raise_no_warning_and_stay_exact_in_html():
     parsed = _Page()
     parsed.feed(report.report_html(d, curves, png=png))
     assert f"val_{name}" in "".join(parsed.text)
+
+
+def test_curves_png_draws_the_forecast_of_a_not_converged_run():
+    """The forecast's dashed line and band reach epoch_2x (drawn by report._draw_forecast)."""
+    from matplotlib.figure import Figure
+
+    from mlflow_plateau.report import _draw_forecast
+    from mlflow_plateau.verdict import diagnose_curves as diagnose
+
+    t = np.arange(1, 41.0)
+    d = diagnose({"loss": 0.1 + 2 * t ** -0.5, "val_loss": 0.2 + 2 * t ** -0.5})
+    assert d.verdict == "not_converged" and d.forecast is not None
+    ax = Figure().subplots()
+    _draw_forecast(ax, d)
+    line = ax.get_lines()[0]
+    assert line.get_linestyle() == "--"
+    assert line.get_xdata()[-1] == d.forecast.epoch_2x
+    assert line.get_ydata()[-1] == pytest.approx(d.forecast.value_at_2x)
+    assert len(ax.collections) == 1  # the band

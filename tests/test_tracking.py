@@ -484,3 +484,39 @@ def test_lightning_and_custom_names(client):
     d = diagnose_run(custom, tracking_uri=uri, monitor="holdout_mse", train_metric="Training Loss",
                      mode="min", log=False)
     assert (d.monitor, d.train_metric, d.mode) == ("holdout_mse", "Training Loss", "min")
+
+
+def test_forecast_and_best_metrics_are_written_once(client):
+    """forecast/* (DESIGN.md's names) and best/<metric> at the monitor's best epoch."""
+    exp = client.create_experiment("forecast-best")
+    acc = np.linspace(0.5, 0.9, EPOCHS.size)
+    run_id = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL, "val_accuracy": acc})
+    uri = client.tracking_uri
+    d = diagnose_run(run_id, tracking_uri=uri, artifacts="none")
+    metrics = client.get_run(run_id).data.metrics
+    f = d.forecast
+    assert f is not None and not f.insufficient
+    assert metrics["forecast/value_at_2x"] == pytest.approx(f.value_at_2x)
+    assert metrics["forecast/value_at_2x_low"] <= metrics["forecast/value_at_2x"] \
+        <= metrics["forecast/value_at_2x_high"]
+    assert metrics["forecast/gain_if_doubled"] == pytest.approx(f.gain_if_doubled)
+    assert metrics["forecast/epochs_to_plateau"] == f.epochs_to_plateau
+    best = d.plateau.best_epoch
+    assert best == 10
+    assert metrics["best/val_loss"] == pytest.approx(VAL[best])
+    assert metrics["best/loss"] == pytest.approx(TRAIN[best])
+    assert metrics["best/val_accuracy"] == pytest.approx(acc[best])
+    assert not any(k.startswith("best/best/") or k.startswith("best/forecast/") for k in metrics)
+    before = histories(client, run_id)
+    diagnose_run(run_id, tracking_uri=uri, artifacts="none")
+    assert histories(client, run_id) == before  # re-diagnosing adds nothing
+
+
+def test_too_short_a_curve_writes_no_forecast(client):
+    exp = client.create_experiment("forecast-short")
+    run_id = log_curves(client, exp, {"loss": TRAIN[:4], "val_loss": VAL[:4]})
+    d = diagnose_run(run_id, tracking_uri=client.tracking_uri, artifacts="none")
+    assert d.forecast is None
+    metrics = client.get_run(run_id).data.metrics
+    assert not any(k.startswith("forecast/") for k in metrics)
+    assert metrics["best/val_loss"] == pytest.approx(VAL[:4].min())

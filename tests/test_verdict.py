@@ -457,3 +457,17 @@ def test_every_scaling_verdict_is_reachable():
             scaling_fit(SIZES, 0.05 * SIZES ** -0.5 + 0.3),
             scaling_fit([1, 2], [0.3, 0.2])]
     assert {scaling_verdict(f).verdict for f in fits} == set(SCALING_VERDICTS)
+
+
+def test_the_diagnosis_carries_the_forecast_of_its_monitor():
+    t = np.arange(1, 41.0)
+    d = diagnose_curves({"loss": 0.1 + 2 * t ** -0.5, "val_loss": 0.2 + 2 * t ** -0.5})
+    assert d.verdict == "not_converged" and d.forecast is not None
+    assert d.forecast.gain_if_doubled > 0
+    assert "training 2x longer would bring val_loss to about" in d.summary
+    assert d.to_dict()["forecast"]["epoch_2x"] == 79
+    short = diagnose_curves({"loss": [1.0, 0.8, 0.7, 0.6], "val_loss": [1.1, 0.9, 0.8, 0.75]})
+    assert short.forecast is None and short.to_dict()["forecast"] is None
+    nan = diagnose_curves({"loss": [1.0, 0.8, 0.7, 0.6, 0.5, 0.4, float("nan")],
+                           "val_loss": [1.1, 0.9, 0.8, 0.75, 0.7, 0.65, 0.6]})
+    assert nan.verdict == "diverged" and nan.forecast is None

@@ -48,6 +48,8 @@ from .history import read_run_curves
 from .runs import diagnose_run, diagnose_runs, iter_runs
 from .scaling import ScalingGroup, diagnose_scaling
 from .store import (
+    BEST_PREFIX,
+    FORECAST_METRICS,
     GAP_METRICS,
     MAX_TAG_CHARS,
     OWN_PREFIXES,
@@ -74,9 +76,18 @@ from .store import (
     run_kept_options,
     user_curves,
 )
-from .writing import diagnosis_json, diagnosis_metrics, diagnosis_tags, log_diagnosis, log_history
+from .writing import (
+    best_metrics,
+    diagnosis_json,
+    diagnosis_metrics,
+    diagnosis_tags,
+    log_diagnosis,
+    log_history,
+)
 
 __all__ = [
+    "BEST_PREFIX",
+    "FORECAST_METRICS",
     "GAP_METRICS",
     "MAX_TAG_CHARS",
     "OWN_PREFIXES",
@@ -97,6 +108,7 @@ __all__ = [
     "Artifacts",
     "RunFailure",
     "ScalingGroup",
+    "best_metrics",
     "check_reachable",
     "diagnose_run",
     "diagnose_runs",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..comparison import Comparison, compare_diagnoses
+from ..comparison import Comparison, RankBy, compare_diagnoses
 from ..curves import Curve, drop_restored_epoch
 from ..verdict import Diagnosis
 from . import (
@@ -222,7 +222,7 @@ def _log(client: MlflowClient, experiment_id: str, key: str, comparison: Compari
 
 def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
                  experiment_id: str | None = None, filter_string: str | None = None,
-                 tracking_uri: str | None = None, log: bool = True,
+                 tracking_uri: str | None = None, log: bool = True, by: RankBy = "plateau",
                  **diagnosis_options: Any) -> ComparisonResult:
     """Diagnose several runs (nothing is written to them), rank them by when they stopped learning
     and, with ``log``, log one comparison run (see the module docstring) in the experiment of the
@@ -231,7 +231,8 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     ``diagnosis_options`` are ``diagnose_runs``'s (monitor, train_metric, mode, patience, min_delta,
     relative_delta, num_classes, chance). Selection errors raise ValueError; fewer than two runs
     that can be diagnosed raise ``TooFewRuns`` (with the failures); a run that cannot be diagnosed
-    is listed in ``failures`` and the rest are compared.
+    is listed in ``failures`` and the rest are compared. ``by``: ``"plateau"`` (when each run
+    stopped learning) or ``"forecast"`` (the best value forecast at twice its epochs).
     """
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     for name in ("log", "artifacts", "batch_size"):
@@ -258,7 +259,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     curves: dict[str, dict[str, Curve]] = {
         rid: drop_restored_epoch(dict(c))
         for rid, c in read_run_curves(list(labels), tracking_uri=uri).items()}
-    comparison = compare_diagnoses(diagnoses, labels)
+    comparison = compare_diagnoses(diagnoses, labels, by=by)
     result = ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,
                               failures=failures)
     if not log:
@@ -277,7 +278,9 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     files = {"overlay.png": png, "report.html": page.encode("utf-8"),
              "comparison.json": json.dumps(payload, sort_keys=True, indent=2,
                                            allow_nan=False).encode("utf-8")}
-    run_id = _log(client, first_experiment, _key(list(labels), diagnosis_options), comparison, files)
+    # The key of a plateau ranking is unchanged from before rankings by forecast existed.
+    key_options = diagnosis_options if by == "plateau" else {**diagnosis_options, "by": by}
+    run_id = _log(client, first_experiment, _key(list(labels), key_options), comparison, files)
     return ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,
                             failures=failures, run_id=run_id, experiment_id=first_experiment)
 

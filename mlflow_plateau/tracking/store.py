@@ -23,11 +23,14 @@ if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must sta
 
 Artifacts = Literal["all", "json", "none"]
 
-OWN_PREFIXES = ("plateau/", "gap/", "scaling/")
+OWN_PREFIXES = ("plateau/", "gap/", "scaling/", "forecast/", "best/")
 PLATEAU_METRICS = ("plateau/epoch", "plateau/epoch_low", "plateau/epoch_high", "plateau/best_epoch",
                    "plateau/best_value", "plateau/stop_epoch", "plateau/wasted_epochs")
 GAP_METRICS = ("gap/final", "gap/at_best", "gap/relative_final", "gap/trend")
 SCALING_METRICS = ("scaling/slope", "scaling/exponent", "scaling/gain_at_2x")
+FORECAST_METRICS = ("forecast/value_at_2x", "forecast/value_at_2x_low", "forecast/value_at_2x_high",
+                    "forecast/epochs_to_plateau", "forecast/gain_if_doubled")
+BEST_PREFIX = "best/"  # best/<metric>: each metric's value at the monitor's best epoch
 TAG_VERDICT, TAG_SUMMARY, TAG_MONITOR, TAG_VERSION = (
     "plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version")
 TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "plateau.kind"
@@ -198,7 +201,7 @@ def _own(name: str) -> bool:
 
 
 def user_curves(curves: Mapping[str, Curve]) -> dict[str, Curve]:
-    """The run's own curves: everything but the ``plateau/``, ``gap/``, ``scaling/`` results."""
+    """The run's own curves: everything but this package's results (``OWN_PREFIXES``)."""
     return {name: c for name, c in curves.items() if not _own(name)}
 
 

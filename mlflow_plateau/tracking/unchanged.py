@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..curves import Curve
+from ..forecast import ForecastResult
 from ..gap import GapResult
 from ..plateau import PlateauResult
 from ..verdict import Diagnosis
@@ -93,7 +94,8 @@ def diagnosis_from_dict(data: Mapping[str, Any]) -> Diagnosis:
         train_metric=data["train_metric"], mode=data["mode"],
         plateau=_result(PlateauResult, plateau, ("fitted",)) if plateau is not None else None,
         gap=_result(GapResult, gap, ("epochs", "series")) if gap is not None else None,
-        config=dict(data["config"]), run_id=data["run_id"])
+        config=dict(data["config"]), run_id=data["run_id"],
+        forecast=ForecastResult.from_dict(data["forecast"]) if data.get("forecast") else None)
 
 
 def stored_diagnosis(run: Run) -> Diagnosis | None:

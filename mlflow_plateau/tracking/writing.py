@@ -38,6 +38,8 @@ from .. import __version__
 from ..curves import Curve
 from ..verdict import Diagnosis
 from .store import (
+    BEST_PREFIX,
+    FORECAST_METRICS,
     GAP_METRICS,
     KEPT_OPTIONS,
     MAX_TAG_CHARS,
@@ -75,7 +77,7 @@ def diagnosis_metrics(diagnosis: Diagnosis) -> dict[str, float | None]:
         x = float(x)
         return x if math.isfinite(x) else None
 
-    out: dict[str, float | None] = dict.fromkeys(PLATEAU_METRICS + GAP_METRICS)
+    out: dict[str, float | None] = dict.fromkeys(PLATEAU_METRICS + GAP_METRICS + FORECAST_METRICS)
     if p is not None:
         out.update({"plateau/epoch": num(p.epoch), "plateau/epoch_low": num(p.low),
                     "plateau/epoch_high": num(p.high), "plateau/best_epoch": num(p.best_epoch),
@@ -84,6 +86,31 @@ def diagnosis_metrics(diagnosis: Diagnosis) -> dict[str, float | None]:
     if g is not None:
         out.update({"gap/final": num(g.final), "gap/at_best": num(g.at_best),
                     "gap/relative_final": num(g.relative_final), "gap/trend": num(g.trend)})
+    f = diagnosis.forecast
+    if f is not None and not f.insufficient:
+        out.update({"forecast/value_at_2x": num(f.value_at_2x),
+                    "forecast/value_at_2x_low": num(f.value_at_2x_low),
+                    "forecast/value_at_2x_high": num(f.value_at_2x_high),
+                    "forecast/epochs_to_plateau": num(f.epochs_to_plateau),
+                    "forecast/gain_if_doubled": num(f.gain_if_doubled)})
+    return out
+
+
+def best_metrics(diagnosis: Diagnosis, curves: Mapping[str, Curve],
+                 existing: Mapping[str, float] | None = None) -> dict[str, float | None]:
+    """``best/<metric>``: every curve's value at the monitor's best epoch (``plateau.best_epoch``).
+
+    That epoch's model is the one ``EarlyStopping(restore_best_weights=True)`` keeps. A curve not
+    logged at that epoch, or not finite there, gets None; so do ``best/`` names already on the run
+    (``existing``) whose curve is gone or no longer has a value (the stale value is retired).
+    """
+    out: dict[str, float | None] = {k: None for k in existing or {} if k.startswith(BEST_PREFIX)}
+    p = diagnosis.plateau
+    if p is None:
+        return out
+    for name, curve in curves.items():
+        value = curve.value_at(p.best_epoch)
+        out[BEST_PREFIX + name] = value if value is not None and math.isfinite(value) else None
     return out
 
 
@@ -237,7 +264,9 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
         raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
     curves = user_curves(curves)
     existing_tags = run.data.tags
-    metrics = _changed_metrics(run.data.metrics, diagnosis_metrics(diagnosis))
+    wanted = {**diagnosis_metrics(diagnosis),
+              **best_metrics(diagnosis, curves, existing=run.data.metrics)}
+    metrics = _changed_metrics(run.data.metrics, wanted)
     wanted_tags = diagnosis_tags(diagnosis)
     if partial:
         wanted_tags[TAG_PARTIAL] = "true"

@@ -1,0 +1,85 @@
+"""Replay forecast stopping against Keras's EarlyStopping on real training logs.
+
+Data: the same curves as ``forecast_backtest.py`` (the monitored validation curve of every real
+log of ``../shared/data/real_logs/`` with 40 finite epochs or more; ``--data DIR``). Each curve is
+replayed epoch by epoch, its length being the epoch budget (``budget_end`` = its last epoch):
+
+- ``EarlyStopping(patience=5)`` and ``(patience=10)``: ``plateau.early_stopping_replay``, Keras's
+  rule exactly (``min_delta=0``);
+- ``forecast``: ``stopping.forecast_stopping_replay`` with ``patience=10``, ``relative_delta=0.01``
+  (a gain must be at least 1% of the improvement so far), ``level=0.8``: it stops when the
+  optimistic end of the forecast's interval promises less than that by the end of the budget, or
+  where patience 10 would.
+
+For each: the epochs trained (the stop epoch + 1, or all of them), and the regret: ``|log(best
+at the stop / best over the whole run)|`` (0 when the run's best was already reached). Printed:
+the total and median epochs trained, the saving against patience 10, the median and mean regret,
+and how often each method lost more than 1% (regret > 0.01). Run ``python
+benchmarks/stopping_replay.py [--data DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from forecast_backtest import DATA_DIR, load_curves
+
+from mlflow_plateau.plateau import early_stopping_replay
+from mlflow_plateau.stopping import forecast_stopping_replay
+
+
+def _regret(best_at_stop: float, best_all: float) -> float:
+    if best_at_stop > 0 and best_all > 0:
+        return abs(float(np.log(best_at_stop / best_all)))
+    return abs(best_at_stop - best_all) / max(abs(best_all), 1e-12)
+
+
+def replay(curves: dict) -> pd.DataFrame:
+    rows = []
+    for name, (curve, mode) in curves.items():
+        y = curve.values
+        sign = 1.0 if mode == "min" else -1.0
+        best_all = float(sign * np.min(sign * y))
+        results = {f"patience {p}": early_stopping_replay(y, mode=mode, patience=p)
+                   for p in (5, 10)}
+        results["forecast"] = forecast_stopping_replay(y, mode=mode, patience=10,
+                                                       relative_delta=0.01, level=0.8).result
+        for method, r in results.items():
+            stop = r.stopped_epoch
+            trained = y.size if stop is None else stop + 1
+            best = float(sign * np.min(sign * y[:trained]))
+            rows.append({"file": name, "method": method, "epochs": trained, "n": y.size,
+                         "regret": _regret(best, best_all)})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR)
+    args = parser.parse_args()
+    curves = load_curves(args.data)
+    start = time.perf_counter()
+    frame = replay(curves)
+    seconds = time.perf_counter() - start
+    total = int(sum(len(c) for c, _ in curves.values()))
+    print(f"{len(curves)} curves, {total} epochs in all, from {args.data}")
+    ref = frame[frame["method"] == "patience 10"]["epochs"].sum()
+    print(f"{'method':>12} {'epochs':>7} {'median':>7} {'vs p10':>7} {'regret med':>11} "
+          f"{'mean':>7} {'>1%':>5}")
+    for method in ("patience 5", "patience 10", "forecast"):
+        part = frame[frame["method"] == method]
+        print(f"{method:>12} {int(part['epochs'].sum()):>7} {part['epochs'].median():>7.0f} "
+              f"{part['epochs'].sum() / ref - 1:>+7.0%} {part['regret'].median():>11.4f} "
+              f"{part['regret'].mean():>7.4f} {(part['regret'] > 0.01).mean():>5.0%}")
+    print(f"replayed in {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

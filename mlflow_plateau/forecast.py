@@ -1,0 +1,505 @@
+"""Would more epochs help? Extrapolate one learning curve from the epochs seen so far.
+
+``forecast_curve(values, *, epochs=None, mode="min", level=0.8)`` fits an ensemble of parametric
+learning-curve families (Domhan et al. 2015; LCDB, Mohr et al. 2022) to the curve and returns a
+``ForecastResult``.
+
+Spaces. The members are fitted to ``z``, which falls as the curve improves: a min-mode curve of
+positive values (a loss) is ``z = value / max``, bounded below by 0; a max-mode curve inside
+[0, 1] (an accuracy) is its error rate ``z = (1 - value) / max``, bounded by 0; any other curve
+is ``z = (sign x value - median) / max deviation``, unbounded. The members are averaged, and
+their spread and the backtest measured, in ``h = log z`` for the bounded kinds (a multiplicative
+error, as the benchmark scores it), ``h = z`` otherwise. ``t = epoch - first epoch + 1``.
+
+Members, each ``z(t) = c + a g(t; theta)`` with ``a >= 0`` (no member predicts a curve that gets
+worse: a rising curve is fitted as flat) and ``c >= 0`` for the bounded kinds (no loss below 0):
+
+- ``pow3``: ``g = t^-alpha`` (with ``c = 0``: a straight line in log-log space);
+  ``pow4``: ``g = (t + b)^-alpha``; ``ilog2``: ``g = 1 / log(t + 1)``;
+- ``exp3``: ``g = exp(-t / tau)``; ``wbl4`` (Weibull, also Janoschek's form):
+  ``g = exp(-(t / tau)^delta)``; ``mmf4`` (Morgan-Mercer-Flodin): ``g = 1 / (1 + (t / tau)^delta)``;
+- ``last``: the mean of the last ``max(3, n/10)`` values, held flat ("last value", LCDB's hard
+  baseline late in a curve).
+
+Fitting is variable projection on a fixed grid of the nonlinear parameters (``alpha``, ``b``,
+``tau``, ``delta``): at each grid point ``c`` and ``a`` are a closed-form least-squares fit
+weighted by ``1 / z^2`` for the bounded kinds (relative errors: an early spike does not dominate),
+with the bounds held where the free fit breaks them; each family keeps its grid point of least
+weighted squared error. The grid is one matrix product, so the answer is deterministic and a
+300-epoch curve costs a few milliseconds.
+
+Weights come from a backtest inside the curve, not from the in-sample fit: each member is fitted
+on the first 40, 50, 60, 70 and 80% of the epochs and predicts the rest; ``mse`` is the mean
+squared error (in ``h``) of those predictions against the values observed there. The weight is
+``(mse + sigma^2)^-p`` normalised, with ``p = min(1, n / 60)``: differences within the noise do not
+count, and the backtest's say grows with the epochs it holds out (on a 12-epoch curve it predicts
+a handful of noisy values, and its choice is mostly noise). The members are then refitted on the
+whole curve and averaged in ``h`` with these weights: ``predict(epoch)``.
+
+``interval(epoch)``: the weighted mean +- ``z_(1/2 + level/2)`` weighted sd of the members at
+``epoch`` in ``h`` (multiplicative for a loss): the interval of the curve's level, not of one noisy
+value. ``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual
+second differences).
+
+What is reported (in the curve's own units and epochs):
+
+- ``best(epoch)``: the best value expected by ``epoch``: the better of the best seen so far and
+  the forecast level at ``epoch``; ``best_interval(epoch)`` the same at both ends of the interval,
+  the better end also lowered by the luck of the extra noisy epochs (the best of ``k`` noisy
+  values lies up to ``sigma sqrt(2 ln(1 + k))`` beyond their level; at most ``1 sigma``);
+- ``asymptote``: the forecast level at ``HORIZON`` (100) x the epochs seen;
+- ``epochs_to_plateau``: the first epoch from which the forecast stays within the tolerance of the
+  asymptote (``max(0.01 x the fitted improvement, 2 sigma)``, the plateau tolerance of
+  ``diagnose_curves``), searched up to 100 x the epochs seen; None beyond;
+- ``epoch_2x = 2 (last + 1) - 1``, the last epoch of twice as many epochs: ``value_at_2x``
+  (``value_at_2x_low``, ``value_at_2x_high``) = ``predict`` / ``interval`` there, ``best_at_2x``,
+  and ``gain_if_doubled`` (``gain_low``, ``gain_high``): how much better the best value gets by
+  then, positive = better, from ``best_interval``;
+- ``weights``: member name -> weight, so a report can say which shape it saw.
+
+Input handling is that of ``plateau_epoch``: values must be finite (cut a curve at its first NaN
+with ``curves.finite_prefix``), epochs strictly increasing integers, ``mode`` "min" or "max".
+Fewer than ``MIN_EPOCHS`` (5) values give ``insufficient=True`` with every number None; then
+``predict`` and the other methods raise ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from .curves import Mode
+from .plateau import _check_mode, _checked_epochs, _noise_from_differences
+
+MIN_EPOCHS = 5
+HORIZON = 100            # epochs_to_plateau is searched up to HORIZON x the epochs seen
+_SPLITS = (0.4, 0.5, 0.6, 0.7, 0.8)  # backtest: fit the first fraction, predict the rest
+_FULL_SAY = 60           # epochs at which the backtest has its full say (see _weights)
+_LUCK_MAX = 1.0
+FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last")
+_TINY = 1e-12
+
+
+@lru_cache(maxsize=64)
+def _params(span: int) -> np.ndarray:
+    """The grid of every family: rows of (family index, p1, p2), fixed for a curve's span."""
+    alphas = np.geomspace(0.02, 4.0, 24)
+    shifts = np.array([1.0, 3.0, 10.0, 30.0])
+    taus = np.geomspace(0.5, 2.0 * span, 14)
+    deltas = np.array([0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0])
+    rows = [np.column_stack([np.full(alphas.size, 0.0), alphas, np.zeros(alphas.size)])]
+    s, a = np.meshgrid(shifts, alphas, indexing="ij")
+    rows.append(np.column_stack([np.full(s.size, 1.0), a.ravel(), s.ravel()]))
+    rows.append(np.array([[2.0, 0.0, 0.0]]))
+    rows.append(np.column_stack([np.full(taus.size, 3.0), taus, np.ones(taus.size)]))
+    d, ta = np.meshgrid(deltas, taus, indexing="ij")
+    for k in (4.0, 5.0):
+        rows.append(np.column_stack([np.full(d.size, k), ta.ravel(), d.ravel()]))
+    out = np.vstack(rows)
+    out.setflags(write=False)
+    return out
+
+
+def _basis(params: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """g(t; theta) for each row of ``params`` (see ``_params``): (rows, len(t)).
+
+    Powers are taken through logarithms (``t^-alpha = exp(-alpha log t)``), and the Weibull and
+    MMF rows share ``(t / tau)^delta``: the grid is most of the cost of a forecast.
+    """
+    fam = params[:, 0]
+    out = np.empty((params.shape[0], t.size))
+    log_t = np.log(t)
+    starts = np.flatnonzero(np.r_[True, fam[1:] != fam[:-1]])
+    ends = np.r_[starts[1:], fam.size]
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        k = int(fam[lo])
+        p1, p2 = params[lo:hi, 1:2], params[lo:hi, 2:3]
+        if k == 0:
+            out[lo:hi] = np.exp(-p1 * log_t)
+        elif k == 1:
+            out[lo:hi] = np.exp(-p1 * np.log(t + p2))
+        elif k == 2:
+            out[lo:hi] = 1.0 / np.log(t + 1.0)
+        elif k == 3:
+            out[lo:hi] = np.exp(-t / p1)
+        else:
+            with np.errstate(over="ignore"):
+                scaled = np.exp(p2 * (log_t - np.log(p1)))
+            out[lo:hi] = np.exp(-scaled) if k == 4 else 1.0 / (1.0 + scaled)
+    return out
+
+
+def _grid(t: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Basis rows g(t; theta) for every family and grid point, and each row's family index."""
+    params = _params(span)
+    return _basis(params, t), params[:, 0].astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Weighted sums over the prefixes that are fitted (the first ``ends[j]`` epochs), so that
+    each fit costs O(grid rows): sums over the segments between the ends, then running sums
+    (no BLAS call: a multi-threaded BLAS on small matrices is slow on a busy machine)."""
+
+    ends: tuple[int, ...]
+    sw: np.ndarray   # (prefixes,) sum of w
+    sz: np.ndarray   # w z
+    szz: np.ndarray  # w z^2
+    sg: np.ndarray   # (rows, prefixes) w g
+    sgg: np.ndarray  # w g^2
+    sgz: np.ndarray  # w g z
+
+    @staticmethod
+    def of(g: np.ndarray, z: np.ndarray, wts: np.ndarray, ends: tuple[int, ...]) -> _Sums:
+        starts = np.array((0, *ends[:-1]))
+
+        def run(a: np.ndarray) -> np.ndarray:
+            return np.cumsum(np.add.reduceat(a, starts, axis=-1), axis=-1)
+
+        gw = g * wts
+        wz = wts * z
+        return _Sums(ends, run(wts), run(wz), run(wz * z), run(gw), run(gw * g), run(gw * z))
+
+
+def _fit_members(sums: _Sums, m: int, fam: np.ndarray, floor: float, n_families: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each family, the grid row of least weighted squared error over the first ``m``
+    epochs and its (c, a).
+
+    ``z ~ c + a g`` by least squares weighted by ``wts``, with ``a >= 0`` and ``c >= floor``
+    (a loss is never forecast below zero): where the free fit breaks a bound, the bound is held
+    and the other coefficient refitted.
+    """
+    i = sums.ends.index(m)
+    sw, sz, szz = float(sums.sw[i]), float(sums.sz[i]), float(sums.szz[i])
+    sg, sgg, sgz = sums.sg[:, i], sums.sgg[:, i], sums.sgz[:, i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vgg = sgg - sg * sg / sw
+        a = np.where(vgg > 1e-300, (sgz - sg * sz / sw) / vgg, 0.0)
+    a = np.maximum(a, 0.0)
+    c = (sz - a * sg) / sw
+    low = c < floor
+    if low.any():
+        c = np.where(low, floor, c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a_fixed = np.where(sgg > 1e-300, (sgz - floor * sg) / sgg, 0.0)
+        a = np.where(low, np.maximum(a_fixed, 0.0), a)
+    # sum w (z - c - a g)^2, expanded
+    sse = szz - 2 * c * sz + c * c * sw - 2 * a * (sgz - c * sg) + a * a * sgg
+    rows = np.empty(n_families, dtype=np.int64)
+    for k in range(n_families):
+        idx = np.flatnonzero(fam == k)
+        rows[k] = idx[int(np.argmin(sse[idx]))]
+    return rows, c[rows], a[rows]
+
+
+@dataclass(frozen=True)
+class _Ensemble:
+    """Members fitted on a prefix of the curve, in ``z``: evaluated anywhere on the grid's t."""
+
+    rows: np.ndarray
+    c: np.ndarray
+    a: np.ndarray
+    last: float
+
+    def members(self, g_rows: np.ndarray) -> np.ndarray:
+        """(members, points): each parametric member, then ``last``, at the grid's columns."""
+        return self.at(g_rows[self.rows])
+
+    def at(self, g_own: np.ndarray) -> np.ndarray:
+        """(members, points) from the basis rows of the members themselves."""
+        par = self.c[:, None] + self.a[:, None] * g_own
+        return np.vstack([par, np.full((1, g_own.shape[1]), self.last)])
+
+
+def _weights(bt_mse: np.ndarray, sigma: float, n: int) -> np.ndarray:
+    """Member weights from the backtest: ``(mse + sigma^2)^-p``, ``p = min(1, n / _FULL_SAY)``."""
+    w = 1.0 / (bt_mse + sigma * sigma + 1e-12) ** min(1.0, n / _FULL_SAY)
+    return w / w.sum()
+
+
+@dataclass(frozen=True)
+class _Space:
+    """Where the members live (``z``, falling as the curve improves) and are averaged (``h``).
+
+    ``positive``: a min-mode curve of positive values (a loss): ``z = value / scale``, bounded
+    below by 0, ``h = log z``; ``error_rate``: a max-mode curve inside [0, 1] (an accuracy):
+    ``z = (1 - value) / scale``, bounded by 0, ``h = log z``; ``linear``: anything else,
+    ``z = h = (sign x value - median) / scale``, unbounded.
+    """
+
+    kind: str
+    sign: int
+    offset: float
+    scale: float
+
+    @staticmethod
+    def choose(y: np.ndarray, sign: int) -> _Space:
+        if sign == 1 and np.all(y > 0):
+            return _Space("positive", sign, 0.0, float(np.max(y)))
+        if sign == -1 and np.all((y >= 0) & (y < 1)):
+            return _Space("error_rate", sign, 0.0, float(np.max(1.0 - y)))
+        offset = float(np.median(sign * y))
+        scale = float(np.max(np.abs(sign * y - offset))) or 1.0
+        return _Space("linear", sign, offset, scale)
+
+    @property
+    def bounded(self) -> bool:
+        return self.kind != "linear"
+
+    @property
+    def floor(self) -> float:
+        return 0.0 if self.bounded else -math.inf
+
+    def to_z(self, y: np.ndarray) -> np.ndarray:
+        if self.kind == "positive":
+            return y / self.scale
+        if self.kind == "error_rate":
+            return (1.0 - y) / self.scale
+        return (self.sign * y - self.offset) / self.scale
+
+    def h_of_z(self, z: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(z, _TINY)) if self.bounded else z
+
+    def from_h(self, h: Any) -> Any:
+        hh = np.asarray(h, dtype=np.float64)
+        with np.errstate(over="ignore"):
+            z = np.exp(hh) if self.bounded else hh
+        if self.kind == "positive":
+            out = z * self.scale
+        elif self.kind == "error_rate":
+            out = 1.0 - z * self.scale
+        else:
+            out = self.sign * (z * self.scale + self.offset)
+        return float(out) if out.ndim == 0 else out
+
+
+@dataclass(frozen=True)
+class _State:
+    """What ``predict``/``interval`` evaluate: the fitted members and their weights."""
+
+    space: _Space
+    first_epoch: int
+    last_epoch: int
+    span: int
+    members: _Ensemble
+    weights: np.ndarray
+    noise: float      # robust noise sd of h
+    best_h: float
+    backtest_mse: np.ndarray  # per member, in h
+
+    def at(self, epoch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Forecast ``h`` and its sd at ``epoch`` (same shape)."""
+        e = np.asarray(epoch, dtype=np.float64)
+        if not np.all(np.isfinite(e)):
+            raise ValueError("epoch must be finite")
+        flat = e.reshape(-1)
+        t = np.maximum(flat - self.first_epoch + 1.0, 1.0)
+        members = self.space.h_of_z(
+            self.members.at(_basis(_params(self.span)[self.members.rows], t)))
+        mean = self.weights @ members
+        spread = self.weights @ (members - mean) ** 2
+        sd = np.sqrt(spread)
+        return mean.reshape(e.shape), sd.reshape(e.shape)
+
+    def best_at(self, epoch: float, shift: float, luck: bool = False) -> float:
+        """The best ``h`` expected by ``epoch``, ``shift`` sds above the forecast level.
+
+        ``luck``: less the expected luck of the extra noisy epochs (the lowest of ``k`` draws
+        lies about ``sigma sqrt(2 ln(1 + k))`` below their level; at most ``_LUCK_MAX sigma``).
+        """
+        mean, sd = self.at(np.array([float(epoch)]))
+        extra = max(0.0, float(epoch) - float(self.last_epoch))
+        drop = min(_LUCK_MAX, math.sqrt(2.0 * math.log1p(extra))) * self.noise if luck else 0.0
+        return min(self.best_h, float(mean[0] + shift * sd[0]) - drop)
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    """The forecast of one curve (see the module docstring); numbers in the curve's units."""
+
+    insufficient: bool
+    mode: str
+    level: float
+    n_epochs: int
+    last_epoch: int | None = None
+    best_value: float | None = None
+    best_epoch: int | None = None
+    space: str | None = None
+    asymptote: float | None = None
+    epochs_to_plateau: int | None = None
+    epoch_2x: int | None = None
+    value_at_2x: float | None = None
+    value_at_2x_low: float | None = None
+    value_at_2x_high: float | None = None
+    best_at_2x: float | None = None
+    gain_if_doubled: float | None = None
+    gain_low: float | None = None
+    gain_high: float | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    state: _State | None = field(default=None, repr=False, compare=False)
+
+    def _state(self) -> _State:
+        if self.insufficient:
+            raise ValueError(f"no forecast: only {self.n_epochs} usable epoch(s), at least "
+                             f"{MIN_EPOCHS} are needed")
+        if self.state is None:
+            raise ValueError("this forecast was read back from its to_dict(): its numbers are "
+                             "here, but forecast_curve must be run again to evaluate it")
+        return self.state
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForecastResult:
+        """The numbers of a ``to_dict()`` back as a result (``predict`` and the other methods
+        then raise: the fitted members are not part of the dict)."""
+        names = {f.name for f in fields(cls)} - {"state"}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown ForecastResult fields: {sorted(unknown)}")
+        return cls(**{k: (dict(v) if k == "weights" else v) for k, v in data.items()})
+
+    def _q(self) -> float:
+        return float(norm.ppf(0.5 + self.level / 2))
+
+    def predict(self, epoch: Any) -> Any:
+        """The forecast level of the curve at ``epoch`` (a number or an array of them)."""
+        st = self._state()
+        mean, _ = st.at(epoch)
+        return st.space.from_h(mean)
+
+    def interval(self, epoch: Any) -> tuple[Any, Any]:
+        """(low, high) of the curve's level at ``epoch``, at the result's ``level``."""
+        st = self._state()
+        mean, sd = st.at(epoch)
+        a, b = st.space.from_h(mean - self._q() * sd), st.space.from_h(mean + self._q() * sd)
+        return np.minimum(a, b) if np.ndim(a) else min(a, b), \
+            np.maximum(a, b) if np.ndim(a) else max(a, b)
+
+    def best(self, epoch: float) -> float:
+        """The best value expected to have been seen by ``epoch`` (see the module docstring)."""
+        st = self._state()
+        return st.space.from_h(st.best_at(epoch, 0.0))
+
+    def best_interval(self, epoch: float) -> tuple[float, float]:
+        """(low, high) of ``best(epoch)`` at the result's ``level``."""
+        st = self._state()
+        a = st.space.from_h(st.best_at(epoch, -self._q(), luck=True))
+        b = st.space.from_h(st.best_at(epoch, self._q()))
+        return min(a, b), max(a, b)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe numbers (None for what does not apply); the fitted state is left out."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "state":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            out[f.name] = dict(value) if isinstance(value, dict) else value
+        return out
+
+
+def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
+                   level: float = 0.8) -> ForecastResult:
+    """Forecast one curve from its epochs so far (see the module docstring)."""
+    sign = _check_mode(mode)
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), not {level!r}")
+    y = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("forecast_curve needs finite values; cut the curve at its first NaN/inf "
+                         "(curves.finite_prefix)")
+    n = y.size
+    x = np.arange(n, dtype=np.int64) if epochs is None else _checked_epochs(epochs, n)
+    if n < MIN_EPOCHS:
+        return ForecastResult(True, mode, float(level), n)
+
+    space = _Space.choose(y, sign)
+    z = space.to_z(y)
+    h = space.h_of_z(z)
+    # Relative least squares for a bounded curve (a loss): each epoch counts by its own scale.
+    wts = 1.0 / np.maximum(z, _TINY) ** 2 if space.bounded else np.ones(n)
+    wts = wts / wts.max()
+    t = (x - x[0] + 1).astype(np.float64)
+    span = int(t[-1])
+    g, fam = _grid(t, span)
+    n_par = len(FAMILIES) - 1
+
+    ends = tuple(sorted({round(frac * n) for frac in _SPLITS if 4 <= round(frac * n) < n} | {n}))
+    sums = _Sums.of(g, z, wts, ends)
+
+    def fit(m: int) -> _Ensemble:
+        rows, c, a = _fit_members(sums, m, fam, space.floor, n_par)
+        k = max(3, m // 10)
+        return _Ensemble(rows, c, a, float(z[m - k:m].mean()))
+
+    # Backtest: fit a prefix, score each member (in h) on the rest.
+    mse = np.zeros(len(FAMILIES))
+    used = 0
+    for m in ends[:-1]:
+        pred = space.h_of_z(fit(m).members(g[:, m:]))
+        mse += np.mean((pred - h[m:]) ** 2, axis=1)
+        used += 1
+    mse /= max(used, 1)
+    sigma = _noise_from_differences(h)
+    w = _weights(mse, sigma, n)
+    full = fit(n)
+    best_i = int(np.argmin(h))
+    first, last = int(x[0]), int(x[-1])
+    state = _State(space, first, last, span, full, w, sigma, float(h[best_i]), mse)
+    asym_h = float(state.at(np.array([float(first + HORIZON * span)]))[0][0])
+
+    # epochs_to_plateau: the first epoch from which the forecast stays within tol of the asymptote.
+    fitted, _ = state.at(x)
+    tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
+    probe = np.unique(np.concatenate([
+        x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
+        np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
+    curve, _ = state.at(probe)
+    off = np.flatnonzero(curve - asym_h > tol)
+    plateau_at = int(probe[0]) if off.size == 0 else (
+        int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
+
+    epoch_2x = 2 * (last + 1) - 1
+    result = ForecastResult(
+        False, mode, float(level), n, last, float(y[best_i]), int(x[best_i]), space.kind,
+        space.from_h(asym_h), plateau_at, epoch_2x,
+        weights={name: float(v) for name, v in zip(FAMILIES, w, strict=True)}, state=state)
+    low2, high2 = result.interval(float(epoch_2x))
+    best2 = result.best(float(epoch_2x))
+    b_lo, b_hi = result.best_interval(float(epoch_2x))
+    best_now = float(y[best_i])
+    # The best so far can only stay or improve; rounding in the fitted space must not make it
+    # worse (a loss of 1e-156 read back through a floored log space, say).
+    keep = min if mode == "min" else max
+    best2, b_lo, b_hi = keep(best2, best_now), keep(b_lo, best_now), keep(b_hi, best_now)
+    gains = sorted(sign * (best_now - b) for b in (b_lo, b_hi))
+    return replace(result, value_at_2x=result.predict(float(epoch_2x)), value_at_2x_low=low2,
+                   value_at_2x_high=high2, best_at_2x=best2,
+                   gain_if_doubled=sign * (best_now - best2), gain_low=gains[0], gain_high=gains[1])
+
+
+def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
+    """The forecast in words, as a clause to append to a summary ("" without a forecast).
+
+    For example "; training 2x longer would bring val_loss to about 0.31 (0.28–0.35); it levels
+    off near epoch 140": ``value_at_2x`` with its interval, then ``epochs_to_plateau``.
+    """
+    if result is None or result.insufficient or result.value_at_2x is None:
+        return ""
+    text = (f"; training 2x longer would bring {monitor} to about {result.value_at_2x:.3g} "
+            f"({result.value_at_2x_low:.3g}–{result.value_at_2x_high:.3g})")
+    if result.epochs_to_plateau is None:
+        return text + f"; it does not level off within {HORIZON}x the epochs seen"
+    if result.last_epoch is not None and result.epochs_to_plateau <= result.last_epoch:
+        return text + f"; it levelled off near epoch {result.epochs_to_plateau}"
+    return text + f"; it levels off near epoch {result.epochs_to_plateau}"
+
+
+__all__ = ["FAMILIES", "MIN_EPOCHS", "ForecastResult", "forecast_curve", "forecast_sentence"]

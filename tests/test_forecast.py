@@ -1,0 +1,126 @@
+"""forecast_curve: members, intervals, input handling, and properties on random curves."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlflow_plateau.forecast import FAMILIES, MIN_EPOCHS, forecast_curve
+
+
+def _pow_curve(n: int, c: float = 0.3, a: float = 2.0, alpha: float = 0.7) -> np.ndarray:
+    t = np.arange(1, n + 1, dtype=float)
+    return c + a * t ** -alpha
+
+
+def test_noise_free_power_law_is_extrapolated_towards_its_floor():
+    y = _pow_curve(40)
+    f = forecast_curve(y)
+    truth = _pow_curve(80)[-1]
+    assert not f.insufficient and f.epoch_2x == 79
+    assert f.best_at_2x == pytest.approx(truth, rel=0.05)
+    assert f.best_at_2x < y.min()
+    assert f.gain_if_doubled > 0
+    assert f.gain_low <= f.gain_if_doubled <= f.gain_high
+    assert f.value_at_2x_low <= f.value_at_2x <= f.value_at_2x_high
+    assert 0.15 <= f.asymptote < y.min()
+    assert sum(f.weights.values()) == pytest.approx(1.0)
+    assert set(f.weights) == set(FAMILIES)
+
+
+def test_flat_curve_forecasts_no_gain_and_has_plateaued():
+    rng = np.random.default_rng(1)
+    y = 0.5 + rng.normal(0, 0.01, 60)
+    f = forecast_curve(y)
+    assert abs(f.gain_if_doubled) <= 0.02
+    assert f.epochs_to_plateau is not None and f.epochs_to_plateau <= 59
+
+
+def test_max_mode_accuracy_is_forecast_upwards():
+    acc = 1.0 - _pow_curve(30, c=0.05, a=0.5)
+    f = forecast_curve(acc, mode="max")
+    assert f.space == "error_rate"
+    assert f.best_at_2x >= acc.max()
+    assert f.gain_if_doubled >= 0
+    lo, hi = f.interval(50)
+    assert lo <= f.predict(50) <= hi
+
+
+def test_epochs_are_respected():
+    y = _pow_curve(20)
+    f = forecast_curve(y, epochs=np.arange(10, 30))
+    assert f.last_epoch == 29 and f.epoch_2x == 59 and f.best_epoch == 29
+    arr = f.predict(np.array([30, 40]))
+    assert arr.shape == (2,) and arr[0] >= arr[1]
+
+
+def test_short_curve_is_insufficient():
+    f = forecast_curve([1.0, 0.8, 0.7, 0.6])
+    assert f.insufficient and f.n_epochs == MIN_EPOCHS - 1
+    assert f.value_at_2x is None and f.weights == {}
+    with pytest.raises(ValueError, match="at least 5"):
+        f.predict(10)
+    json.dumps(f.to_dict())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"values": [1.0, math.nan, 0.5, 0.4, 0.3]}, "finite"),
+    ({"values": [1.0, 0.9, 0.8, 0.7, 0.6], "mode": "up"}, "mode"),
+    ({"values": [1.0, 0.9, 0.8, 0.7, 0.6], "level": 1.0}, "level"),
+    ({"values": [1.0, 0.9, 0.8, 0.7, 0.6], "epochs": [0, 1, 1, 2, 3]}, "increasing"),
+    ({"values": [1.0, 0.9, 0.8, 0.7, 0.6], "epochs": [0, 1, 2]}, "epochs"),
+])
+def test_bad_input_is_a_clear_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        forecast_curve(**kwargs)
+
+
+def test_to_dict_is_json_safe_and_leaves_out_the_fitted_state():
+    d = forecast_curve(_pow_curve(25)).to_dict()
+    assert "state" not in d
+    json.dumps(d, allow_nan=False)
+
+
+curves = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=MIN_EPOCHS, max_size=120)
+
+
+@settings(max_examples=60, deadline=None)
+@given(curves, st.sampled_from(["min", "max"]))
+def test_properties_on_any_finite_curve(values, mode):
+    f = forecast_curve(values, mode=mode)
+    y = np.asarray(values)
+    best_now = y.min() if mode == "min" else y.max()
+    sign = 1 if mode == "min" else -1
+    # The best can only get better, and never worse than what was already seen.
+    assert sign * f.best_at_2x <= sign * best_now + 1e-9 * max(1.0, abs(best_now))
+    assert f.gain_if_doubled >= -1e-9 * max(1.0, abs(best_now))
+    assert f.gain_low <= f.gain_if_doubled + 1e-9 * max(1.0, abs(best_now))
+    assert f.gain_if_doubled <= f.gain_high + 1e-9 * max(1.0, abs(best_now))
+    assert sum(f.weights.values()) == pytest.approx(1.0)
+    assert all(w >= 0 for w in f.weights.values())
+    json.dumps(f.to_dict(), allow_nan=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.01, 10), st.floats(0.1, 100), st.floats(0.1, 2.0), st.integers(8, 80))
+def test_noise_free_decreasing_curves_never_forecast_a_rise(c, a, alpha, n):
+    y = _pow_curve(n, c=c, a=a, alpha=alpha)
+    f = forecast_curve(y)
+    future = f.predict(np.arange(n, 4 * n))
+    assert np.all(np.diff(future) <= 1e-9 * max(1.0, abs(future).max()))
+    assert f.best_at_2x <= y.min()
+
+
+def test_from_dict_gives_back_the_numbers():
+    f = forecast_curve(_pow_curve(25))
+    back = type(f).from_dict(f.to_dict())
+    assert back.to_dict() == f.to_dict()
+    with pytest.raises(ValueError, match="read back"):
+        back.predict(30)
+    with pytest.raises(ValueError, match="unknown"):
+        type(f).from_dict({**f.to_dict(), "extra": 1})

@@ -1,0 +1,74 @@
+"""``ForecastStopping`` on real tiny Keras trainings (offline data, no MLflow needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 4)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("float32")
+    return x[:120], y[:120], x[120:], y[120:]
+
+
+def _fit(callbacks, *, epochs: int, lr: float):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y, xv, yv = _data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(lr), "binary_crossentropy")
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=30, verbose=0,
+                        callbacks=callbacks)
+    return model, history.history["val_loss"], (xv, yv)
+
+
+def test_stops_no_later_than_early_stopping_and_restores_the_best_weights():
+    import keras
+
+    from mlflow_plateau.callback import ForecastStopping
+
+    es = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
+    _, es_curve, _ = _fit([es], epochs=120, lr=0.05)
+    fs = ForecastStopping(patience=10)
+    model, curve, (xv, yv) = _fit([fs], epochs=120, lr=0.05)
+    # Same seed, same data: the two trainings are the same epoch for epoch until one stops.
+    assert curve == pytest.approx(es_curve[:len(curve)], rel=1e-5)
+    es_trained = len(es_curve)
+    assert fs.stopped_epoch is not None and len(curve) == fs.stopped_epoch + 1
+    assert len(curve) <= es_trained
+    assert fs.stop_reason in ("forecast", "patience")
+    assert fs.best_epoch == int(np.argmin(curve))
+    # The model kept is the best epoch's, as with restore_best_weights.
+    restored = model.evaluate(xv, yv, verbose=0)
+    assert restored == pytest.approx(min(curve), rel=1e-4)
+
+
+def test_a_run_still_learning_is_not_stopped():
+    from mlflow_plateau.callback import ForecastStopping
+
+    fs = ForecastStopping(patience=5)
+    _, curve, _ = _fit([fs], epochs=25, lr=0.002)  # a slow learning rate: still falling at 25
+    assert len(curve) == 25 and fs.stopped_epoch is None
+    assert fs.decision is not None and not fs.decision.stop
+    assert fs.decision.gain_high is None  # at the last epoch of the budget nothing is forecast
+    from mlflow_plateau.stopping import forecast_stop_decision
+
+    before = forecast_stop_decision(curve[:20], budget_end=24, patience=5)
+    assert not before.stop and before.gain_high > before.tolerance
+
+
+def test_bad_options_fail_at_construction():
+    from mlflow_plateau.callback import ForecastStopping
+
+    with pytest.raises(ValueError, match="mode"):
+        ForecastStopping(mode="down")
+    with pytest.raises(ValueError, match="patience"):
+        ForecastStopping(patience=-2)
+    with pytest.raises(ValueError, match="lower or higher"):
+        ForecastStopping(monitor="val_widgets")
