@@ -83,7 +83,7 @@ class RuleThresholds:
     train_jump: float = 0.25
     overfit_rise: float = 0.05
     gap_growth_came: float = 0.5
-    tail_gain_sd: float = 1.0
+    tail_gain_sd: float = 2.0
     tail_gain_came: float = 0.05
     good_accuracy: float = 0.8
     underfit_chance_fraction: float = 0.6
@@ -125,6 +125,15 @@ class Reading:
     chance: float | None
     chance_k: int | None
     chance_source: str
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b for the scores: 0 when b is not a positive finite number (or the ratio overflows)."""
+    if not (b > 0 and math.isfinite(b)):
+        return 0.0
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        out = float(np.float64(a) / np.float64(b))
+    return out if math.isfinite(out) else (math.inf if out > 0 else 0.0)
 
 
 def robust_noise(values: np.ndarray) -> float:
@@ -185,6 +194,8 @@ def infer_chance(val_accuracy: np.ndarray | None, losses: list[np.ndarray]) -> t
     level = float(np.median(val_accuracy))
     if not 0 < level <= 0.55:
         return None, "unknown (validation accuracy above 0.55 says nothing of k)"
+    if level < 1e-4:
+        return None, "unknown (validation accuracy near 0: no constant guess scores that)"
     k = max(2, round(1.0 / level))
     for loss in losses:
         if loss is not None and loss.size:
@@ -230,7 +241,7 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
             # How close the best loss comes to chance, relative to the allowed margin.
             margin = th.chance_loss_margin * abs(r.chance)
             below = r.chance - z_best
-            score = margin / below if below > 0 else math.inf
+            score = _ratio(margin, below) if below > 0 else math.inf
             agree = True
             if r.chance_k is not None and acc is not None and acc.size:
                 # The accuracy must agree: its level (90th percentile of a running median, so
@@ -250,7 +261,7 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
             level = r.chance
             margin = _accuracy_margin(level, th)
             above = best - level
-            score = margin / above if above > 0 else math.inf
+            score = _ratio(margin, above) if above > 0 else math.inf
             agree = True
             if r.chance_k is not None and r.val_loss is not None and r.val_loss.size:
                 agree = float(np.min(r.val_loss)) >= (1 - th.chance_loss_margin) * math.log(r.chance_k)
@@ -286,12 +297,15 @@ def _what(r: Reading) -> str:
 def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
     width = 5 if r.z.size >= 10 else 3
     yardstick = _yardstick(r, float(np.ptp(_running_median(r.z, width))))
-    z = r.z[r.z.size // 5:] if r.z.size >= 10 else r.z
+    z = r.z[-(-r.z.size // 5):] if r.z.size >= 10 else r.z
     trend = _running_median(z, width)
-    ratio = r.sigma / yardstick if yardstick > 0 else 0.0
+    # The noise after the first fifth too: the spikes of the first epochs settle, and readers
+    # discount them.
+    sigma = robust_noise(z) if z.size >= 5 else r.sigma
+    ratio = _ratio(sigma, yardstick)
     if ratio >= th.unstable_noise_ratio:
         return Finding("unstable", True, ratio / th.unstable_noise_ratio,
-                       f"validation noise {r.sigma:.3g} is {100 * ratio:.0f}% of its improvement "
+                       f"validation noise {sigma:.3g} is {100 * ratio:.0f}% of its improvement "
                        f"({yardstick:.3g}): no trend can be read")
     # Swings: separate excursions from a running median (a run of consecutive epochs is one
     # excursion), after the first fifth of the run (readers discount early spikes). Spikes in
@@ -300,7 +314,7 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
     peaks = _excursions(np.abs(z - trend), th.unstable_jump * yardstick)
     train_jumps = _train_excursions(r, th) if r.train is not None else 0
     second = peaks[1] if len(peaks) > 1 else 0.0
-    swing_score = second / (th.unstable_jump * yardstick) if yardstick > 0 else 0.0
+    swing_score = _ratio(second, th.unstable_jump * yardstick)
     if train_jumps == 0:
         swing_score = min(swing_score, 0.99)
     finding = Finding("unstable", False, max(ratio / th.unstable_noise_ratio, swing_score),
@@ -317,7 +331,7 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
         rise = float(t[-1] - t[best_i])
         late = best_i <= t.size - 2
         if fall > 0 and late and rise > 3.0 * late_noise(t):
-            share = rise / fall
+            share = _ratio(rise, fall)
             score = share / th.train_rise
             if score >= 1.0:
                 return Finding("unstable", True, score,
@@ -390,11 +404,11 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     best_epoch = int(r.epochs[r.fit_best_index])
     train_after, _ = _improves(t[te >= best_epoch], t_noise, t_scale)
     rise = float(r.fit[-1]) - float(r.fit[r.fit_best_index])
-    rise_score = min(rise / max(2.0 * sigma, 1e-300), rise / (th.overfit_rise * came)) \
+    rise_score = min(_ratio(rise, max(2.0 * sigma, 1e-300)), _ratio(rise, th.overfit_rise * came)) \
         if rise > 0 else 0.0
     if train_after and rise_score >= 1.0:
         return Finding("overfitting", True, rise_score,
-                       f"validation ended {rise:.3g} above its best ({100 * rise / came:.0f}% of "
+                       f"validation ended {rise:.3g} above its best ({100 * _ratio(rise, came):.0f}% of "
                        "how far it came) while training kept improving")
     # (b) after validation stopped improving, the gap widens while validation stays flat.
     n = r.z.size
@@ -416,9 +430,9 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     val_flat = -v_slope * float(x[-1] - x[0]) <= max(2.0 * sigma, 0.05 * came,
                                                       -0.25 * t_slope * float(x[-1] - x[0]))
     # Against how far validation came (not as a ratio of two small numbers)...
-    growth_score = growth / (th.gap_growth_came * came) if growth > 0 else 0.0
+    growth_score = _ratio(growth, th.gap_growth_came * came) if growth > 0 else 0.0
     # ...and never inside the noise: curves that track each other within it are not diverging.
-    growth_score = min(growth_score, growth / (2.0 * sigma)) if sigma > 0 else growth_score
+    growth_score = min(growth_score, _ratio(growth, 2.0 * sigma)) if sigma > 0 else growth_score
     still = rule_not_converged(r, th).fires
     val_flat = val_flat and not still
     if train_in_window and low > 0 and val_flat and gap[-1] > 0 and growth_score >= 1.0:
@@ -454,8 +468,8 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     record = float(np.min(r.fit[: n - w]) - np.min(r.fit[n - w:]))
     fall = float(r.fit[-w - 1] - r.fit[-1])
     sigma = late_noise(r.z)
-    sd = record / sigma if sigma > 0 else (math.inf if record > 0 else 0.0)
-    frac = record / r.came if r.came > 0 else 0.0
+    sd = _ratio(record, sigma) if sigma > 0 else (math.inf if record > 0 else 0.0)
+    frac = _ratio(record, r.came)
     score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if record > 0 and fall > 0 \
         else 0.0
     # The best epoch is the last and the trend over the last window still falls beyond the noise
@@ -475,7 +489,7 @@ def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
     ta = r.train_accuracy
     if ta is not None and ta.size:
         best = float(np.max(_running_median(ta)))
-        score = th.good_accuracy / best if best > 0 else math.inf
+        score = _ratio(th.good_accuracy, best) if best > 0 else math.inf
         return Finding("underfitting", score >= 1.0, score,
                        f"training accuracy only reaches {best:.3g} (good: {th.good_accuracy:g})"
                        if score >= 1.0 else f"training accuracy reaches {best:.3g}")
@@ -483,14 +497,14 @@ def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
         return Finding("underfitting", False, 0.0, "no training loss to judge the fit by")
     t = r.train
     if r.chance is not None and r.chance > 0:
-        share = float(t.min()) / r.chance
+        share = _ratio(float(t.min()), r.chance)
         score = share / th.underfit_chance_fraction
         return Finding("underfitting", score >= 1.0, score,
                        f"the training loss stays at {100 * share:.0f}% of chance ({r.chance:.4g})")
     first = float(t[0])
     if first > 0:
-        fell = (first - float(np.min(_running_median(t)))) / first
-        score = th.flat_fraction / fell if fell > 0 else math.inf
+        fell = _ratio(first - float(np.min(_running_median(t))), first)
+        score = _ratio(th.flat_fraction, fell) if fell > 0 else math.inf
         return Finding("underfitting", score >= 1.0, score,
                        f"the training loss fell by only {100 * fell:.0f}% of its first value"
                        if score >= 1.0 else f"the training loss fell by {100 * fell:.0f}%")

@@ -461,7 +461,7 @@ def test_every_scaling_verdict_is_reachable():
 
 def test_the_diagnosis_carries_the_forecast_of_its_monitor():
     t = np.arange(1, 41.0)
-    d = diagnose_curves({"loss": 0.1 + 2 * t ** -0.5, "val_loss": 0.2 + 2 * t ** -0.5})
+    d = diagnose_curves({"loss": 0.1 + 2 * np.exp(-t / 30), "val_loss": 0.2 + 2 * np.exp(-t / 30)})
     assert d.verdict == "not_converged" and d.forecast is not None
     assert d.forecast.gain_if_doubled > 0
     assert "training 2x longer would bring val_loss to about" in d.summary
