@@ -9,6 +9,7 @@ never recomputes a diagnostic and never talks to MLflow (the ``tracking`` packag
   for a loss monitor, loss for an accuracy monitor) in a second panel when present; the plateau epoch
   with its interval shaded, the best epoch, where EarlyStopping would have stopped, the gap shaded,
   the smoothed fit (``PlateauResult.fitted``) faint, and the divergence epoch when a curve hit NaN.
+  ``curves_png_pooled`` draws the same in a pool of worker processes when there are cores to use.
 - ``report_html(d, curves, run_name=, params=, tags=)``: verdict and summary first, key numbers and
   the evidence table, recommendations, the plot inline as a ``data:`` PNG, the configuration, and the
   run's name, params and tags (less the ``plateau.*`` tags that restate an earlier diagnosis). Pass
@@ -46,6 +47,7 @@ import html
 import io
 import json
 import math
+import os
 import textwrap
 import threading
 from collections.abc import Mapping, Sequence
@@ -181,6 +183,69 @@ def _blank_figure(size: tuple[float, float], dpi: int, panels: int,
         ax.set_xlabel("")
         ax.set_ylabel("")
     return fig, axes
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: dict[str, Any] = {}
+_POOL_AFTER = 8   # figures drawn in-process before a pool starts: a batch, not one run, pays for it
+_POOL_MAX = 4     # worker processes at most, by default (each holds a matplotlib)
+
+
+def _render_processes() -> int:
+    """Worker processes for ``curves_png_pooled``: ``MLFLOW_PLATEAU_RENDER_PROCESSES`` if set (0 or
+    1: draw in the calling thread), else the cores this process may use when there are several
+    (at most ``_POOL_MAX``)."""
+    env = os.environ.get("MLFLOW_PLATEAU_RENDER_PROCESSES", "").strip()
+    if env:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return min(cores, _POOL_MAX) if cores > 1 else 0
+
+
+def curves_png_pooled(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
+    """``curves_png``, drawn in a pool of worker processes when there are cores to use (drawing
+    holds the GIL: threads cannot draw two figures at once, processes can). The first
+    ``_POOL_AFTER`` figures of a process are drawn here (one run's diagnosis never waits for a pool
+    to start); then a pool starts (``forkserver``: the workers import matplotlib once, in the
+    server) and lives as long as the process; a pool that cannot start or breaks falls back to
+    drawing here. The bytes are those ``curves_png`` returns in this process."""
+    processes = _render_processes()
+    if processes < 2:
+        return curves_png(diagnosis, curves)
+    with _POOL_LOCK:
+        _POOL["calls"] = _POOL.get("calls", 0) + 1
+        pool = _POOL.get("pool")
+        if pool is None and not _POOL.get("failed") and _POOL["calls"] > _POOL_AFTER:
+            try:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["mlflow_plateau.report"])
+                pool = _POOL["pool"] = ProcessPoolExecutor(processes, mp_context=context)
+            except (ImportError, OSError, ValueError):
+                _POOL["failed"] = True
+    if pool is None:
+        return curves_png(diagnosis, curves)
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return pool.submit(curves_png, diagnosis, dict(curves)).result()
+    except BrokenProcessPool:  # a worker was killed: draw here from now on
+        with _POOL_LOCK:
+            if _POOL.get("pool") is pool:
+                _POOL["failed"] = True
+                _POOL.pop("pool")
+                pool.shutdown(wait=False, cancel_futures=True)
+        return curves_png(diagnosis, curves)
+    except Exception:  # input that does not pickle, or an error that drawing here will raise
+        return curves_png(diagnosis, curves)
 
 
 def _plottable(curve: Curve, scale_percent: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -1044,5 +1109,6 @@ def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, 
     return _page(page_title, "".join(body), _COMPARISON_STYLE)
 
 
-__all__ = ["comparison_html", "comparison_png", "curves_png", "diagnosis_json", "report_html",
+__all__ = ["comparison_html", "comparison_png", "curves_png", "curves_png_pooled", "diagnosis_json",
+           "report_html",
            "scaling_html", "scaling_png"]

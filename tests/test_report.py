@@ -492,3 +492,20 @@ def test_a_reused_figure_draws_the_same_bytes_as_a_new_one():
     for order in (range(len(cases)), reversed(range(len(cases)))):
         for i in order:
             assert report.curves_png(*cases[i]) == fresh[i], cases[i][0].verdict
+
+
+def test_pooled_drawing_gives_the_same_bytes(monkeypatch):
+    # diagnose draws curves.png in worker processes when there are cores: same bytes as here.
+    cases = [_diagnosed(v) for v in ("overfitting", "diverged", "healthy")]
+    monkeypatch.setenv("MLFLOW_PLATEAU_RENDER_PROCESSES", "2")
+    monkeypatch.setattr(report, "_POOL_AFTER", 0)
+    try:
+        pooled = [report.curves_png_pooled(d, c) for d, c in cases]
+        assert report._POOL.get("pool") is not None
+    finally:
+        pool = report._POOL.pop("pool", None)
+        if pool is not None:
+            pool.shutdown()
+    assert pooled == [report.curves_png(d, c) for d, c in cases]
+    monkeypatch.setenv("MLFLOW_PLATEAU_RENDER_PROCESSES", "0")  # off: drawn in this thread
+    assert report.curves_png_pooled(*cases[0]) == pooled[0] and "pool" not in report._POOL
