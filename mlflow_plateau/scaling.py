@@ -14,6 +14,7 @@ solved in closed form (variable projection, ``_profile_starts``) finds the valle
 one box-constrained Levenberg-Marquardt (``_solve``) then refines it, together with a fixed spread
 of starts. ``_solve`` works on many independent problems at once as rows of arrays, and the
 bootstrap is such a batch: each resample is a row of multiplicities over the points.
+``scaling_fits(curves)`` fits many curves in the same batches (a sweep of hundreds of groups).
 
 Reported:
 
@@ -37,6 +38,7 @@ that overflows float64 (sizes or errors spanning hundreds of decades) is a ``Val
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +125,9 @@ def _solve(theta: np.ndarray, log_x: np.ndarray, log_err: np.ndarray, k: np.ndar
     Levenberg-Marquardt on iteratively reweighted least squares (the reweighting majorises the
     Huber loss, and a step is kept only when it lowers the true cost). Rows are independent
     problems (a start, or a bootstrap resample given as multiplicities ``k`` with its own upper
-    bound on c, ``c_max``); returns the solutions and their costs."""
+    bound on c, ``c_max``; ``log_x`` and ``log_err`` are one row for all, or one per row, padded
+    with points of multiplicity 0); returns the solutions and their costs."""
+    log_x, log_err = np.broadcast_to(log_x, k.shape), np.broadcast_to(log_err, k.shape)
     theta = theta.copy()
     lower = np.column_stack((np.full(len(theta), -_LOG_A), np.zeros(len(theta)),
                              np.zeros(len(theta))))
@@ -145,7 +149,7 @@ def _solve(theta: np.ndarray, log_x: np.ndarray, log_err: np.ndarray, k: np.ndar
         if upd.size:
             pw, md, rr = power[upd], model[upd], r[upd]
             w = k[upd] * np.minimum(1.0, _F_SCALE / np.maximum(np.abs(rr), 1e-300))
-            jac = np.stack((pw / md, -pw * log_x / md, 1.0 / md), axis=-1)
+            jac = np.stack((pw / md, -pw * log_x[upd] / md, 1.0 / md), axis=-1)
             jac_w = np.swapaxes(jac * w[:, :, None], 1, 2)          # (rows, 3, n)
             grad[upd] = (jac_w @ rr[:, :, None])[:, :, 0]
             hess[upd] = jac_w @ jac
@@ -166,8 +170,8 @@ def _solve(theta: np.ndarray, log_x: np.ndarray, log_err: np.ndarray, k: np.ndar
             step = np.stack([np.linalg.lstsq(sy, -gg, rcond=None)[0]
                              for sy, gg in zip(system, g, strict=True)])
         new = np.clip(th + step, lo, hi)
-        new_power, new_model = _model(new, log_x)
-        new_r = np.log(new_model) - log_err
+        new_power, new_model = _model(new, log_x[idx])
+        new_r = np.log(new_model) - log_err[idx]
         new_cost = _cost(new_r, k[idx])
         old_cost = cost[idx]
         better = new_cost < old_cost
@@ -193,11 +197,14 @@ def _profile_starts(log_x: np.ndarray, log_err: np.ndarray, k: np.ndarray, c_max
     then a refitted). Returns, per row, the (log a, b, c) of the grid point with the lowest Huber
     cost: a start inside the right valley, where a descent from a far start would crawl along
     the flat valley that b and c make together."""
-    u = np.exp(-grid[:, None] * log_x)[None]                    # (1, grid, n)
-    kk = k[:, None, :]                                           # (rows, 1, n)
+    log_x = np.broadcast_to(log_x, k.shape)[:, None, :]          # (rows, 1, n)
+    log_err = np.broadcast_to(log_err, k.shape)[:, None, :]
+    u = np.exp(-grid[None, :, None] * log_x)                      # (rows, grid, n)
+    kk = k[:, None, :]
     cm = c_max[:, None]
     rows = len(k)
-    model = np.broadcast_to(np.exp(log_err), (rows, grid.size, log_x.size))
+    model = np.broadcast_to(np.exp(log_err), u.shape)
+    fallback_a = np.exp(np.where(kk > 0, log_err, np.inf).min(-1)) * 1e-3
     for _ in range(steps):
         p, q = u / model, 1.0 / model
         y = 1.0 - np.log(model) + log_err
@@ -207,7 +214,7 @@ def _profile_starts(log_x: np.ndarray, log_err: np.ndarray, k: np.ndarray, c_max
         c = np.where(det > 1e-12 * spp * sqq, (spp * sqy - spq * spy) / det, 0.0)
         c = np.clip(np.nan_to_num(c, nan=0.0), 0.0, cm)
         a = (spy - c * spq) / spp
-        a = np.where(np.isfinite(a) & (a > 0), a, np.exp(log_err.min()) * 1e-3)
+        a = np.where(np.isfinite(a) & (a > 0), a, fallback_a)
         model = a[..., None] * u + c[..., None]
     r = np.log(model) - log_err
     cost = _cost(r, kk)
@@ -219,18 +226,17 @@ def _profile_starts(log_x: np.ndarray, log_err: np.ndarray, k: np.ndarray, c_max
 
 
 def _starts(log_x: np.ndarray, err: np.ndarray, c_max: float) -> np.ndarray:
-    """The best point of the variable projection, and a fixed spread of starts."""
+    """A fixed spread of starts (the variable projection adds its own, see ``_fit_many``)."""
     log_err = np.log(err)
-    best = _profile_starts(log_x, log_err, np.ones((1, err.size)), np.array([c_max]))
     e_min = float(err.min())
     e_mid = float(np.exp(np.mean(log_err)))  # error near x = 1 (the geometric mean size)
-    spread = [[np.log(max(e_mid - frac * e_min, e_mid * 1e-3)), b, frac * e_min]
-              for b in (0.1, 0.3, 0.7, 1.5) for frac in (0.0, 0.5, 0.9)]
-    return np.vstack((best, np.array(spread)))
+    return np.array([[np.log(max(e_mid - frac * e_min, e_mid * 1e-3)), b, frac * e_min]
+                     for b in (0.1, 0.3, 0.7, 1.5) for frac in (0.0, 0.5, 0.9)])
 
 
-def scaling_fit(sizes: Any, errors: Any) -> ScalingResult:
-    """Fit ``err(n) = a n^-b + c`` to runs at training sizes ``sizes`` (see the module docstring)."""
+def _checked(sizes: Any, errors: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sizes and errors as sorted float arrays, and the number of distinct sizes; a ValueError
+    that names the first bad value."""
     n = np.asarray(sizes, dtype=np.float64).reshape(-1)
     err = np.asarray(errors, dtype=np.float64).reshape(-1)
     if n.size != err.size:
@@ -243,61 +249,137 @@ def scaling_fit(sizes: Any, errors: Any) -> ScalingResult:
                              "and > 0 for a log-space fit")
     order = np.argsort(n, kind="stable")
     n, err = n[order], err[order]
-    distinct = int(np.unique(n).size)
-    if distinct < 3:
-        return ScalingResult(n, err, distinct, True)
+    return n, err, int(np.unique(n).size)
 
+
+def scaling_fit(sizes: Any, errors: Any) -> ScalingResult:
+    """Fit ``err(n) = a n^-b + c`` to runs at training sizes ``sizes`` (see the module docstring)."""
+    return scaling_fits([(sizes, errors)])[0]
+
+
+def scaling_fits(curves: Sequence[tuple[Any, Any]]) -> list[ScalingResult]:
+    """``scaling_fit`` of many learning curves, ``(sizes, errors)`` pairs, in one batch: the fits
+    of all curves and all their bootstrap resamples are rows of the same arrays, so a sweep of
+    hundreds of groups costs a fraction of fitting them one by one. The results are those of one by
+    one, to the optimiser's tolerance (padding a short curve changes rounding, not the fit).
+    Raises the ValueError of the first curve that ``scaling_fit`` would refuse."""
+    checked = [_checked(sizes, errors) for sizes, errors in curves]
+    todo = [i for i, (_, _, distinct) in enumerate(checked) if distinct >= 3]
     # Sizes or errors spanning hundreds of decades overflow intermediate powers; such a fit is
     # refused below with a ValueError rather than leaking a numpy warning or an OverflowError.
     try:
         with np.errstate(all="ignore"):
-            result = _fit(n, err, distinct)
+            fitted = _fit_many([checked[i] for i in todo])
     except OverflowError:
-        result = None
-    if result is None or not all(np.isfinite(v) for v in (
-            result.coefficient, result.exponent, result.floor, result.slope, result.low,
-            result.high, result.gain_at_2x, result.residual_rms)):
-        raise ValueError(f"cannot fit sizes {n.min():g}..{n.max():g} with errors "
-                         f"{err.min():g}..{err.max():g}: the power law overflows float64")
-    return result
+        fitted = [None] * len(todo)
+    results: list[ScalingResult | None] = [
+        ScalingResult(n, err, distinct, True) for n, err, distinct in checked]
+    for i, result in zip(todo, fitted, strict=True):
+        n, err, _ = checked[i]
+        if result is None or not all(np.isfinite(v) for v in (
+                result.coefficient, result.exponent, result.floor, result.slope, result.low,
+                result.high, result.gain_at_2x, result.residual_rms)):
+            raise ValueError(f"cannot fit sizes {n.min():g}..{n.max():g} with errors "
+                             f"{err.min():g}..{err.max():g}: the power law overflows float64")
+        results[i] = result
+    return results
 
 
-def _fit(n: np.ndarray, err: np.ndarray, distinct: int) -> ScalingResult | None:
-    ref = float(np.exp(np.mean(np.log(n))))
-    x = n / ref
-    if not np.all(np.isfinite(x) & (x > 0)):  # sizes over hundreds of decades: x overflows
-        return None
-    log_x = np.log(x)
-    log_err = np.log(err)
-    c_max = float(err.min()) * (1 - 1e-9)
-    starts = _starts(log_x, err, c_max)
-    # Every start a few steps, then only those within 1% of the best so far to convergence
-    # (the others crawl along a bound towards worse minima).
-    ones = np.ones((len(starts), n.size))
-    thetas, costs = _solve(starts, log_x, log_err, ones, np.full(len(starts), c_max),
-                           max_iter=_SCOUT_ITER)
-    if not np.isfinite(costs).any():
-        return None
-    keep = costs <= costs.min() * 1.01
-    thetas, costs = _solve(thetas[keep], log_x, log_err, ones[keep],
-                           np.full(int(keep.sum()), c_max))
-    theta = thetas[int(np.argmin(costs))]
-    slope = float(np.polyfit(np.log(n), log_err, 1)[0])
+def _padded(rows: list[np.ndarray], width: int, fill: float) -> np.ndarray:
+    out = np.full((len(rows), width), fill)
+    for i, row in enumerate(rows):
+        out[i, :row.size] = row
+    return out
 
-    # Pairs bootstrap as multiplicities: every resample is one row of one batched refit, started
-    # from the full fit; resamples with fewer than 3 distinct sizes are skipped.
-    rng = np.random.default_rng(7)
-    picks = rng.integers(0, n.size, (_BOOTSTRAP, n.size))
-    size_id = np.unique(n, return_inverse=True)[1].reshape(-1)
-    seen = np.zeros((_BOOTSTRAP, distinct), dtype=bool)
-    seen[np.arange(_BOOTSTRAP)[:, None], size_id[picks]] = True
-    picks = picks[seen.sum(1) >= 3]
-    counts = np.zeros((len(picks), n.size))
-    np.add.at(counts, (np.arange(len(picks))[:, None], picks), 1.0)
-    c_maxes = np.where(counts > 0, err, np.inf).min(1) * (1 - 1e-9)
-    starts = _profile_starts(log_x, log_err, counts, c_maxes, grid=_B_GRID[::2], steps=1)
-    boot_theta, boot_cost = _solve(starts, log_x, log_err, counts, c_maxes, max_iter=_BOOT_ITER)
-    boot = boot_theta[np.isfinite(boot_cost), 1]
+
+def _fit_many(curves: list[tuple[np.ndarray, np.ndarray, int]]) -> list[ScalingResult | None]:
+    """The fits of ``curves`` (sorted, checked, >= 3 distinct sizes each): every curve's starts in
+    one batch, every curve's bootstrap resamples in another. A curve has rows of its own; points
+    beyond its length are padding with multiplicity 0."""
+    out: list[ScalingResult | None] = [None] * len(curves)
+    prepared = []
+    for i, (n, err, _) in enumerate(curves):
+        ref = float(np.exp(np.mean(np.log(n))))
+        x = n / ref
+        if np.all(np.isfinite(x) & (x > 0)):  # sizes over hundreds of decades: x overflows
+            prepared.append((i, ref, np.log(x), np.log(err), float(err.min()) * (1 - 1e-9)))
+    if not prepared:
+        return out
+    width = max(lx.size for _, _, lx, _, _ in prepared)
+
+    def rows_of(per_curve: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(log_x, log_err, multiplicities of 1 on the real points, c_max) for each row, given
+        how many rows each prepared curve gets."""
+        lx = np.repeat(_padded([p[2] for p in prepared], width, 0.0), per_curve, axis=0)
+        le = np.repeat(_padded([p[3] for p in prepared], width, 0.0), per_curve, axis=0)
+        ones = np.repeat(_padded([np.ones(p[2].size) for p in prepared], width, 0.0),
+                         per_curve, axis=0)
+        return lx, le, ones, np.repeat([p[4] for p in prepared], per_curve)
+
+    # 1. The best point of the variable projection of each curve, and a fixed spread of starts.
+    lx1, le1, ones1, cmax1 = rows_of([1] * len(prepared))
+    profile = _profile_starts(lx1, le1, ones1, cmax1)
+    starts = [np.vstack((profile[j:j + 1], _starts(p[2], np.exp(p[3]), p[4])))
+              for j, p in enumerate(prepared)]
+    per_curve = [len(st) for st in starts]
+    lx, le, ones, cmax = rows_of(per_curve)
+    owner = np.repeat(np.arange(len(prepared)), per_curve)
+    # Every start a few steps, then only those within 1% of their curve's best so far to
+    # convergence (the others crawl along a bound towards worse minima).
+    thetas, costs = _solve(np.vstack(starts), lx, le, ones, cmax, max_iter=_SCOUT_ITER)
+    best_cost = np.full(len(prepared), np.inf)
+    np.minimum.at(best_cost, owner, costs)
+    keep = np.isfinite(best_cost[owner]) & (costs <= best_cost[owner] * 1.01)
+    thetas, costs = _solve(thetas[keep], lx[keep], le[keep], ones[keep], cmax[keep])
+    owner = owner[keep]
+    theta_of: dict[int, np.ndarray] = {}
+    for j in range(len(prepared)):
+        mine = np.flatnonzero(owner == j)
+        if mine.size:
+            theta_of[j] = thetas[mine[int(np.argmin(costs[mine]))]]
+
+    # 2. Pairs bootstrap as multiplicities: each resample of each curve is one row of one batched
+    # refit, started from its own variable-projection point; resamples with fewer than 3
+    # distinct sizes are skipped. Each curve draws from its own generator seeded 7.
+    counts_of, fitted = [], [j for j in range(len(prepared)) if j in theta_of]
+    for j in fitted:
+        i = prepared[j][0]
+        n, _, distinct = curves[i]
+        rng = np.random.default_rng(7)
+        picks = rng.integers(0, n.size, (_BOOTSTRAP, n.size))
+        size_id = np.unique(n, return_inverse=True)[1].reshape(-1)
+        seen = np.zeros((_BOOTSTRAP, distinct), dtype=bool)
+        seen[np.arange(_BOOTSTRAP)[:, None], size_id[picks]] = True
+        picks = picks[seen.sum(1) >= 3]
+        counts = np.zeros((len(picks), width))
+        np.add.at(counts, (np.arange(len(picks))[:, None], picks), 1.0)
+        counts_of.append(counts)
+    sel = np.array(fitted, dtype=int)
+    per_boot = [len(c) for c in counts_of]
+    boot_lx = np.repeat(_padded([prepared[j][2] for j in fitted], width, 0.0), per_boot, axis=0)
+    boot_le = np.repeat(_padded([prepared[j][3] for j in fitted], width, 0.0), per_boot, axis=0)
+    counts = np.vstack(counts_of) if counts_of else np.zeros((0, width))
+    c_maxes = np.where(counts > 0, np.exp(boot_le), np.inf).min(1) * (1 - 1e-9)
+    boot_starts = _profile_starts(boot_lx, boot_le, counts, c_maxes, grid=_B_GRID[::2], steps=1)
+    boot_theta, boot_cost = _solve(boot_starts, boot_lx, boot_le, counts, c_maxes,
+                                   max_iter=_BOOT_ITER)
+    boot_owner = np.repeat(sel, per_boot)
+
+    # 3. Each curve's result.
+    for j in fitted:
+        i, ref = prepared[j][0], prepared[j][1]
+        n, err, distinct = curves[i]
+        theta = theta_of[j]
+        boot = boot_theta[(boot_owner == j) & np.isfinite(boot_cost), 1]
+        out[i] = _result(n, err, distinct, ref, theta, boot)
+    return out
+
+
+def _result(n: np.ndarray, err: np.ndarray, distinct: int, ref: float, theta: np.ndarray,
+            boot: np.ndarray) -> ScalingResult | None:
+    """The fit ``theta`` (log a, b, c at sizes divided by ``ref``) and the bootstrap's b values
+    ``boot`` as a ``ScalingResult``; None when its prediction underflows."""
+    slope = float(np.polyfit(np.log(n), np.log(err), 1)[0])
     b_fit = float(theta[1])
     low = float(np.percentile(boot, 5)) if boot.size else b_fit
     high = float(np.percentile(boot, 95)) if boot.size else b_fit

@@ -179,3 +179,26 @@ def test_property_noiseless_power_laws_are_recovered(a, b, floor_share):
     assert fit.exponent == pytest.approx(b, rel=1e-2, abs=1e-3)
     np.testing.assert_allclose(fit.predict(SIZES), power + c, rtol=1e-4)
     assert 0 <= fit.low <= fit.exponent <= fit.high <= 5
+
+
+def test_a_batch_of_curves_fits_as_each_curve_alone():
+    from mlflow_plateau.scaling import scaling_fits
+
+    rng = np.random.default_rng(5)
+    curves = []
+    for k in (7, 4, 9, 3, 2):  # different lengths (padded in the batch), one too short to fit
+        sizes = SIZES[:k] if k <= SIZES.size else np.repeat(SIZES, 2)[:k]
+        errors = (3.0 * sizes ** -0.4 + 0.05) * np.exp(0.03 * rng.standard_normal(sizes.size))
+        curves.append((sizes, errors))
+    batch = scaling_fits(curves)
+    for (sizes, errors), fit in zip(curves, batch, strict=True):
+        alone = scaling_fit(sizes, errors).to_dict()
+        got = fit.to_dict()
+        assert got.keys() == alone.keys()
+        for key, value in alone.items():
+            if isinstance(value, float):
+                assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+            else:
+                assert got[key] == value, key
+    with pytest.raises(ValueError, match="errors must be finite"):
+        scaling_fits([curves[0], ([1, 2, 3], [0.3, 0.0, 0.1])])
