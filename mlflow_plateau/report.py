@@ -55,6 +55,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -152,15 +153,16 @@ def _png(fig: Figure) -> bytes:
 _FIGURES = threading.local()
 
 
-def _blank_figure(size: tuple[float, float], dpi: int, panels: int,
+def _blank_figure(name: str, size: tuple[float, float], dpi: int, panels: int,
                   **subplot_kw: Any) -> tuple[Figure, list[Any]]:
     """A figure of ``panels`` stacked axes, reused by the thread that drew the last one of the
-    same shape: building a figure and its axes' ticks cost about a fifth of a render. The drawing
-    code adds to it as to a new figure; what it added last time is removed here and the state it
-    may have changed (scales, limits, locators, the colour cycle) is put back, so a reused figure
+    same ``name`` (the drawing function) and shape: building a figure and its axes' ticks cost
+    about a fifth of a render. The drawing code adds to it as to a new figure; what it added last
+    time is removed here and the state it may have changed (scales, limits, margins, locators,
+    minor grid, the colour cycle) is put back, so a reused figure
     draws the same bytes as a new one (a test checks)."""
     cache = _FIGURES.__dict__.setdefault("figures", {})
-    key = (size, dpi, panels, tuple(sorted(subplot_kw.items())))
+    key = (name, size, dpi, panels, tuple(sorted(subplot_kw.items())))
     if key not in cache:
         fig = Figure(figsize=size, dpi=dpi)
         FigureCanvasAgg(fig)
@@ -178,6 +180,9 @@ def _blank_figure(size: tuple[float, float], dpi: int, panels: int,
         ax.set_xscale("linear")  # default locators and formatters again
         ax.set_yscale("linear")
         ax.set_prop_cycle(None)
+        ax.set_xmargin(matplotlib.rcParams["axes.xmargin"])
+        ax.set_ymargin(matplotlib.rcParams["axes.ymargin"])
+        ax.grid(False, which="minor")
         ax.relim()
         ax.set_autoscale_on(True)
         ax.set_xlabel("")
@@ -395,9 +400,10 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
     second_train, second_val = _second_pair(curves, d)
     two_panels = bool(second_train or second_val)
     if two_panels:
-        fig, (ax, ax2) = _blank_figure((8, 5.4), 150, 2, sharex=True, height_ratios=(3, 2))
+        fig, (ax, ax2) = _blank_figure("curves", (8, 5.4), 150, 2, sharex=True,
+                                       height_ratios=(3, 2))
     else:
-        fig, (ax,) = _blank_figure((8, 5), 150, 1)
+        fig, (ax,) = _blank_figure("curves", (8, 5), 150, 1)
         ax2 = None
     accent = _VERDICT_COLORS.get(d.verdict, "#333333")
     top = _header(fig, f"{_verdict_title(d.verdict).upper()}  ·  monitor: {_label(d.monitor or '—', 40)}",
@@ -530,7 +536,7 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
                 title: str | None = None) -> bytes:
     """Error against training size (log-log) with the fitted curve, its band and the 2x point."""
     fit = verdict.fit
-    fig = Figure(figsize=(8, 5), dpi=150)
+    fig, (ax,) = _blank_figure("scaling", (8, 5), 150, 1)
     accent = _VERDICT_COLORS.get(verdict.verdict, "#333333")
     gain = fit.gain_at_2x
     head = f"{_verdict_title(verdict.verdict).upper()}"
@@ -538,7 +544,6 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
         head += f"  ·  gain at 2× data: {100 * gain:.1f}%"
     if title:
         head = f"{_label(title, 64)}\n{head}"
-    ax = fig.subplots(1, 1)
     _margins(fig, _header(fig, head, accent, verdict.summary))
     sizes = fit.sizes.astype(np.float64)
     errors = fit.errors.astype(np.float64)

@@ -509,3 +509,15 @@ def test_pooled_drawing_gives_the_same_bytes(monkeypatch):
     assert pooled == [report.curves_png(d, c) for d, c in cases]
     monkeypatch.setenv("MLFLOW_PLATEAU_RENDER_PROCESSES", "0")  # off: drawn in this thread
     assert report.curves_png_pooled(*cases[0]) == pooled[0] and "pool" not in report._POOL
+
+
+def test_a_reused_scaling_figure_draws_the_same_bytes_as_a_new_one():
+    sizes = np.array([1000, 2000, 4000, 8000], dtype=np.float64)
+    verdicts = [scaling_verdict(scaling_fit(sizes, 3 * sizes ** -0.4 + c)) for c in (0.1, 0.0)]
+    verdicts.append(scaling_verdict(scaling_fit([1000, 2000], [0.3, 0.2])))  # no fit drawn
+    fresh = []
+    for v in verdicts:
+        report._FIGURES.__dict__.clear()
+        fresh.append(report.scaling_png(v, title="g"))
+    for i in (2, 0, 1, 0, 2, 1):
+        assert report.scaling_png(verdicts[i], title="g") == fresh[i]
