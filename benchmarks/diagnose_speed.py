@@ -15,7 +15,8 @@ metric; read only), 2. a raw SQL ``SELECT`` of the same rows (the floor), 3. ``r
 after listing the runs, 4. ``diagnose_runs(artifacts="json")`` end to end (list, read, compute,
 write metrics/tags/``diagnosis.json``), 5. the floor of writing: one bare ``log_batch`` per run with
 the payload a diagnosis writes (11 metrics, 5 tags), 6. ``artifacts="all"`` (images and HTML) on a
-subset, scaled to all runs, 7. re-diagnosing the unchanged experiment. Then the same store behind
+subset, scaled to all runs, and each artifact rendered alone per run (``--cost-runs``), 7.
+re-diagnosing the unchanged experiment. Then the same store behind
 a ``mlflow server`` on 127.0.0.1 (naive loop vs ours, on ``--http-runs`` runs). ``--memory``
 diagnoses ``--memory-runs`` runs in a child process and prints its peak RSS.
 """
@@ -168,6 +169,36 @@ def diagnose(uri: str, artifacts: str, run_ids: list[str] | None = None) -> tupl
     return ok, failed
 
 
+def artifact_costs(uri: str, run_ids: list[str]) -> dict[str, float]:
+    """Seconds per run to render each artifact of ``run_ids`` in this process, one after the
+    other (read and diagnosis not counted): ``diagnosis.json``, ``curves.png`` (drawn here, no
+    process pool), ``report.html`` (with that PNG embedded, as ``diagnose`` does), the PNG's size."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_plateau import report
+    from mlflow_plateau.tracking.history import _read_curves
+    from mlflow_plateau.verdict import diagnose_curves
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = [client.get_run(rid) for rid in run_ids]
+    curves = _read_curves(client, uri, runs)
+    items = [(run, diagnose_curves(curves[run.info.run_id]), curves[run.info.run_id])
+             for run in runs]
+    t0 = time.perf_counter()
+    for _, d, _ in items:
+        report.diagnosis_json(d)
+    t1 = time.perf_counter()
+    pngs = [report.curves_png(d, c) for _, d, c in items]
+    t2 = time.perf_counter()
+    for (run, d, c), png in zip(items, pngs, strict=True):
+        report.report_html(d, c, run_name=run.info.run_name, params=dict(run.data.params),
+                           tags={}, png=png)
+    t3 = time.perf_counter()
+    n = len(items)
+    return {"json": (t1 - t0) / n, "png": (t2 - t1) / n, "html": (t3 - t2) / n,
+            "png_kib": sum(len(p) for p in pngs) / n / 1024}
+
+
 def write_floor(uri: str) -> int:
     """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes."""
     from mlflow.entities import Metric, RunTag
@@ -281,6 +312,8 @@ def main() -> None:
                         help="folder for the store (kept and reused; default: a temp folder)")
     parser.add_argument("--image-runs", type=int, default=100,
                         help="runs diagnosed with images and HTML (scaled to --runs)")
+    parser.add_argument("--cost-runs", type=int, default=30,
+                        help="runs whose artifacts are rendered one by one, each timed")
     parser.add_argument("--http-runs", type=int, default=100,
                         help="runs read over HTTP (the naive loop costs ~0.25 s a run)")
     parser.add_argument("--no-http", action="store_true")
@@ -323,6 +356,7 @@ def main() -> None:
     t_img_json, _ = timed(diagnose, fresh_copy(pristine, "images-json.db"), "json", ids)
     shutil.rmtree(pristine.parent / "artifacts", ignore_errors=True)
     t_img, (_, failed_img) = timed(diagnose, img_uri, "all", ids)
+    costs = artifact_costs(fresh_copy(pristine, "costs.db"), ids[:args.cost_runs])
 
     print(f"\nmachine: {machine()}")
     print(f"store: SQLite, {n} runs x {args.epochs} epochs x 4 metrics = {points:,} points\n")
@@ -349,7 +383,15 @@ def main() -> None:
     print(f"  first vs re-diagnose     {verdict(t_diag / t_rediag, TARGETS['rediag'])}")
     print(f"  writes floor / end to end {t_write / t_diag:5.0%}  (MLflow's log_batch: its commits)")
     print(f"  images+HTML vs json      {t_img / t_img_json:6.1f}x the json-only time "
-          f"on the same {images} runs")
+          f"on the same {images} runs (before issue 13: 8.8x)")
+    print(f"  --artifacts all vs naive read, per run: {1000 * t_img / images:.1f} ms vs "
+          f"{1000 * t_naive / n:.1f} ms = {(t_img / images) / (t_naive / n):.2f}x "
+          f"(aim: <= 1x)")
+    print(f"\nper-run cost of each artifact, rendered in this process one after the other "
+          f"({min(args.cost_runs, images)} runs):")
+    print(f"  diagnosis.json {1000 * costs['json']:7.2f} ms")
+    print(f"  curves.png     {1000 * costs['png']:7.2f} ms  ({costs['png_kib']:.0f} KiB)")
+    print(f"  report.html    {1000 * costs['html']:7.2f} ms  (the PNG embedded, not redrawn)")
 
     if not args.no_http:
         http_runs = min(args.http_runs, n)

@@ -10,12 +10,15 @@ of each run). For every (Domain, Task, Model) group, both estimators are fitted 
 - the baseline: a straight line ``log err = alpha + beta log n`` by least squares on the same rows.
 
 The score of each is the RMSE of ``log(prediction) - log(truth)`` on the predicted rows, the
-paper's own extrapolation metric. Run ``python benchmarks/scaling_backtest.py [--data DIR|FILE]``.
+paper's own extrapolation metric. The time of each fit (with its bootstrap interval; the fastest
+of 3 repeats, as the machine is shared) is printed too.
+Run ``python benchmarks/scaling_backtest.py [--data DIR|FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -28,6 +31,7 @@ from mlflow_plateau.scaling import scaling_fit
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FILE_NAME = "scaling_benchmark_lang.csv"
 GROUP = ["Domain", "Task", "Model"]
+REPEATS = 3
 
 
 def load(path: Path) -> pd.DataFrame:
@@ -59,9 +63,11 @@ def backtest(frame: pd.DataFrame) -> pd.DataFrame:
         e_fit = fit_rows["Loss"].to_numpy(np.float64)
         n_test = test_rows["Seen Examples"].to_numpy(np.float64)
         e_test = test_rows["Loss"].to_numpy(np.float64)
-        start = time.perf_counter()
-        fit = scaling_fit(n_fit, e_fit)
-        seconds = time.perf_counter() - start
+        seconds = math.inf
+        for _ in range(REPEATS):  # the fastest of a few: on a shared machine the rest is waiting
+            start = time.perf_counter()
+            fit = scaling_fit(n_fit, e_fit)
+            seconds = min(seconds, time.perf_counter() - start)
         slope, intercept = np.polyfit(np.log(n_fit), np.log(e_fit), 1)
         line = np.exp(intercept + slope * np.log(n_test))
         ours = fit.predict(n_test) if not fit.insufficient_points else line
@@ -99,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{domain:>4}: ours wins {int((part['winner'] == 'ours').sum())}/{len(part)} "
               f"(ties {int((part['winner'] == 'tie').sum())}), "
               f"median RMSE ours {part['ours'].median():.4f} vs line {part['line'].median():.4f}")
-    print(f"mean fit time {1000 * table['seconds'].mean():.0f} ms per group (with bootstrap)")
+    median_ms = 1000 * float(table["seconds"].median())
+    print(f"fit time per group (9-59 points, with the bootstrap interval, best of {REPEATS}): "
+          f"median {median_ms:.1f} ms, "
+          f"max {1000 * table['seconds'].max():.1f} ms (target: median <= 50 ms: "
+          f"{'met' if median_ms <= 50 else 'MISSED'})")
     print(f"SUMMARY: scaling_fit beats a log-log line on {wins}/{total} real learning curves "
           f"(ties {ties}, losses {losses}); median RMSE of log error {table['ours'].median():.4f} "
           f"vs {table['line'].median():.4f}, median ratio ours/line {median_ratio:.2f}x")

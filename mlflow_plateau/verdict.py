@@ -236,14 +236,15 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
     if verdict == "unstable":
         return f"{monitor} is unstable ({best}): {why}."
     if verdict == "overfitting":
-        return f"{monitor} is overfitting ({best}): {why}{stop}."
+        return (f"{monitor} is overfitting ({best}; it stopped improving beyond its noise at epoch "
+                f"{p.epoch}): {why}{stop}.")
     if verdict == "not_converged":
         return (f"{monitor} had not converged ({best}, the last epoch is {p.last_epoch}): {why}"
                 + forecast_sentence(f, monitor) + ".")
     if verdict == "underfitting":
         return f"{monitor} converged ({best}) with a small gap but a poor fit: {why}."
-    return (f"{monitor} converged ({best}; it stopped improving by more than the noise at "
-            f"epoch {p.epoch}) with a small or stable gap{stop}.")
+    return (f"{monitor} converged ({best}; it stopped improving beyond its noise at epoch "
+            f"{p.epoch}) with a small or stable gap{stop}.")
 
 
 def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: str | None = None,
@@ -357,7 +358,11 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
         evidence.update(chance=level, chance_source=level_source)
     else:
         evidence["chance_source"] = level_source
-    reading = make_reading(val_ok, mode, p.fitted, p.epoch, train_ok, val_acc, train_acc, val_loss, level,
+    # Long curves are read as plateau_epoch read them: in MAX_POINTS equal blocks (their means),
+    # so the rules see the same points as the fit, at a bounded cost.
+    val_r, train_r = _blocks(val_ok, p.fitted.size), (
+        _blocks(train_ok, p.fitted.size) if train_ok is not None else None)
+    reading = make_reading(val_r, mode, p.fitted, p.epoch, train_r, val_acc, train_acc, val_loss, level,
                            k, level_source, monitor_is_accuracy=_is_accuracy(monitor))
     evidence.update(noise=reading.sigma, came=reading.came)
     verdict, chosen, findings = decide(reading, th)
@@ -367,6 +372,18 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
         "no rule fired: converged, no clear worsening, a small or stable gap, a good fit"
     alternatives = close_calls(chosen, findings, verdict, reading, th)
     return result(verdict, p, g, alternatives)
+
+
+def _blocks(curve: Curve, size: int) -> Curve:
+    """``curve`` averaged in ``size`` equal blocks (as ``plateau_epoch`` does beyond MAX_POINTS);
+    unchanged when it has no more points than that."""
+    if len(curve) <= size:
+        return curve
+    edges = np.linspace(0, len(curve), size + 1).astype(np.int64)
+    counts = np.diff(edges)
+    values = np.add.reduceat(curve.values, edges[:-1]) / counts
+    epochs = curve.epochs[np.minimum(edges[:-1] + counts // 2, len(curve) - 1)]
+    return Curve(curve.name, epochs, values)
 
 
 def _is_accuracy(name: str) -> bool:

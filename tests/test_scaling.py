@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlflow_plateau.scaling import scaling_fit
 
@@ -151,3 +153,52 @@ def test_sizes_spanning_hundreds_of_decades_are_a_value_error_not_a_warning():
 def test_n_for_error_beyond_any_float_is_none():
     fit = scaling_fit(SIZES, 5.0 * SIZES ** -0.01 + 0.1)
     assert fit.n_for_error(fit.floor + 1e-9) is None
+
+
+def test_interval_covers_the_true_exponent_about_90_percent():
+    # Coverage by simulation (seeded, so deterministic): noisy power laws, with and without a
+    # floor, 7 sizes, 3-5% multiplicative noise. The 90% interval should hold b ~90% of the time.
+    rng = np.random.default_rng(2024)
+    hits = trials = 0
+    for a, b, c, noise in [(5.0, 0.5, 0.05, 0.03), (2.0, 0.3, 0.0, 0.05)]:
+        for _ in range(50):
+            errors = (a * SIZES ** -b + c) * np.exp(noise * rng.standard_normal(SIZES.size))
+            fit = scaling_fit(SIZES, errors)
+            hits += fit.low <= b <= fit.high
+            trials += 1
+    assert 0.82 <= hits / trials <= 0.97, hits / trials
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(a=st.floats(0.5, 100.0), b=st.floats(0.1, 1.5), floor_share=st.floats(0.0, 0.8))
+def test_property_noiseless_power_laws_are_recovered(a, b, floor_share):
+    # The floor as a share of the smallest error, so every curve still falls visibly.
+    power = a * SIZES ** -b
+    c = floor_share * power[-1] / (1 - floor_share) if floor_share < 1 else 0.0
+    fit = scaling_fit(SIZES, power + c)
+    assert fit.exponent == pytest.approx(b, rel=1e-2, abs=1e-3)
+    np.testing.assert_allclose(fit.predict(SIZES), power + c, rtol=1e-4)
+    assert 0 <= fit.low <= fit.exponent <= fit.high <= 5
+
+
+def test_a_batch_of_curves_fits_as_each_curve_alone():
+    from mlflow_plateau.scaling import scaling_fits
+
+    rng = np.random.default_rng(5)
+    curves = []
+    for k in (7, 4, 9, 3, 2):  # different lengths (padded in the batch), one too short to fit
+        sizes = SIZES[:k] if k <= SIZES.size else np.repeat(SIZES, 2)[:k]
+        errors = (3.0 * sizes ** -0.4 + 0.05) * np.exp(0.03 * rng.standard_normal(sizes.size))
+        curves.append((sizes, errors))
+    batch = scaling_fits(curves)
+    for (sizes, errors), fit in zip(curves, batch, strict=True):
+        alone = scaling_fit(sizes, errors).to_dict()
+        got = fit.to_dict()
+        assert got.keys() == alone.keys()
+        for key, value in alone.items():
+            if isinstance(value, float):
+                assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+            else:
+                assert got[key] == value, key
+    with pytest.raises(ValueError, match="errors must be finite"):
+        scaling_fits([curves[0], ([1, 2, 3], [0.3, 0.0, 0.1])])

@@ -146,15 +146,20 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             label = _group_label(key_params)
             groups.setdefault(label, (key_params, []))[1].append((run.info.run_id, size, error))
 
-    from ..scaling import scaling_fit
+    from ..scaling import scaling_fits
 
+    labels = sorted(groups)
+    for label in labels:
+        groups[label][1].sort(key=lambda r: (r[1], r[0]))
+    # All groups in one batch: a sweep of hundreds of groups costs little more than a few.
+    fits = scaling_fits([([r[1] for r in groups[label][1]], [r[2] for r in groups[label][1]])
+                         for label in labels])
     results = []
-    for label in sorted(groups):
+    for label, fit in zip(labels, fits, strict=True):
         key_params, rows = groups[label]
-        rows.sort(key=lambda r: (r[1], r[0]))
         sizes = [r[1] for r in rows]
         errors = [r[2] for r in rows]
-        verdict = scaling_verdict(scaling_fit(sizes, errors))
+        verdict = scaling_verdict(fit)
         group = ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors, verdict)
         if log:
             summary_id = _log_scaling_group(client, exp_id, group, summaries.get(label),

@@ -225,7 +225,7 @@ def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
             except ImportError:
                 report = None
             if report is not None:
-                png = report.curves_png(diagnosis, curves)
+                png = report.curves_png_pooled(diagnosis, curves)  # other cores draw
                 (folder / "curves.png").write_bytes(png)
                 html = report.report_html(diagnosis, curves, run_name=run.info.run_name,
                                           params=dict(run.data.params), tags=_user_tags(run),
