@@ -4,7 +4,8 @@
 ``diagnose_runs`` diagnoses the runs given or an experiment's active runs (optionally filtered),
 ``PAGE_SIZE`` runs at a time so memory stays bounded, yielding a ``Diagnosis`` or a ``RunFailure``
 per run: one run's failure never stops the batch. The scaling summary runs this package logs are
-skipped. Writes overlap the computing of other runs in a small thread pool.
+skipped, and so are container runs (tag ``plateau.kind = container``: runs that only group
+others). Writes overlap the computing of other runs in a small thread pool.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from .store import (
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
-    TAG_KIND,
     THREADS,
     Artifacts,
     Breaker,
@@ -31,6 +31,7 @@ from .store import (
     _get_runs,
     _scheme,
     check_reachable,
+    not_training,
     one_line,
     resolve_tracking_uri,
 )
@@ -42,18 +43,14 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 
-# Runs this package logs itself (scaling and comparison summaries): not training runs.
-SUMMARY_KINDS = ("scaling", "comparison")
-
-
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
                   log: bool, artifacts: str) -> Diagnosis | RunFailure:
     run_id = run.info.run_id
     if run.info.lifecycle_stage == "deleted":
         return RunFailure(run_id, "run is deleted")
-    kind = run.data.tags.get(TAG_KIND)
-    if kind in SUMMARY_KINDS:
-        return RunFailure(run_id, f"a {kind} summary run, not a training run")
+    kind = not_training(run)
+    if kind is not None:
+        return RunFailure(run_id, f"{kind}, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
@@ -260,9 +257,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = itertools.chain([first] if first else [], pages)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
-        # The scaling and comparison summary runs this package logs are not training runs.
-        pages = ([r for r in page if r.data.tags.get(TAG_KIND) not in SUMMARY_KINDS]
-                 for page in pages)
+        # Summary and container runs hold no training curve by design: not part of the batch.
+        pages = ([r for r in page if not_training(r) is None] for page in pages)
     return _diagnose_pages(client, uri, pages, options, log, artifacts, breaker)
 
 

@@ -39,6 +39,7 @@ from .store import (
     _get_runs,
     check_reachable,
     end_run,
+    not_training,
     resolve_tracking_uri,
 )
 from .writing import _changed_metrics, _log_batch
@@ -117,6 +118,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             if run.data.tags.get(TAG_KIND) == "scaling":
                 summaries[run.data.tags.get(TAG_SCALING_GROUP, "")] = run
                 continue
+            if not_training(run) is not None:
+                continue  # a comparison summary or a container run: no curve of its own
             params = dict(run.data.params)
             if size_param not in params:
                 continue  # not a point of any learning curve (e.g. an unrelated run)
