@@ -344,8 +344,22 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
         parser.error("--num-classes must be >= 2")
 
 
+def _experiment_missing(args: argparse.Namespace) -> bool:
+    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
+    (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
+    from .tracking.store import missing_experiment
+
+    if args.experiment_name is None or _debug() or not missing_experiment(args.tracking_uri,
+                                                              args.experiment_name):
+        return False
+    _err(f"experiment {args.experiment_name!r} not found")
+    return True
+
+
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if _experiment_missing(args):
+        return EXIT_FAILED
 
     from .tracking import diagnose_runs
 
@@ -455,6 +469,8 @@ def _report_failures(diagnosed: list, failed: list, stopped: str | None,
 
 
 def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if _experiment_missing(args):
+        return EXIT_FAILED
     from .tracking import diagnose_scaling
 
     groups, failures = diagnose_scaling(
@@ -546,6 +562,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if _experiment_missing(args):
+        return EXIT_FAILED
 
     from .tracking.comparison import TooFewRuns, compare_runs
 

@@ -207,3 +207,44 @@ def test_import_real_keras_csvlogger(client, tmp_path, capsys):
         assert [p.step for p in points] == list(range(5))
         np.testing.assert_allclose([p.value for p in points], history.history[name], rtol=1e-5)
     assert client.get_run(run_id).data.tags["plateau.source"] == "training.log"
+
+
+def test_container_runs_are_skipped_when_diagnosing_an_experiment(client, experiment, capsys):
+    exp, runs = experiment
+    # A parent that only groups other runs (no curve), and one refused before training (a metric
+    # at step 0 but no validation curve): both tagged as containers, as the MLproject tags them.
+    parent = log_curves(client, exp, {}, params={"sizes": "100,200"},
+                        tags={"plateau.kind": "container"}, run_name="data_scaling")
+    refused = log_curves(client, exp, {"memory/projected_bytes": [7.8e10]},
+                         tags={"plateau.kind": "container", "scenario.error": "refused"})
+    assert main(["diagnose", "--experiment-name", "cli", "--artifacts", "none"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert all(r in captured.out for r in runs)
+    assert parent not in captured.out and refused not in captured.out
+    for run_id in (parent, refused):
+        assert "plateau.verdict" not in client.get_run(run_id).data.tags
+    # Named by id, a container is a clear failure, not a hint to pass --monitor.
+    assert main(["diagnose", parent]) == 1
+    err = capsys.readouterr().err
+    assert f"run {parent}: a container run (it groups other runs), not a training run" in err
+    assert "--monitor" not in err
+
+
+def test_missing_experiment_in_a_sqlite_store_fails_before_mlflow_is_imported(tmp_path):
+    # A typo in the name must not wait for MLflow to import and open (or create) the store.
+    code = ("import sys\nfrom mlflow_plateau.cli import main\n"
+            "code = main(['diagnose', '--experiment-name', 'newcomer', '--tracking-uri', "
+            f"'sqlite:///{tmp_path / 'absent.db'}'])\n"
+            "print(code, 'mlflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False"]
+    assert out.stderr == "mlflow-plateau: experiment 'newcomer' not found\n"
+    assert not (tmp_path / "absent.db").exists()  # no store was created by asking
+
+
+def test_missing_experiment_of_an_existing_store_is_the_same_message(client, experiment, capsys):
+    for command in (["diagnose"], ["scaling"], ["compare"]):
+        assert main([*command, "--experiment-name", "newcomer"]) == 1
+        assert capsys.readouterr().err == "mlflow-plateau: experiment 'newcomer' not found\n"
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # an existing one
