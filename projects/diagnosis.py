@@ -3,7 +3,7 @@
 ``diagnose_scenarios`` diagnoses finished scenario runs through ``mlflow_plateau.tracking``
 (which writes the verdict tags, metrics and report onto each run): a run with curves is diagnosed
 itself; a parent that only groups nested runs (``data_scaling``) has its children diagnosed, and
-its own result is its scaling verdict. ``outcome`` turns a run and its diagnosis into the
+its own result is its scaling verdict. ``outcome_of`` turns a run and its diagnosis into the
 ``claims.Outcome`` a claim is judged on. ``report_scenario`` does both for one entry point and
 prints the verdict, the summary, the claim with whether it held, and ``ui_line``.
 """
@@ -40,7 +40,7 @@ def diagnose_scenarios(runs: Mapping[str, ScenarioRun]) -> dict[str, Any]:
     return results
 
 
-def outcome(key: str, run: ScenarioRun, diagnoses: Mapping[str, Any]) -> Outcome:
+def outcome_of(key: str, run: ScenarioRun, diagnoses: Mapping[str, Any]) -> Outcome:
     """What was measured for one variant: its scaling verdict for a parent of a learning curve,
     else its run's diagnosis (verdict ``error`` with the reason when it could not be diagnosed)."""
     trained = run.trained
@@ -95,7 +95,7 @@ def report_scenario(scenario: str, options: Mapping[str, Any], run: ScenarioRun,
     summary, the claim with whether it held, each nested run's verdict and ``ui_line``."""
     diagnoses = diagnose_scenarios({run.key: run})
     claim = claim_for(scenario, options)
-    result = outcome(run.key, run, diagnoses)
+    result = outcome_of(run.key, run, diagnoses)
     held = claim.judge(result, {run.key: result})
     mlflow.MlflowClient().set_tag(run.run_id, "scenario.claim_held", HELD_TEXT[held])
     print(f"verdict: {result.verdict}\nsummary: {result.detail}\n"

@@ -26,7 +26,7 @@ import mlflow
 from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
 
 from .claims import BY_KEY, CLAIMS, Claim, Outcome
-from .diagnosis import HELD_TEXT, diagnose_scenarios, outcome, ui_line
+from .diagnosis import HELD_TEXT, diagnose_scenarios, outcome_of, ui_line
 from .mlflow_log import log_params
 from .params import ParamError, parse_params, scenario_spec
 from .runner import ScenarioRun, run_scenario
@@ -140,7 +140,7 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
     print("diagnosing the runs ...", file=out, flush=True)
     t0 = time.monotonic()
     diagnoses = diagnose_scenarios(runs)
-    outcomes = {key: outcome(key, run, diagnoses) for key, run in runs.items()} | failed
+    outcomes = {key: outcome_of(key, run, diagnoses) for key, run in runs.items()} | failed
     rows = []
     for claim in claims:
         outcome = outcomes[claim.key]
