@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-CORE = ["curves", "plateau", "gap", "scaling", "verdict", "comparison"]
+CORE = ["curves", "plateau", "gap", "scaling", "verdict", "comparison", "grouping"]
 
 
 def test_core_modules_import_no_mlflow_or_keras():

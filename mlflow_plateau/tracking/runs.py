@@ -220,12 +220,12 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
                   train_metric: str | None = None, mode: str | None = None, patience: int = 10,
                   min_delta: float = 0.0, relative_delta: float | None = 0.01,
                   num_classes: int | None = None, chance: float | None = None,
-                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE
-                  ) -> Iterator[Diagnosis | RunFailure]:
+                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE) -> RunBatch:
     """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered).
 
-    Yields one ``Diagnosis`` or ``RunFailure`` per run, in order, reading and writing ``batch_size``
-    runs at a time so memory stays bounded on experiments of any size. Selection errors (no or
+    Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
+    or ``RunFailure`` per run, in order, reading and writing ``batch_size`` runs at a time so
+    memory stays bounded on experiments of any size. Selection errors (no or
     conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
     that is not reachable raises ConnectionError for an experiment and fails each given run.
     """
@@ -240,7 +240,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         try:
             check_reachable(uri)
         except ConnectionError as exc:
-            return iter([RunFailure(rid, str(exc)) for rid in ids])
+            return RunBatch(iter([RunFailure(rid, str(exc)) for rid in ids]))
         client = _client(uri)
         breaker = Breaker()
         pages: Iterator[list[Run | RunFailure]] = (
@@ -259,7 +259,30 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = iter_runs(client, exp_id, None, batch_size)
         # Summary and container runs hold no training curve by design: not part of the batch.
         pages = ([r for r in page if not_training(r) is None] for page in pages)
-    return _diagnose_pages(client, uri, pages, options, log, artifacts, breaker)
+    batch = RunBatch()
+    batch.results = _diagnose_pages(client, uri, batch.named(pages), options, log, artifacts,
+                                    breaker)
+    return batch
+
+
+class RunBatch(Iterator["Diagnosis | RunFailure"]):
+    """The results of ``diagnose_runs``, one per run, in order; ``names`` maps the id of every run
+    read so far to its name (``""`` when unnamed), for tables that show people names."""
+
+    def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
+        self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
+        self.names: dict[str, str] = {}
+
+    def named(self, pages: Iterator[list[Run | RunFailure]]) -> Iterator[list[Run | RunFailure]]:
+        """``pages`` as they are, recording the names of their runs on the way."""
+        for page in pages:
+            for run in page:
+                if not isinstance(run, RunFailure):
+                    self.names[run.info.run_id] = run.info.run_name or ""
+            yield page
+
+    def __next__(self) -> Diagnosis | RunFailure:
+        return next(self.results)
 
 
 def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],
