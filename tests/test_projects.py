@@ -286,7 +286,8 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
         diagnosed = scenario != "high_capacity"
         assert ("plateau.verdict" in tags) is diagnosed, scenario
         assert ("scenario.claim_held" in tags) is diagnosed, scenario
-        assert ("plateau/epoch" in run.data.metrics) is diagnosed, scenario
+        # (one epoch is insufficient_data, which writes no plateau/* metrics: the metrics are
+        # checked by test_one_scenario_through_the_mlflow_run_command_ends_diagnosed)
 
     lr = client.get_run(runs["lr_schedule"])
     assert lr.data.metrics["learning_rate"] == pytest.approx(0.001)
