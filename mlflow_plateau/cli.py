@@ -307,11 +307,24 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _diagnosis_row(d) -> list[str]:
+def _run_label(run_id: str, name: str) -> str:
+    """A run as people read it: its name beside a short id (the whole id when it has no name)."""
+    return f"{name} ({run_id[:8]})" if name else run_id
+
+
+def _diagnosis_row(d, names: Mapping[str, str]) -> list[str]:
+    from rich.markup import escape  # run names are the user's text, not rich markup
+
     p, g = d.plateau, d.gap
-    return [d.run_id or "", d.verdict, _fmt(p.epoch if p else None),
+    label = _printable(_run_label(d.run_id or "", names.get(d.run_id or "", "")))
+    return [escape(label), d.verdict, _fmt(p.epoch if p else None),
             _fmt(float(p.best_value) if p else None), _fmt(float(g.final) if g else None),
             _fmt(p.wasted_epochs if p else None)]
+
+
+def _table_width() -> int | None:
+    """The terminal's width; not a terminal: wide enough for 32-character run ids."""
+    return None if sys.stdout.isatty() else 140
 
 
 def _print_table(title: str, header: Sequence[str], rows: list[list[str]]) -> None:
@@ -323,8 +336,7 @@ def _print_table(title: str, header: Sequence[str], rows: list[list[str]]) -> No
         table.add_column(name, no_wrap=i == 0, justify="left" if i < 2 else "right")
     for row in rows:
         table.add_row(*row, style=None)
-    # Wide enough for 32-character run ids when stdout is not a terminal.
-    console = Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+    console = Console(width=_table_width(), highlight=False)
     console.print(table)
 
 
@@ -344,8 +356,22 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
         parser.error("--num-classes must be >= 2")
 
 
+def _experiment_missing(args: argparse.Namespace) -> bool:
+    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
+    (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
+    from .tracking.store import missing_experiment
+
+    if args.experiment_name is None or _debug() or not missing_experiment(args.tracking_uri,
+                                                              args.experiment_name):
+        return False
+    _err(f"experiment {args.experiment_name!r} not found")
+    return True
+
+
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if _experiment_missing(args):
+        return EXIT_FAILED
 
     from .tracking import diagnose_runs
 
@@ -404,7 +430,8 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                     if _connection_failed(result.reason):
                         os.environ[_RETRIES] = "0"
                 else:
-                    diagnosed.append(result.to_dict() if as_json else _diagnosis_row(result))
+                    diagnosed.append(result.to_dict() if as_json else
+                                     _diagnosis_row(result, getattr(results, "names", {})))
                 progress.advance(task)
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -455,6 +482,8 @@ def _report_failures(diagnosed: list, failed: list, stopped: str | None,
 
 
 def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if _experiment_missing(args):
+        return EXIT_FAILED
     from .tracking import diagnose_scaling
 
     groups, failures = diagnose_scaling(
@@ -467,21 +496,47 @@ def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         print(json.dumps({"dry_run": args.dry_run, "groups": [g.to_dict() for g in groups],
                           "failures": [f.to_dict() for f in failures]}, indent=2, default=str))
     elif groups:
-        from rich.markup import escape  # group labels are param values: text, not rich markup
-
-        rows = [[escape(_printable(g.label)), g.verdict.verdict, str(len(g.run_ids)),
-                 ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
-                 _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x),
-                 g.summary_run_id or "-"] for g in groups]
-        _print_table(f"learning curves over {escape(_printable(args.size_param))}",
-                     ["group", "verdict", "runs", "sizes", "exponent", "gain at 2x",
-                      "summary run"], rows)
-        for g in groups:
-            print(_printable(f"{g.label}: {g.verdict.summary}"))
+        _print_scaling_table(groups, args.size_param)
     if not groups:
         _err(f"no runs with param {args.size_param!r} and metric {args.metric!r} to fit")
         return EXIT_FAILED
+    if all(g.verdict.verdict == "insufficient_points" for g in groups):
+        from .grouping import split_message
+
+        _err(split_message([g.params for g in groups], size_param=args.size_param,
+                           sizes=[len(set(g.sizes)) for g in groups]))
+        return EXIT_FAILED
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _print_scaling_table(groups: Sequence[Any], size_param: str, width: int | None = None) -> None:
+    """One row per group, readable at 80 columns: a group is named by the params that tell it
+    from the others (cut to 24 characters in the table, whole below it, with the verdict's summary
+    and the summary run; ``--json`` and the ``scaling.group`` tag hold the full label)."""
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape  # group labels are param values: text, not rich markup
+    from rich.table import Table
+
+    from .grouping import distinguishing_labels, short_label
+
+    table = Table(title=f"learning curves over {escape(_printable(size_param))}",
+                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("group", min_width=12, max_width=24)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("runs", justify="right", no_wrap=True)
+    table.add_column("sizes", justify="right", min_width=10)
+    table.add_column("exponent", justify="right", no_wrap=True)
+    table.add_column("gain at 2x", justify="right", min_width=7)
+    labels = distinguishing_labels([g.params for g in groups])
+    for label, g in zip(labels, groups, strict=True):
+        table.add_row(escape(_printable(short_label(label, 24))), g.verdict.verdict,
+                      str(len(g.run_ids)), ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
+                      _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x))
+    Console(width=width or _table_width(), highlight=False).print(table)
+    for label, g in zip(labels, groups, strict=True):
+        logged = f" (summary run {g.summary_run_id})" if g.summary_run_id else ""
+        print(_printable(f"{label}: {g.verdict.summary}{logged}"))
 
 
 def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -551,6 +606,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if _experiment_missing(args):
+        return EXIT_FAILED
 
     from .tracking.comparison import TooFewRuns, compare_runs
 

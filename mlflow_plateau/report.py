@@ -57,6 +57,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont
@@ -363,10 +364,21 @@ def _header(fig: Figure, title: str, color: str, summary: str) -> float:
     return y + 0.12
 
 
-def _margins(fig: Figure, top_in: float, hspace: float = 0.08) -> None:
+def _margins(fig: Figure, top_in: float, hspace: float = 0.08, right_in: float = 0.18) -> None:
     w, h = fig.get_figwidth(), fig.get_figheight()
-    fig.subplots_adjust(left=0.78 / w, right=1 - 0.18 / w, bottom=0.5 / h, top=1 - top_in / h,
+    fig.subplots_adjust(left=0.78 / w, right=1 - right_in / w, bottom=0.5 / h, top=1 - top_in / h,
                         hspace=hspace)
+
+
+_LEGEND_IN = 2.7  # inches kept right of the axes of curves.png for the legend, off the curves
+
+
+def _legend_outside(ax: Axes) -> None:
+    """The legend to the right of the axes, where it cannot cover a curve."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  borderaxespad=0.0, frameon=False)
 
 
 def _style_axes(ax: Any) -> None:
@@ -420,16 +432,17 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
     scale_percent = bool(d.evidence.get("percent_scaled"))
     second_train, second_val = _second_pair(curves, d)
     two_panels = bool(second_train or second_val)
+    # Wider for the legend on the right, taller to keep the shape the MLflow viewer shows well.
+    size = (8 + _LEGEND_IN, 6.4 if two_panels else 6.0)
     if two_panels:
-        fig, (ax, ax2) = _blank_figure("curves", (8, 5.4), 150, 2, sharex=True,
-                                       height_ratios=(3, 2))
+        fig, (ax, ax2) = _blank_figure("curves", size, 150, 2, sharex=True, height_ratios=(3, 2))
     else:
-        fig, (ax,) = _blank_figure("curves", (8, 5), 150, 1)
+        fig, (ax,) = _blank_figure("curves", size, 150, 1)
         ax2 = None
     accent = _VERDICT_COLORS.get(d.verdict, "#333333")
     top = _header(fig, f"{_verdict_title(d.verdict).upper()}  ·  monitor: {_label(d.monitor or '—', 40)}",
                   accent, d.summary)
-    _margins(fig, top)
+    _margins(fig, top, right_in=_LEGEND_IN + 0.1)
 
     n_points = max((len(c) for c in curves.values()), default=0)
     marker = n_points <= 25
@@ -495,10 +508,7 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
         _plain_log_ticks(ax.yaxis, float(finite.min()), float(finite.max()))
     ax.set_ylabel(_label(_metric_axis_label(d.monitor, d.train_metric)), fontsize=10)
     _style_axes(ax)
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, labels, fontsize=7.5, loc="best", framealpha=0.85, ncol=2 if
-                  len(handles) > 5 else 1)
+    _legend_outside(ax)
 
     if ax2 is not None:
         drawn2 = _draw_pair(ax2, curves, second_train, second_val, True, marker)
@@ -513,13 +523,35 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
         ax2.set_ylabel(_label(_metric_axis_label(second_val, second_train)), fontsize=10)
         _style_axes(ax2)
         if any(np.any(np.isfinite(xy[1])) for xy in drawn2.values()):
-            ax2.legend(fontsize=7.5, loc="best", framealpha=0.85)
+            _legend_outside(ax2)
         ax2.set_xlabel("epoch", fontsize=10)
     else:
         ax.set_xlabel("epoch", fontsize=10)
     # Epochs are integers: no "12.5" ticks on short curves.
     (ax2 or ax).xaxis.get_major_locator().set_params(integer=True)
     return _png(fig)
+
+
+def curves_caption(d: Diagnosis) -> str:
+    """What ``curves_png`` draws for this diagnosis, in words: only the marks it drew."""
+    p = d.plateau
+    parts = ["Blue: training; orange: validation"]
+    if p is not None:
+        parts.append(f"solid green line: plateau epoch{' (shaded: its interval)' if p.high > p.low else ''}")
+        parts.append("star: best epoch")
+        if p.stop_epoch is not None:
+            parts.append("dashed grey: where EarlyStopping would have stopped")
+        if len(p.fitted) >= 3:
+            parts.append("faint thick line: the smoothed validation curve the plateau was found on")
+    if d.gap is not None:
+        parts.append("orange band: the gap between training and validation")
+    chance = d.evidence.get("chance")
+    if isinstance(chance, (int, float)) and math.isfinite(chance):
+        parts.append("dotted grey: the chance level")
+    diverged = d.evidence.get("diverged_epoch")
+    if isinstance(diverged, (int, float)) and math.isfinite(diverged):
+        parts.append("dotted red: the epoch a curve became NaN/inf")
+    return "; ".join(parts) + "."
 
 
 def _metric_axis_label(val: str | None, train: str | None) -> str:
@@ -973,11 +1005,7 @@ def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: 
         "<h2>What to try next</h2>\n", _recommendations(d.recommendations),
         _close_calls(d.alternatives),
         "<h2>Training curves</h2>\n",
-        _img(png, f"{_verdict_title(d.verdict)}: {d.summary}",
-             "Solid green line: plateau epoch (shaded: its interval); star: best epoch; dashed "
-             "grey: where EarlyStopping would have stopped; orange band: the gap between "
-             "training and validation; faint thick line: the smoothed validation curve the "
-             "plateau was found on; dotted red: the epoch a curve became NaN/inf."),
+        _img(png, f"{_verdict_title(d.verdict)}: {d.summary}", curves_caption(d)),
         "<h2>Evidence</h2>\n", _kv_table(d.evidence, _EVIDENCE_LABELS),
         "<h2>Configuration</h2>\n", _kv_table(d.config),
         "<h2>Run</h2>\n",

@@ -29,7 +29,9 @@ The rules:
                    the trend's movement; or validation swings away from its trend by
                    ``unstable_jump`` (half) of that movement in two separate excursions while the
                    training curve also jumps (by ``train_jump``, a quarter of its own movement):
-                   spikes in validation alone are a small validation set's noise; or the training
+                   spikes in validation alone are a small validation set's noise; or validation
+                   climbs back ``train_rise`` (half) of the way it came after its best while
+                   training stops improving (clearly worse, yet not overfitting); or the training
                    loss climbs back ``train_rise`` (half) of the way from its best to its start.
 ``overfitting``    (a) validation ends above its best by more than twice its late noise and
                    ``overfit_rise`` (5%) of how far it came, while training improves after that
@@ -324,6 +326,9 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
         return Finding("unstable", True, swing_score,
                        f"validation swings away from its trend {big} times by half of its "
                        f"movement ({yardstick:.3g}) or more, and training jumps too")
+    relapse = _validation_relapse(r, th)
+    if relapse is not None:
+        return relapse
     if r.train is not None and r.train.size >= 5 and r.is_loss:
         t = r.train
         best_i = int(np.argmin(t))
@@ -357,6 +362,25 @@ def _excursions(distance: np.ndarray, line: float) -> list[float]:
         peaks.append(current)
     below = [float(d) for d in distance if d < line]
     return sorted(peaks, reverse=True) + sorted(below, reverse=True)[:2]
+
+
+def _validation_relapse(r: Reading, th: RuleThresholds) -> Finding | None:
+    """Validation climbs back ``train_rise`` (half) of the way it came after its best while
+    training does not keep improving: no overfitting (training is not pulling away), no healthy
+    run (it clearly got worse): the run fell apart, as an unstable optimisation does."""
+    if r.train is None or r.train.size < 3 or r.came <= 0:
+        return None
+    rise = float(r.fit[-1] - r.fit[r.fit_best_index])
+    share = _ratio(rise, r.came)
+    if share < th.train_rise or rise <= 2.0 * late_noise(r.z):
+        return None
+    after = r.train[r.train_epochs >= int(r.epochs[r.fit_best_index])]
+    improving, _ = _improves(after, late_noise(r.train), float(np.ptp(r.train)))
+    if improving:
+        return None
+    return Finding("unstable", True, share / th.train_rise,
+                   f"validation climbed back {100 * share:.0f}% of the way it came after its best "
+                   "while training stopped improving")
 
 
 def _train_excursions(r: Reading, th: RuleThresholds) -> int:

@@ -19,8 +19,9 @@ curves (``VERDICTS.md``), in its order of precedence:
                        validation value clearly better than chance is never at chance.
 ``unstable``           the curves jump around so much that no trend can be read (noise or
                        repeated swings, in validation *and* training, as large as the movement
-                       of the trend), or the training loss climbs back most of the way to where
-                       it started over the later epochs.
+                       of the trend), or validation climbs back half of the way it came while
+                       training stops improving, or the training loss climbs back half of the way
+                       to where it started over the later epochs.
 ``overfitting``        after its best, validation clearly worsens (beyond its noise and by a
                        share of how far it came) while training keeps improving; or the gap keeps
                        widening over the later epochs while training improves and validation

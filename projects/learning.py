@@ -1,8 +1,11 @@
 """``learning_curve``: did my data run out? Train one scenario on growing fractions of its data.
 
-Each fraction is a nested child run (param ``train_size``); the error of a child is its best
-``val_loss``. ``mlflow_plateau``'s ``scaling_fit`` and ``scaling_verdict`` read the curve; the
-parent run gets the verdict and ``scaling/gain_at_2x`` and the answer is printed in plain words.
+Each fraction is a nested child run (param ``train_size``, in the parent's experiment); the error
+of a child is its best ``val_loss``. ``mlflow_plateau``'s ``scaling_fit`` and ``scaling_verdict``
+read the curve; the parent run (tag ``plateau.kind = container``: it holds no curve itself) gets
+the verdict and ``scaling/gain_at_2x`` and the answer is printed in plain words. Unless
+``diagnose`` is false, each child is then diagnosed and the parent is named with how to open the
+MLflow UI on it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from typing import Any
 
 import mlflow
 
+from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
 from mlflow_plateau.verdict import ScalingVerdict
 
+from .diagnosis import diagnose_scenarios, ui_line
 from .mlflow_log import log_params, log_scaling
 from .params import ParamError, parse_params, scenario_spec
 from .runner import run_scenario
@@ -48,11 +53,11 @@ def run_learning_curve(options: Mapping[str, Any], out=sys.stdout) -> ScalingVer
             "scenario.claim": "Did my training data run out? (the learning curve answers it)",
             "learning_curve.scenario": scenario}
     with mlflow.start_run(run_name=f"learning_curve {scenario}") as parent:
-        mlflow.set_tags(tags)
+        mlflow.set_tags({**tags, TAG_KIND: KIND_CONTAINER})
         log_params(parent.info.run_id, {"scenario": scenario,
                                         "fractions": ",".join(f"{f:g}" for f in fractions),
                                         **{k: options[k] for k in ("seed", "epochs", "profile")}})
-        children, sizes, errors = [], [], []
+        children, sizes, errors, runs = [], [], [], {}
         for fraction in fractions:
             run = run_scenario(scenario, {**base, "fraction": fraction},
                                run_name=f"{scenario} fraction={fraction:g}")
@@ -60,6 +65,7 @@ def run_learning_curve(options: Mapping[str, Any], out=sys.stdout) -> ScalingVer
             if not history.get("val_loss"):
                 raise ValueError(f"learning_curve: {scenario} logged no val_loss to build a curve from")
             children.append(run.run_id)
+            runs[run.run_id] = run
             sizes.append(int(run.trained.params["train_size"]))
             errors.append(min(history["val_loss"]))
             print(f"  {scenario} fraction={fraction:g}: train_size={sizes[-1]}, best val_loss="
@@ -69,4 +75,12 @@ def run_learning_curve(options: Mapping[str, Any], out=sys.stdout) -> ScalingVer
         mlflow.set_tag("learning_curve.answer", text)
     print(f"\nscaling verdict: {verdict.verdict}\n{verdict.summary}\nDid my data run out? {text}",
           file=out, flush=True)
+    if options.get("diagnose", True):
+        diagnoses = diagnose_scenarios(runs)
+        for run_id, run in runs.items():
+            d = diagnoses.get(run_id)
+            print(f"  {run.key} fraction run {run_id[:8]}: "
+                  f"{getattr(d, 'verdict', None) or 'not diagnosed'} "
+                  f"({getattr(d, 'summary', None) or getattr(d, 'reason', '')})", file=out)
+        print(ui_line(parent.info.run_id), file=out, flush=True)
     return verdict

@@ -83,14 +83,15 @@ def _fraction(text: str) -> float:
     return value
 
 
+BOOL = "true or false (also 1/0, yes/no)"
 COMMON: dict[str, Param] = {
     "seed": Param(_int(0), 0, "a whole number >= 0"),
     "epochs": Param(_int(0), 0, "a whole number >= 0 (0 or empty = the profile's default)"),
     "profile": Param(_choice(*PROFILES), "quick", f"one of {', '.join(PROFILES)}"),
     "fraction": Param(_fraction, 1.0, "a fraction of the training set in (0, 1], e.g. 0.25 or 1/4"),
+    "diagnose": Param(_bool, True, BOOL),
 }
 DATASET = Param(_choice("digits", "mnist"), "digits", "one of digits, mnist")
-BOOL = "true or false (also 1/0, yes/no)"
 
 SCENARIO_PARAMS: dict[str, dict[str, Param]] = {
     "limited_diversity": {},
@@ -119,7 +120,7 @@ SUITE_PARAMS: dict[str, dict[str, Param]] = {
     "main": {"seed": COMMON["seed"], "epochs": COMMON["epochs"], "profile": COMMON["profile"],
              "experiment": Param(str, "mlflow-plateau-scenarios", "an experiment name"),
              "only": Param(_list(str), (), "comma-separated scenario names (empty = all)")},
-    "learning_curve": {**{k: COMMON[k] for k in ("seed", "epochs", "profile")},
+    "learning_curve": {**{k: COMMON[k] for k in ("seed", "epochs", "profile", "diagnose")},
                        "scenario": Param(_choice(*SCENARIO_PARAMS), "limited_diversity",
                                          f"one of {', '.join(SCENARIO_PARAMS)}"),
                        "fractions": Param(_list(_fraction), (0.125, 0.25, 0.5, 1.0),

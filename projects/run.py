@@ -5,6 +5,10 @@
     python -m projects.run learning_curve --scenario NAME [--fractions 1/8,1/4,1/2,1] ...
     python -m projects.run diagnose --args "RUN_ID ... [mlflow-plateau diagnose options]"
 
+Each scenario and ``learning_curve`` end by diagnosing what they logged (``--diagnose false``
+skips it) and printing the verdict, the summary, the claim with whether it held, and how to open
+the MLflow UI on the run.
+
 Every value is validated (``params``) before TensorFlow is even imported; a bad one exits with
 status 2 and a message naming the parameter. Without ``MLFLOW_TRACKING_URI`` the store is
 MLflow's default (``sqlite:///mlflow.db`` in the working directory).
@@ -52,6 +56,18 @@ def _quiet() -> None:
     absl.logging.set_verbosity(absl.logging.ERROR)
 
 
+def _mark_launcher() -> None:
+    """Tag the run ``mlflow run`` made for the ``diagnose`` entry point as a container: it holds
+    no curve, and diagnosing its experiment must skip it."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        import mlflow
+
+        from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
+
+        mlflow.MlflowClient().set_tag(run_id, TAG_KIND, KIND_CONTAINER)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -68,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "pass the command's options inside --args")
             from mlflow_plateau.cli import main as cli_main
 
+            _mark_launcher()
             return cli_main(["diagnose", *shlex.split(raw.get("args", ""))])
         if entry in SUITE_PARAMS:
             options = parse_params(entry, parse_flags(entry, rest), SUITE_PARAMS[entry])
@@ -94,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             except MemoryRefused as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
-            print(f"{run.key}: run {run.run_id} finished in {time.monotonic() - start:.1f}s")
+            print(f"{run.key}: run {run.run_id} finished in {time.monotonic() - start:.1f}s",
+                  flush=True)
+            if options["diagnose"]:
+                from .diagnosis import report_scenario
+
+                report_scenario(entry, options, run)
     except ParamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 ``run_scenario`` is what every entry point (and ``main``, in-process) calls. Inside ``mlflow run``
 the run already exists (``MLFLOW_RUN_ID``) and is resumed; otherwise a run is created in the
-given experiment, nested under the active run or under ``parent_run_id`` when given.
+given experiment (by default the active run's), nested under the active run or under
+``parent_run_id`` when given. Diagnosing the run is the caller's part (``diagnosis``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 import keras
 import mlflow
+
+from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
 
 from .claims import claim_for
 from .mlflow_log import MetricBuffer, log_params
@@ -47,9 +50,10 @@ def scenario_tags(scenario: str, options: Mapping[str, Any]) -> dict[str, str]:
 def _loggable(options: Mapping[str, Any]) -> dict[str, Any]:
     # ``fraction`` is a tag, not a param: runs that differ only in size then share all params
     # but ``train_size``, which is how ``mlflow-plateau scaling`` groups a learning curve.
+    # ``diagnose`` says what the entry point does after training, not how it trained.
     out = {}
     for name, value in options.items():
-        if name == "fraction":
+        if name in ("fraction", "diagnose"):
             continue
         out[name] = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
     return out
@@ -60,8 +64,9 @@ def run_scenario(scenario: str, options: Mapping[str, Any], *, experiment_id: st
                  extra_tags: Mapping[str, str] | None = None) -> ScenarioRun:
     """Train ``scenario`` with parsed ``options`` (see ``params.scenario_spec``) in one MLflow run.
 
-    Raises ``MemoryRefused`` (the run is marked FAILED with tag ``scenario.error``) when
-    ``memory_pressure`` in-memory mode would not fit.
+    Raises ``MemoryRefused`` (the run is marked FAILED with tags ``scenario.error`` and
+    ``plateau.kind = container``: it holds no curve) when ``memory_pressure`` in-memory mode would
+    not fit.
     """
     options = dict(options)
     epochs = resolve_epochs(scenario, options)
@@ -74,8 +79,11 @@ def run_scenario(scenario: str, options: Mapping[str, Any], *, experiment_id: st
         tags[PARENT_TAG] = parent_run_id
     start: dict[str, Any] = {"run_name": run_name, "tags": tags}
     if not resuming:
+        active = mlflow.active_run()
+        if experiment_id is None and active is not None:
+            experiment_id = active.info.experiment_id  # nested runs stay with their parent
         start["experiment_id"] = experiment_id
-        start["nested"] = mlflow.active_run() is not None
+        start["nested"] = active is not None
     with mlflow.start_run(**start) as run:
         if resuming:  # tags given to start_run are not applied to a resumed run
             mlflow.set_tags(tags)
@@ -84,7 +92,8 @@ def run_scenario(scenario: str, options: Mapping[str, Any], *, experiment_id: st
         try:
             trained = SCENARIOS[scenario](ctx)
         except MemoryRefused as exc:
-            mlflow.set_tags({"scenario.error": str(exc), "memory.refused": "true"})
+            mlflow.set_tags({"scenario.error": str(exc), "memory.refused": "true",
+                             TAG_KIND: KIND_CONTAINER})
             mlflow.log_metrics({"memory/projected_bytes": float(exc.projected),
                                 "memory/available_bytes": float(exc.available)})
             raise

@@ -23,6 +23,8 @@ import numpy as np
 import psutil
 import tensorflow as tf
 
+from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
+
 from . import data
 from .mlflow_log import EpochLogger, MetricBuffer, PeakRss, log_params, log_scaling
 
@@ -302,9 +304,12 @@ def small_model_large_data(ctx: Context) -> Trained:
 def data_scaling(ctx: Context) -> Trained:
     """002: the document's loop over training sizes (default 1000/2000/4000/8000) with its model
     (Linear(10, 50)-ReLU-Linear(50, 2), cross-entropy on logits, Adam 1e-3, batch 64, shuffled),
-    one nested child run per size (param ``train_size``), validated on a fixed 20% split. The
-    parent run gets the scaling diagnosis of each child's best ``val_loss``."""
+    one nested child run per size (param ``train_size``, in the parent's experiment), validated on a
+    fixed 20% split. The parent run (tag ``plateau.kind = container``: it holds no curve itself)
+    gets the scaling diagnosis of each child's best ``val_loss``."""
     o = ctx.options
+    parent = mlflow.active_run()
+    mlflow.set_tag(TAG_KIND, KIND_CONTAINER)
     sizes = sorted({max(1, round(s * o["fraction"])) for s in o["sizes"]})
     total = max(10_000, math.ceil(max(sizes) / 0.8))
     x_pool, y_pool, x_val, y_val = data.scaling_pool(total, o["seed"])
@@ -312,6 +317,7 @@ def data_scaling(ctx: Context) -> Trained:
     for size in sizes:
         keras.utils.set_random_seed(o["seed"])
         with mlflow.start_run(nested=True, run_name=f"data_scaling train_size={size}",
+                              experiment_id=parent.info.experiment_id,
                               tags={**ctx.tags, "scenario.variant": f"data_scaling train_size={size}"}
                               ) as child:
             log_params(child.info.run_id, {"train_size": size, "val_size": len(x_val), "batch_size": 64,
@@ -325,7 +331,7 @@ def data_scaling(ctx: Context) -> Trained:
             history = _fit(child_ctx, model, x_pool[:size], y_pool[:size], (x_val, y_val), batch_size=64)
         children.append(child.info.run_id)
         errors.append(min(history["val_loss"]))
-    verdict = log_scaling(mlflow.active_run().info.run_id, children, sizes, errors)
+    verdict = log_scaling(parent.info.run_id, children, sizes, errors)
     return Trained({}, {"sizes": ",".join(map(str, sizes)), "scaling_error": "min val_loss"},
                    num_classes=2, children=children, scaling=verdict)
 

@@ -1,12 +1,16 @@
 """``main``: every scenario variant of ``claims.CLAIMS`` in one experiment, diagnosed and judged.
 
 The scenario runs are nested under one suite run, so each invocation (one seed) is one tree in the
-MLflow UI with ``claims.md`` on its root. When ``mlflow run`` launched ``main`` into another
-experiment than ``experiment`` (e.g. ``Default``), a suite run is created in ``experiment`` and
-``claims.md`` goes on both, so the target experiment holds everything. Each variant trains
-in-process (no nested ``mlflow run``: one Python/TensorFlow start-up instead of twenty), then all
-runs are diagnosed through ``mlflow_plateau.tracking.diagnose_runs``, which writes the verdict tags,
-diagnostic metrics and report onto each run. A variant that fails is reported and the rest go on.
+MLflow UI with ``claims.md`` on its root. Everything goes to one experiment: the one ``mlflow run``
+put its own run in (``--experiment-name``), or ``experiment`` when given, or
+``mlflow-plateau-scenarios`` when ``main`` runs outside ``mlflow run``. The run ``mlflow run``
+made is the suite run when it is in that experiment; when ``experiment`` names another one, a
+suite run is created there, ``claims.md`` goes on both, and a line says how to keep one
+experiment. Suite and launcher runs are tagged ``plateau.kind = container`` (they hold no curve,
+so ``mlflow-plateau diagnose`` skips them). Each variant trains in-process (no nested
+``mlflow run``: one Python/TensorFlow start-up instead of twenty), then all runs are diagnosed
+through ``diagnosis.diagnose_scenarios``, which writes the verdict tags, diagnostic metrics and
+report onto each run. A variant that fails is reported and the rest go on.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from typing import Any
 
 import mlflow
 
+from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
+
 from .claims import BY_KEY, CLAIMS, Claim, Outcome
+from .diagnosis import HELD_TEXT, diagnose_scenarios, outcome_of, ui_line
 from .mlflow_log import log_params
 from .params import ParamError, parse_params, scenario_spec
 from .runner import ScenarioRun, run_scenario
 from .scenarios import MemoryRefused
 
-HELD_TEXT = {True: "yes", False: "no", None: "n/a"}
 MAIN_TAGS = {"scenario": "main", "scenario.source": "all", "scenario.claim": "Every claim of the five "
              "seed documents, measured and judged (see claims.md)."}
 
@@ -38,44 +44,22 @@ def variant_options(claim: Claim, seed: int, epochs: int, profile: str) -> dict[
     return options
 
 
+DEFAULT_EXPERIMENT = "mlflow-plateau-scenarios"
+
+
 def _experiment_id(client: mlflow.MlflowClient, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
-def _diagnose(runs: Mapping[str, ScenarioRun]) -> dict[str, Any]:
-    """run id -> Diagnosis or RunFailure, written back to each run by the tracking adapter."""
-    from mlflow_plateau.tracking import diagnose_runs
-
-    by_classes: dict[int | None, list[str]] = {}
-    for run in runs.values():
-        ids = [run.run_id] if not run.trained.children else list(run.trained.children)
-        by_classes.setdefault(run.trained.num_classes, []).extend(ids)
-    results = {}
-    for num_classes, ids in by_classes.items():
-        for result in diagnose_runs(ids, num_classes=num_classes):
-            results[result.run_id] = result
-    return results
-
-
-def _outcome(key: str, run: ScenarioRun, diagnoses: Mapping[str, Any]) -> Outcome:
-    trained = run.trained
-    out = Outcome(key, run.run_id, params=dict(trained.params), metrics=dict(trained.metrics))
-    if trained.scaling is not None:
-        out.verdict, out.detail = trained.scaling.verdict, trained.scaling.summary
-        gain = trained.scaling.fit.gain_at_2x
-        if gain is not None:
-            out.metrics["scaling/gain_at_2x"] = gain
-        return out
-    d = diagnoses.get(run.run_id)
-    if d is None or not hasattr(d, "verdict"):
-        out.verdict, out.detail = "error", getattr(d, "reason", "not diagnosed")
-        return out
-    out.verdict, out.detail = d.verdict, d.summary
-    out.plateau_epoch = d.plateau.epoch if d.plateau is not None else None
-    out.best = d.plateau.best_value if d.plateau is not None else None
-    out.gap = d.gap.final if d.gap is not None else None
-    return out
+def target_experiment(client: mlflow.MlflowClient, name: str, launcher: str | None) -> tuple[str, str]:
+    """(id, name) of the experiment ``main`` logs to: ``name`` when given, else the launcher run's
+    experiment, else ``DEFAULT_EXPERIMENT`` (created when missing)."""
+    if not name and launcher:
+        experiment = client.get_experiment(client.get_run(launcher).info.experiment_id)
+        return experiment.experiment_id, experiment.name
+    name = name or DEFAULT_EXPERIMENT
+    return _experiment_id(client, name), name
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -110,9 +94,11 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
         raise ParamError(f"main: parameter 'only' names unknown scenario(s): {', '.join(sorted(unknown))}")
     claims = [c for c in CLAIMS if not only or c.scenario in only]
     client = mlflow.MlflowClient()
-    target = _experiment_id(client, options["experiment"])
     launcher = os.environ.pop("MLFLOW_RUN_ID", None)  # else every start_run would resume it
-    suite_tags = {**MAIN_TAGS, "scenario.profile": options["profile"]}
+    target, experiment = target_experiment(client, options["experiment"], launcher)
+    suite_tags = {**MAIN_TAGS, "scenario.profile": options["profile"], TAG_KIND: KIND_CONTAINER}
+    if launcher:
+        client.set_tag(launcher, TAG_KIND, KIND_CONTAINER)
     if launcher and client.get_run(launcher).info.experiment_id == target:
         suite = launcher
         client.log_batch(suite, tags=[mlflow.entities.RunTag(k, v) for k, v in suite_tags.items()])
@@ -120,10 +106,16 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
         extra = {"suite.launcher_run_id": launcher} if launcher else {}
         suite = client.create_run(target, run_name=f"main seed={options['seed']}",
                                   tags={**suite_tags, **extra}).info.run_id
-    log_params(suite, {name: options[name] for name in ("seed", "epochs", "profile", "experiment")})
+        if launcher:
+            elsewhere = client.get_experiment(client.get_run(launcher).info.experiment_id).name
+            print(f"note: mlflow run logged its own run in experiment {elsewhere!r}, the scenarios "
+                  f"go to {experiment!r}; to keep one experiment, pass --experiment-name "
+                  f"{experiment!r} to mlflow run instead of -P experiment", file=out, flush=True)
+    log_params(suite, {"seed": options["seed"], "epochs": options["epochs"],
+                       "profile": options["profile"], "experiment": experiment})
 
     print(f"mlflow-plateau scenarios: {len(claims)} variants, profile {options['profile']}, seed "
-          f"{options['seed']}, experiment {options['experiment']!r}", file=out, flush=True)
+          f"{options['seed']}, experiment {experiment!r}", file=out, flush=True)
     start = time.monotonic()
     runs: dict[str, ScenarioRun] = {}
     failed: dict[str, Outcome] = {}
@@ -147,8 +139,8 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
 
     print("diagnosing the runs ...", file=out, flush=True)
     t0 = time.monotonic()
-    diagnoses = _diagnose(runs)
-    outcomes = {key: _outcome(key, run, diagnoses) for key, run in runs.items()} | failed
+    diagnoses = diagnose_scenarios(runs)
+    outcomes = {key: outcome_of(key, run, diagnoses) for key, run in runs.items()} | failed
     rows = []
     for claim in claims:
         outcome = outcomes[claim.key]
@@ -169,9 +161,6 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
           file=out)
     if launcher is None or suite != launcher:
         client.set_terminated(suite)
-    uri = mlflow.get_tracking_uri()
-    name = client.get_run(suite).info.run_name
-    print(f"\nOpen the MLflow UI on this store:\n  mlflow ui --backend-store-uri {uri}\n"
-          f"then experiment {options['experiment']!r}, run {name!r} (claims.md under Artifacts; "
-          "each scenario run is nested under it).", file=out, flush=True)
+    print(f"\nclaims.md is under the suite run's Artifacts, each scenario run nested under it:\n"
+          f"{ui_line(suite)}", file=out, flush=True)
     return rows

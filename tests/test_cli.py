@@ -39,8 +39,8 @@ def test_diagnose_experiment_prints_a_table_and_writes_runs(client, experiment, 
     assert main(["diagnose", "--experiment-name", "cli", "--artifacts", "json"]) == 0
     out = capsys.readouterr().out
     for run_id in runs:
-        assert run_id in out
         run = client.get_run(run_id)
+        assert f"{run.info.run_name} ({run_id[:8]})" in out  # the name beside a short id
         assert run.data.tags["plateau.verdict"] in out
         assert run.data.tags["owner"] == "me"
         assert "plateau/epoch" in run.data.metrics and "gap/final" in run.data.metrics
@@ -75,7 +75,7 @@ def test_some_runs_fail_exit_1_and_the_rest_complete(client, experiment, capsys)
     captured = capsys.readouterr()
     assert code == 1
     assert f"mlflow-plateau: run {unknown}: run not found" in captured.err.splitlines()
-    assert runs[0] in captured.out and runs[1] in captured.out
+    assert f"({runs[0][:8]})" in captured.out and f"({runs[1][:8]})" in captured.out
     assert plateau_keys(client, runs[1])  # diagnosed and written despite the failure before it
     assert "Traceback" not in captured.err
     assert main(["diagnose", "bad\nid", "--artifacts", "none"]) == 1
@@ -207,3 +207,64 @@ def test_import_real_keras_csvlogger(client, tmp_path, capsys):
         assert [p.step for p in points] == list(range(5))
         np.testing.assert_allclose([p.value for p in points], history.history[name], rtol=1e-5)
     assert client.get_run(run_id).data.tags["plateau.source"] == "training.log"
+
+
+def test_container_runs_are_skipped_when_diagnosing_an_experiment(client, experiment, capsys):
+    exp, runs = experiment
+    # A parent that only groups other runs (no curve), and one refused before training (a metric
+    # at step 0 but no validation curve): both tagged as containers, as the MLproject tags them.
+    parent = log_curves(client, exp, {}, params={"sizes": "100,200"},
+                        tags={"plateau.kind": "container"}, run_name="data_scaling")
+    refused = log_curves(client, exp, {"memory/projected_bytes": [7.8e10]},
+                         tags={"plateau.kind": "container", "scenario.error": "refused"})
+    assert main(["diagnose", "--experiment-name", "cli", "--artifacts", "none"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert all(r[:8] in captured.out for r in runs)
+    assert parent[:8] not in captured.out and refused[:8] not in captured.out
+    for run_id in (parent, refused):
+        assert "plateau.verdict" not in client.get_run(run_id).data.tags
+    # Named by id, a container is a clear failure, not a hint to pass --monitor.
+    assert main(["diagnose", parent]) == 1
+    err = capsys.readouterr().err
+    assert f"run {parent}: a container run (it groups other runs), not a training run" in err
+    assert "--monitor" not in err
+
+
+def test_missing_experiment_in_a_sqlite_store_fails_before_mlflow_is_imported(tmp_path):
+    # A typo in the name must not wait for MLflow to import and open (or create) the store.
+    code = ("import sys\nfrom mlflow_plateau.cli import main\n"
+            "code = main(['diagnose', '--experiment-name', 'newcomer', '--tracking-uri', "
+            f"'sqlite:///{tmp_path / 'absent.db'}'])\n"
+            "print(code, 'mlflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False"]
+    assert out.stderr == "mlflow-plateau: experiment 'newcomer' not found\n"
+    assert not (tmp_path / "absent.db").exists()  # no store was created by asking
+
+
+def test_missing_experiment_of_an_existing_store_is_the_same_message(client, experiment, capsys):
+    for command in (["diagnose"], ["scaling"], ["compare"]):
+        assert main([*command, "--experiment-name", "newcomer"]) == 1
+        assert capsys.readouterr().err == "mlflow-plateau: experiment 'newcomer' not found\n"
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # an existing one
+
+
+def test_scaling_split_by_a_param_says_which_and_logs_nothing(client, capsys):
+    # One size per seed: every group has a single size, so no curve can be fitted.
+    exp = client.create_experiment("split")
+    for seed, n in enumerate((100, 200, 400, 800)):
+        log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL + 1 / n},
+                   params={"train_size": n, "seed": seed, "epochs": 30, "batch_size": 32})
+    assert main(["scaling", "--experiment-name", "split"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "mlflow-plateau: no learning curve fitted: every group has fewer than 3 distinct "
+        "train_size values (at most 1): the param seed differs between the runs and split them "
+        "into 4 groups. Name the params that stay fixed along one curve, e.g. --group-by "
+        "epochs batch_size\n")
+    assert "seed=3: Only 1 distinct training size(s)" in captured.out
+    assert client.search_runs([exp], "tags.`plateau.kind` = 'scaling'") == []
+    # The suggestion works: one curve over the four sizes.
+    assert main(["scaling", "--experiment-name", "split", "--group-by", "epochs", "batch_size"]) == 0
+    assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 1

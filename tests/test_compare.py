@@ -193,11 +193,12 @@ def test_overlay_png_is_a_deterministic_readable_image():
     assert png == report.comparison_png(diagnoses, curves, labels=labels)
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size[0] >= 1200 and image.size[1] >= 600
-    # The four run colours are drawn (the first two of the palette cover many pixels).
-    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    # The four run colours are drawn (the first two of the palette cover many pixels); the PNG
+    # is a 256-colour palette image, so a colour is matched within a few levels per channel.
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(np.int16)
     for color in ("#0072B2", "#D55E00", "#009E73", "#CC79A7"):
         rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
-        assert np.sum(np.all(pixels == rgb, axis=1)) > 200, color
+        assert np.sum(np.all(np.abs(pixels - rgb) <= 12, axis=1)) > 200, color
 
 
 def test_comparison_html_answers_first_and_escapes_run_names():

@@ -163,9 +163,60 @@ def test_in_memory_refuses_the_documents_size_without_allocating(tmp_path: Path)
 
 # --- every entry point through mlflow run (slow) ----------------------------------------------
 
+@pytest.mark.slow
+def test_one_scenario_through_the_mlflow_run_command_ends_diagnosed(tmp_path: Path) -> None:
+    """The README's first scenario command, as a user types it: the run ends with its diagnosis."""
+    store = tmp_path / "mlflow.db"
+    proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "small_model_large_data",
+                           "-P", "profile=quick", "-P", "epochs=4", "--env-manager", "local",
+                           "--experiment-name", "first-contact"],
+                          cwd=tmp_path, env=_env(store), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    (run,) = client.search_runs([client.get_experiment_by_name("first-contact").experiment_id])
+    run_id = run.info.run_id
+    # Random labels: nothing to learn, whatever the capacity.
+    assert run.data.tags["plateau.verdict"] == "at_chance"
+    assert run.data.tags["scenario.claim_held"] == "no"  # the document expected underfitting
+    for key in ("plateau/epoch", "plateau/best_epoch", "plateau/best_value", "plateau/wasted_epochs",
+                "gap/final", "gap/at_best"):
+        assert key in run.data.metrics, key
+    assert run.data.metrics["plateau/best_epoch"] in range(4)
+    assert {a.path for a in client.list_artifacts(run_id, "plateau")} == {
+        "plateau/diagnosis.json", "plateau/curves.png", "plateau/report.html"}
+    out = proc.stdout
+    assert "verdict: at_chance\n" in out
+    assert f"summary: {run.data.tags['plateau.summary']}\n" in out
+    assert "claim (001_fd2b6a7ad9be7d30.txt): A Dense(16) model" in out
+    assert "claim held: no (expected underfitting; measured at_chance)" in out
+    experiment_id = run.info.experiment_id
+    assert (f"run {run.info.run_name!r} ({run_id[:8]}) in experiment 'first-contact': mlflow ui "
+            f"--backend-store-uri sqlite:///{store}, then open "
+            f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}") in out
+    assert client.search_runs(["0"]) == []  # nothing in Default
+
+
+@pytest.mark.slow
+def test_nested_runs_go_to_their_parents_experiment(tracking_uri: str) -> None:
+    """data_scaling under main's suite run, while the active experiment is another (Default)."""
+    from projects.runner import run_scenario
+    from projects.suite import variant_options
+
+    client = mlflow.MlflowClient()
+    target = client.create_experiment("scenarios")
+    suite = client.create_run(target).info.run_id
+    claim = next(c for c in CLAIMS if c.scenario == "data_scaling")
+    options = {**variant_options(claim, 0, 1, "quick"), "sizes": (50, 100)}
+    run = run_scenario("data_scaling", options, experiment_id=target, parent_run_id=suite)
+    kids = client.search_runs([target], f"tags.mlflow.parentRunId = '{run.run_id}'")
+    assert sorted(k.info.run_id for k in kids) == sorted(run.trained.children)
+    assert len(kids) == 2 and client.search_runs(["0"]) == []
+    assert client.get_run(run.run_id).data.tags["plateau.kind"] == "container"
+
+
 ENTRY_PARAMS: dict[str, dict[str, str]] = {
     "limited_diversity": {"epochs": "3"},  # 3 epochs: the diagnose entry point needs a curve
-    "high_capacity": {},
+    "high_capacity": {"diagnose": "false"},
     "augmentation": {"augment": "true"},
     "memory_pressure": {"mode": "in_memory", "num_images": "64", "image_size": "8"},
     "slow_convergence": {},
@@ -178,7 +229,8 @@ ENTRY_PARAMS: dict[str, dict[str, str]] = {
     "limited_images": {},
     "optimizer_limits": {"optimizer": "adam"},
     "learning_curve": {"scenario": "complex_vs_simple", "fractions": "1/4,1/2,1"},
-    "main": {"only": "optimizer_limits,memory_pressure", "experiment": "projects-test"},
+    # No -P experiment: main logs to the experiment mlflow run was given.
+    "main": {"only": "optimizer_limits,memory_pressure"},
 }
 
 
@@ -230,6 +282,12 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
         keys = ["loss", "val_loss", *(["accuracy", "val_accuracy"] if scenario in CLASSIFIERS else [])]
         for key in keys:
             assert _steps(client, run.info.run_id, key) == list(range(epochs)), (scenario, key)
+        # Every entry point diagnoses its run at its end, unless -P diagnose=false.
+        diagnosed = scenario != "high_capacity"
+        assert ("plateau.verdict" in tags) is diagnosed, scenario
+        assert ("scenario.claim_held" in tags) is diagnosed, scenario
+        # (one epoch is insufficient_data, which writes no plateau/* metrics: the metrics are
+        # checked by test_one_scenario_through_the_mlflow_run_command_ends_diagnosed)
 
     lr = client.get_run(runs["lr_schedule"])
     assert lr.data.metrics["learning_rate"] == pytest.approx(0.001)
@@ -243,16 +301,20 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     kids = client.search_runs([lr.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert sorted(int(k.data.params["train_size"]) for k in kids) == [100, 200, 400]
     assert all(_steps(client, k.info.run_id, "val_loss") == [0] for k in kids)
+    assert all(k.data.tags["plateau.verdict"] == "insufficient_data" for k in kids)  # one epoch
     top = client.get_run(parent).data
     assert top.tags["scaling.verdict"] in ("data_limited", "diminishing_returns", "saturated")
     assert "scaling/gain_at_2x" in top.metrics
+    assert top.tags["plateau.kind"] == "container" and "plateau.verdict" not in top.tags
 
     # learning_curve: nested runs at 1/4, 1/2 and all of complex_vs_simple's 1000 samples.
     parent = runs["learning_curve"]
     kids = client.search_runs([lr.info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert sorted(int(k.data.params["train_size"]) for k in kids) == [250, 500, 1000]
     assert {k.data.tags["scenario"] for k in kids} == {"complex_vs_simple"}
+    assert all(k.data.tags["plateau.verdict"] == "insufficient_data" for k in kids)
     top = client.get_run(parent).data
+    assert top.tags["plateau.kind"] == "container"
     assert top.tags["scaling.verdict"] in ("data_limited", "diminishing_returns", "saturated")
     assert top.tags["learning_curve.answer"]
 
@@ -266,6 +328,8 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     for kid in kids:
         if kid.data.tags["scenario.variant"].endswith("document size"):
             assert kid.info.status == "FAILED" and kid.data.tags["memory.refused"] == "true"
+            assert kid.data.tags["scenario.error"] and kid.data.tags["plateau.kind"] == "container"
+            assert "plateau.verdict" not in kid.data.tags
         else:
             assert kid.data.tags["plateau.verdict"] == "insufficient_data"  # one epoch only
     claims = client.download_artifacts(main, "claims.md", str(tmp_path))
@@ -276,6 +340,14 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     target = runs["limited_diversity"]
     _launch_all({"diagnose": {"args": f"{target} --patience 2"}})
     assert client.get_run(target).data.tags["plateau.verdict"]
+
+    # Everything those commands logged is in the one experiment they were given, and diagnosing
+    # it again succeeds: the runs without a curve by design (parents, main's suite run, the
+    # refused run, the diagnose entry point's own run) are recognised and skipped.
+    assert client.search_runs(["0"]) == []
+    from mlflow_plateau.cli import main as cli
+
+    assert cli(["diagnose", "--experiment-name", "projects-test", "--artifacts", "none"]) == 0
 
     # A bad value through the mlflow run command: a clear message, no training.
     proc = subprocess.run([str(MLFLOW), "run", str(ROOT), "-e", "limited_diversity", "--env-manager", "local",

@@ -542,3 +542,19 @@ def test_a_reused_scaling_figure_draws_the_same_bytes_as_a_new_one():
         fresh.append(report.scaling_png(v, title="g"))
     for i in (2, 0, 1, 0, 2, 1):
         assert report.scaling_png(verdicts[i], title="g") == fresh[i]
+
+
+def test_the_curves_caption_names_only_what_is_drawn():
+    from mlflow_plateau import diagnose_curves
+    from mlflow_plateau.report import curves_caption
+
+    epochs = np.arange(40)
+    history = {"loss": 1 / (1 + epochs) + 0.05, "val_loss": 0.3 + (epochs - 10.0) ** 2 / 200}
+    with_chance = curves_caption(diagnose_curves(history, num_classes=2))
+    assert "dotted grey: the chance level" in with_chance
+    assert "NaN" not in with_chance and "dotted red" not in with_chance  # nothing diverged
+    assert "chance" not in curves_caption(diagnose_curves(history))  # no chance level known
+    diverged = {"loss": [1.0, 0.8, 0.7, float("nan"), float("nan")],
+                "val_loss": [1.1, 0.9, 0.85, float("nan"), float("nan")]}
+    assert "dotted red: the epoch a curve became NaN/inf" in curves_caption(
+        diagnose_curves(diverged))

@@ -348,15 +348,16 @@ def test_scaling_groups_log_a_summary_run_and_tag_members(client):
 
 def test_scaling_with_too_few_sizes_is_insufficient(client):
     exp = client.create_experiment("few")
-    for n in (100, 200):
-        log_curves(client, exp, {"val_accuracy": [0.5, 0.6, 0.7]}, params={"train_size": n})
+    runs = [log_curves(client, exp, {"val_accuracy": [0.5, 0.6, 0.7]}, params={"train_size": n})
+            for n in (100, 200)]
     (group,), failures = diagnose_scaling(experiment_name="few", metric="val_accuracy",
                                           tracking_uri=client.tracking_uri)
     assert group.verdict.verdict == "insufficient_points" and not failures
     assert group.errors == [pytest.approx(0.3), pytest.approx(0.3)]  # 1 - best accuracy
-    summary = client.get_run(group.summary_run_id)
-    assert summary.data.tags["scaling.verdict"] == "insufficient_points"
-    assert not any(k.startswith("scaling/") for k in summary.data.metrics)  # no fit, no numbers
+    # A summary run that fits nothing is not logged, and the members are left as they were.
+    assert group.summary_run_id is None
+    assert client.search_runs([exp], "tags.`plateau.kind` = 'scaling'") == []
+    assert all("scaling.verdict" not in client.get_run(r).data.tags for r in runs)
 
 
 # --- HTTP: a real `mlflow server` ------------------------------------------------------------
@@ -520,3 +521,57 @@ def test_too_short_a_curve_writes_no_forecast(client):
     metrics = client.get_run(run_id).data.metrics
     assert not any(k.startswith("forecast/") for k in metrics)
     assert metrics["best/val_loss"] == pytest.approx(VAL[:4].min())
+
+
+@pytest.mark.slow
+def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
+    """The most ordinary sweep: one script, mlflow.keras.autolog, one fit per training size."""
+    import keras
+    import mlflow
+
+    from mlflow_plateau.cli import main
+
+    mlflow.set_experiment("sweep")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 5)).astype("float32")
+    y = (x[:, 0] + 0.5 * rng.normal(size=2000) > 0).astype("int32")
+    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        for n in (50, 100, 200, 400, 800):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
+                                      keras.layers.Dense(1, activation="sigmoid")])
+            model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+            with mlflow.start_run(run_name=f"n={n}"):
+                mlflow.log_param("train_size", n)
+                model.fit(x[:n], y[:n], validation_data=(x[1000:], y[1000:]), epochs=3,
+                          batch_size=32, verbose=0)
+    finally:
+        mlflow.keras.autolog(disable=True)
+    exp = client.get_experiment_by_name("sweep").experiment_id
+    runs = client.search_runs([exp])
+    # What made every run a group of its own: Keras numbers the optimizers of one process
+    # (adam, adam_1, ...; later in a process that compiled other models before, adam_5, ...).
+    names = {r.data.params["optimizer_name"] for r in runs}
+    assert len(names) == 5 and all(n.split("_")[0] == "adam" for n in names)
+
+    assert main(["scaling", "--experiment-name", "sweep"]) == 0
+    assert "\nall runs: " in capsys.readouterr().out  # one curve of all five runs
+    (summary,) = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
+    assert len(summary.info.run_name) <= 70
+    assert all(client.get_run(r.info.run_id).data.tags["scaling.group"] ==
+               summary.data.tags["scaling.group"] for r in runs)
+
+    # In an 80-column terminal the table stays readable although the group's label (its ~25
+    # shared autolog params) is hundreds of characters long.
+    from mlflow_plateau.cli import _print_scaling_table
+    from mlflow_plateau.tracking import diagnose_scaling
+
+    groups, _ = diagnose_scaling(experiment_name="sweep", log=False)
+    assert len(groups[0].label) > 200
+    _print_scaling_table(groups, "train_size", width=80)
+    table = capsys.readouterr().out.split("\nall runs: ")[0].splitlines()
+    assert all(len(line) <= 80 for line in table)
+    row = next(line for line in table if line.startswith("all runs"))
+    assert row.split()[2:4] == [groups[0].verdict.verdict, "5"]  # verdict and runs not cut
+    assert "50, 100" in row  # the sizes are readable, not squeezed to nothing

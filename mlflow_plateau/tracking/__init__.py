@@ -39,90 +39,44 @@ fits a learning curve per group, logs one summary run per group (tag ``plateau.k
 found again by its tags on re-runs) and tags the members (``scaling.verdict``, ``scaling.group``,
 metrics ``scaling/slope``, ``scaling/exponent``, ``scaling/gain_at_2x``).
 
+The package imports its modules on first use of a name (``__getattr__``), so that
+``tracking.store``'s light checks (an experiment missing from a SQLite store) answer before MLflow
+and SciPy are imported.
+
 Credentials in a tracking URI (``user:password@host``) never appear in messages (``redact``).
 """
 
 from __future__ import annotations
 
-from .history import read_run_curves
-from .runs import diagnose_run, diagnose_runs, iter_runs
-from .scaling import ScalingGroup, diagnose_scaling
-from .store import (
-    BEST_PREFIX,
-    FORECAST_METRICS,
-    GAP_METRICS,
-    MAX_TAG_CHARS,
-    OWN_PREFIXES,
-    PAGE_SIZE,
-    PLATEAU_METRICS,
-    SCALING_METRICS,
-    TAG_DIGEST,
-    TAG_KIND,
-    TAG_MONITOR,
-    TAG_OPTIONS,
-    TAG_PARTIAL,
-    TAG_SCALING_GROUP,
-    TAG_SCALING_SIZE_PARAM,
-    TAG_SCALING_VERDICT,
-    TAG_SUMMARY,
-    TAG_VERDICT,
-    TAG_VERSION,
-    Artifacts,
-    RunFailure,
-    check_reachable,
-    one_line,
-    redact,
-    resolve_tracking_uri,
-    run_kept_options,
-    user_curves,
-)
-from .writing import (
-    best_metrics,
-    diagnosis_json,
-    diagnosis_metrics,
-    diagnosis_tags,
-    log_diagnosis,
-    log_history,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "BEST_PREFIX",
-    "FORECAST_METRICS",
-    "GAP_METRICS",
-    "MAX_TAG_CHARS",
-    "OWN_PREFIXES",
-    "PAGE_SIZE",
-    "PLATEAU_METRICS",
-    "SCALING_METRICS",
-    "TAG_DIGEST",
-    "TAG_KIND",
-    "TAG_MONITOR",
-    "TAG_OPTIONS",
-    "TAG_PARTIAL",
-    "TAG_SCALING_GROUP",
-    "TAG_SCALING_SIZE_PARAM",
-    "TAG_SCALING_VERDICT",
-    "TAG_SUMMARY",
-    "TAG_VERDICT",
-    "TAG_VERSION",
-    "Artifacts",
-    "RunFailure",
-    "ScalingGroup",
-    "best_metrics",
-    "check_reachable",
-    "diagnose_run",
-    "diagnose_runs",
-    "diagnose_scaling",
-    "diagnosis_json",
-    "diagnosis_metrics",
-    "diagnosis_tags",
-    "iter_runs",
-    "log_diagnosis",
-    "log_history",
-    "one_line",
-    "read_run_curves",
-    "redact",
-    "resolve_tracking_uri",
-    "run_kept_options",
-    "user_curves",
-]
+_WHERE = {
+    "read_run_curves": "history",
+    **dict.fromkeys(["diagnose_run", "diagnose_runs", "iter_runs"], "runs"),
+    **dict.fromkeys(["ScalingGroup", "diagnose_scaling"], "scaling"),
+    **dict.fromkeys([
+        "GAP_METRICS", "KIND_CONTAINER", "MAX_TAG_CHARS", "NOT_TRAINING_KINDS", "OWN_PREFIXES",
+        "PAGE_SIZE", "PLATEAU_METRICS", "SCALING_METRICS", "TAG_DIGEST", "TAG_KIND", "TAG_MONITOR",
+        "TAG_OPTIONS", "TAG_PARTIAL", "BEST_PREFIX", "FORECAST_METRICS", "run_kept_options",
+        "TAG_SCALING_GROUP", "TAG_SCALING_SIZE_PARAM", "TAG_SCALING_VERDICT",
+        "TAG_SUMMARY", "TAG_VERDICT", "TAG_VERSION", "Artifacts", "RunFailure", "check_reachable",
+        "one_line", "redact", "resolve_tracking_uri", "user_curves"], "store"),
+    **dict.fromkeys(["best_metrics", "diagnosis_json", "diagnosis_metrics", "diagnosis_tags",
+                     "log_diagnosis", "log_history"], "writing"),
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

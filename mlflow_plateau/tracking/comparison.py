@@ -46,7 +46,7 @@ from . import (
     resolve_tracking_uri,
 )
 from .runs import selected_run_ids
-from .store import end_run
+from .store import end_run, not_training
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -58,7 +58,6 @@ TAG_FIRST_RUN = "plateau.first_run"
 TAG_COMPARISON_KEY = "plateau.comparison_key"
 ARTIFACT_DIR = "comparison"
 MAX_COMPARED = 100  # an overlay of more runs is unreadable; narrow the selection with a filter
-_OWN_KINDS = ("scaling", KIND_COMPARISON)  # summary runs this package logs, not training runs
 
 
 class TooFewRuns(ValueError):
@@ -142,16 +141,15 @@ def _select(client: MlflowClient, run_ids: Sequence[str] | None, experiment_name
             except MlflowException:
                 raise ValueError(f"experiment id {experiment_id!r} not found") from None
         found = [r for page in iter_runs(client, exp_id, filter_string) for r in page
-                 if r.data.tags.get(TAG_KIND) not in _OWN_KINDS]
+                 if not_training(r) is None]
     runs, failures = [], []
     for item in found:
         if isinstance(item, RunFailure):
             failures.append(item)
         elif item.info.lifecycle_stage == "deleted":
             failures.append(RunFailure(item.info.run_id, "run is deleted"))
-        elif item.data.tags.get(TAG_KIND) in _OWN_KINDS:
-            kind = item.data.tags[TAG_KIND]
-            failures.append(RunFailure(item.info.run_id, f"a {kind} summary run, not a training run"))
+        elif not_training(item) is not None:
+            failures.append(RunFailure(item.info.run_id, f"{not_training(item)}, not a training run"))
         else:
             runs.append(item)
     if len(runs) > MAX_COMPARED:

@@ -4,7 +4,8 @@
 ``diagnose_runs`` diagnoses the runs given or an experiment's active runs (optionally filtered),
 ``PAGE_SIZE`` runs at a time so memory stays bounded, yielding a ``Diagnosis`` or a ``RunFailure``
 per run: one run's failure never stops the batch. The scaling summary runs this package logs are
-skipped. Writes overlap the computing of other runs in a small thread pool.
+skipped, and so are container runs (tag ``plateau.kind = container``: runs that only group
+others). Writes overlap the computing of other runs in a small thread pool.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from .store import (
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
-    TAG_KIND,
     THREADS,
     Artifacts,
     Breaker,
@@ -31,6 +31,7 @@ from .store import (
     _get_runs,
     _scheme,
     check_reachable,
+    not_training,
     one_line,
     resolve_tracking_uri,
     with_kept_options,
@@ -43,18 +44,14 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 
-# Runs this package logs itself (scaling and comparison summaries): not training runs.
-SUMMARY_KINDS = ("scaling", "comparison")
-
-
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
                   log: bool, artifacts: str) -> Diagnosis | RunFailure:
     run_id = run.info.run_id
     if run.info.lifecycle_stage == "deleted":
         return RunFailure(run_id, "run is deleted")
-    kind = run.data.tags.get(TAG_KIND)
-    if kind in SUMMARY_KINDS:
-        return RunFailure(run_id, f"a {kind} summary run, not a training run")
+    kind = not_training(run)
+    if kind is not None:
+        return RunFailure(run_id, f"{kind}, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
     # Options given for this run before (plateau.options) hold unless the caller overrides them.
@@ -226,12 +223,12 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
                   train_metric: str | None = None, mode: str | None = None, patience: int = 10,
                   min_delta: float = 0.0, relative_delta: float | None = 0.01,
                   num_classes: int | None = None, chance: float | None = None,
-                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE
-                  ) -> Iterator[Diagnosis | RunFailure]:
+                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE) -> RunBatch:
     """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered).
 
-    Yields one ``Diagnosis`` or ``RunFailure`` per run, in order, reading and writing ``batch_size``
-    runs at a time so memory stays bounded on experiments of any size. Selection errors (no or
+    Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
+    or ``RunFailure`` per run, in order, reading and writing ``batch_size`` runs at a time so
+    memory stays bounded on experiments of any size. Selection errors (no or
     conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
     that is not reachable raises ConnectionError for an experiment and fails each given run.
     """
@@ -246,7 +243,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         try:
             check_reachable(uri)
         except ConnectionError as exc:
-            return iter([RunFailure(rid, str(exc)) for rid in ids])
+            return RunBatch(iter([RunFailure(rid, str(exc)) for rid in ids]))
         client = _client(uri)
         breaker = Breaker()
         pages: Iterator[list[Run | RunFailure]] = (
@@ -263,10 +260,32 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = itertools.chain([first] if first else [], pages)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
-        # The scaling and comparison summary runs this package logs are not training runs.
-        pages = ([r for r in page if r.data.tags.get(TAG_KIND) not in SUMMARY_KINDS]
-                 for page in pages)
-    return _diagnose_pages(client, uri, pages, options, log, artifacts, breaker)
+        # Summary and container runs hold no training curve by design: not part of the batch.
+        pages = ([r for r in page if not_training(r) is None] for page in pages)
+    batch = RunBatch()
+    batch.results = _diagnose_pages(client, uri, batch.named(pages), options, log, artifacts,
+                                    breaker)
+    return batch
+
+
+class RunBatch(Iterator["Diagnosis | RunFailure"]):
+    """The results of ``diagnose_runs``, one per run, in order; ``names`` maps the id of every run
+    read so far to its name (``""`` when unnamed), for tables that show people names."""
+
+    def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
+        self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
+        self.names: dict[str, str] = {}
+
+    def named(self, pages: Iterator[list[Run | RunFailure]]) -> Iterator[list[Run | RunFailure]]:
+        """``pages`` as they are, recording the names of their runs on the way."""
+        for page in pages:
+            for run in page:
+                if not isinstance(run, RunFailure):
+                    self.names[run.info.run_id] = run.info.run_name or ""
+            yield page
+
+    def __next__(self) -> Diagnosis | RunFailure:
+        return next(self.results)
 
 
 def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],

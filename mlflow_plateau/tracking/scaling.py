@@ -1,9 +1,10 @@
 """Learning curves across runs: group an experiment's runs by a size param, fit, log summaries.
 
 ``diagnose_scaling`` groups the runs of an experiment that differ only in a size param (or by the
-params named), fits a learning curve per group (``scaling.scaling_fit``, ``verdict.scaling_verdict``),
-logs one summary run per group (tag ``plateau.kind = scaling``, found again by its tags on re-runs)
-and tags the members (``scaling.verdict``, ``scaling.group``, metrics ``scaling/slope``,
+params named; ``grouping`` decides the keys, leaving out Keras's auto-numbered names), fits a
+learning curve per group (``scaling.scaling_fit``, ``verdict.scaling_verdict``), logs one summary
+run per group with 3 or more sizes (tag ``plateau.kind = scaling``, found again by its tags on
+re-runs) and tags its members (``scaling.verdict``, ``scaling.group``, metrics ``scaling/slope``,
 ``scaling/exponent``, ``scaling/gain_at_2x``). Re-running updates the same summary runs.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..curves import Curve, metric_mode
+from ..grouping import auto_numbered, group_key, short_label
 from ..verdict import ScalingVerdict, scaling_verdict
 from .history import _read_curves
 from .runs import _experiment_id, iter_runs
@@ -39,6 +41,7 @@ from .store import (
     _get_runs,
     check_reachable,
     end_run,
+    not_training,
     resolve_tracking_uri,
 )
 from .writing import _changed_metrics, _log_batch
@@ -92,9 +95,10 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
                      log: bool = True) -> tuple[list[ScalingGroup], list[RunFailure]]:
     """Fit a learning curve per group of an experiment's runs at several values of ``size_param``.
 
-    Runs group by every other param (runs that differ only in the size) or by ``group_by``. The
-    error of a run is the best value of ``metric`` (``1 - best`` for a score). With ``log``, each
-    group gets a summary run (found again by its tags, so re-running updates it) with the fit as
+    Runs group by every other param (runs that differ only in the size) but those carrying only
+    Keras's auto-numbering (``grouping.auto_numbered``), or by ``group_by``. The error of a run is
+    the best value of ``metric`` (``1 - best`` for a score). With ``log``, each group with 3 or more
+    distinct sizes gets a summary run (found again by its tags, so re-running updates it) with the fit as
     metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
     ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
     whose size is not a positive number or that lack the metric are returned as failures; summary
@@ -108,7 +112,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     check_reachable(uri)
     client = _client(uri)
     exp_id = _experiment_id(client, experiment_name, experiment_id)
-    groups: dict[str, tuple[dict[str, str], list[tuple[str, float, float]]]] = {}
+    points: list[tuple[str, dict[str, str], float, float]] = []  # run id, params, size, error
     failures: list[RunFailure] = []
     summaries: dict[str, Run] = {}
     for page in iter_runs(client, exp_id, filter_string):
@@ -117,6 +121,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             if run.data.tags.get(TAG_KIND) == "scaling":
                 summaries[run.data.tags.get(TAG_SCALING_GROUP, "")] = run
                 continue
+            if not_training(run) is not None:
+                continue  # a comparison summary or a container run: no curve of its own
             params = dict(run.data.params)
             if size_param not in params:
                 continue  # not a point of any learning curve (e.g. an unrelated run)
@@ -140,11 +146,15 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             if error is None:
                 failures.append(RunFailure(run.info.run_id, f"no finite values of {metric!r}"))
                 continue
-            params = dict(run.data.params)
-            params.pop(size_param, None)
-            key_params = ({p: params.get(p, "") for p in group_by} if group_by else params)
-            label = _group_label(key_params)
-            groups.setdefault(label, (key_params, []))[1].append((run.info.run_id, size, error))
+            points.append((run.info.run_id, dict(run.data.params), size, error))
+
+    # Keras's auto-numbered object names (optimizer_name = adam, adam_1, ...) are not a setup.
+    ignored = auto_numbered([p for _, p, _, _ in points]) if not group_by else set()
+    groups: dict[str, tuple[dict[str, str], list[tuple[str, float, float]]]] = {}
+    for run_id, params, size, error in points:
+        key_params = group_key(params, size_param=size_param, group_by=group_by, ignored=ignored)
+        label = _group_label(key_params)
+        groups.setdefault(label, (key_params, []))[1].append((run_id, size, error))
 
     from ..scaling import scaling_fits
 
@@ -161,7 +171,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         errors = [r[2] for r in rows]
         verdict = scaling_verdict(fit)
         group = ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors, verdict)
-        if log:
+        if log and verdict.verdict != "insufficient_points":  # a summary that fits nothing: none
             summary_id = _log_scaling_group(client, exp_id, group, summaries.get(label),
                                             size_param=size_param, metric=metric)
             group = replace(group, summary_run_id=summary_id)
@@ -196,7 +206,7 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
     fit_json = json.dumps(fit_doc, indent=2, sort_keys=True, default=str)
     if summary is None:
         summary = client.create_run(
-            experiment_id, run_name=f"scaling: {group.label}"[:250],
+            experiment_id, run_name=f"scaling: {short_label(group.label, 60)}",
             tags={TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
                   TAG_SCALING_SIZE_PARAM: size_param})
         end_run(client, summary.info.run_id)

@@ -69,6 +69,14 @@ def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
     uri = resolve_tracking_uri(tracking_uri)
     return kept_options(_client(uri).get_run(run_id).data.tags)
 
+KIND_CONTAINER = "container"
+# ``plateau.kind`` values of runs that hold no training curve by design, as a message names them:
+# the scaling and comparison summaries this package logs, and container runs that only group or
+# launch other runs (the MLproject's ``data_scaling`` and ``learning_curve`` parents, ``main``'s
+# suite run, a ``memory_pressure`` run refused before training). Diagnosing, comparing and
+# scaling skip them.
+NOT_TRAINING_KINDS = {"scaling": "a scaling summary run", "comparison": "a comparison summary run",
+                      KIND_CONTAINER: "a container run (it groups other runs)"}
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SQL_CHUNK = 500           # run ids per IN clause (SQLite allows 999 bound parameters by default)
@@ -155,6 +163,32 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return mlflow.get_tracking_uri()
 
 
+def missing_experiment(tracking_uri: str | None, name: str) -> bool:
+    """True when the store certainly has no experiment ``name``, found without importing MLflow.
+
+    Answers only for a SQLite store given as ``tracking_uri`` or ``MLFLOW_TRACKING_URI``, read
+    with the standard library (read-only): the file does not exist (MLflow would create it), or its
+    ``experiments`` table has no row of that name. Any other store, MLflow's default store, or a
+    database that cannot be read that way returns False: MLflow answers instead.
+    """
+    import os
+    import sqlite3
+    from pathlib import Path
+
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith("sqlite:///") or "?" in uri:
+        return False
+    path = Path(uri[len("sqlite:///"):])
+    if not path.exists():
+        return True
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT 1 FROM experiments WHERE name = ?", (name,)).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is None
+
+
 def _scheme(uri: str) -> str:
     return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
 
@@ -188,6 +222,12 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     except requests.RequestException as exc:
         kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
         raise ConnectionError(f"tracking server {redact(uri)} is not reachable ({kind})") from None
+
+
+def not_training(run: Run) -> str | None:
+    """How a message names ``run`` when it holds no training curve by design, else None."""
+    kind = run.data.tags.get(TAG_KIND)
+    return NOT_TRAINING_KINDS.get(kind) if kind else None
 
 
 def _run_not_found(exc: Exception) -> bool:
