@@ -118,7 +118,7 @@ SCENARIO_PARAMS: dict[str, dict[str, Param]] = {
 
 SUITE_PARAMS: dict[str, dict[str, Param]] = {
     "main": {"seed": COMMON["seed"], "epochs": COMMON["epochs"], "profile": COMMON["profile"],
-             "experiment": Param(str, "mlflow-plateau-scenarios", "an experiment name"),
+             "experiment": Param(str, "", "an experiment name (empty: the one mlflow run was given)"),
              "only": Param(_list(str), (), "comma-separated scenario names (empty = all)")},
     "learning_curve": {**{k: COMMON[k] for k in ("seed", "epochs", "profile", "diagnose")},
                        "scenario": Param(_choice(*SCENARIO_PARAMS), "limited_diversity",
