@@ -29,6 +29,9 @@ _PUBLIC = {
     "diagnose_run": "tracking",
     "diagnose_runs": "tracking",
     "RunFailure": "tracking",
+    "read_histories": "tracking",
+    "iter_histories": "tracking",
+    "history_frame": "tracking",
     "PlateauCallback": "callback",
 }
 

@@ -3,7 +3,9 @@
 This is the only package that talks to MLflow tracking stores (see DESIGN.md "Layers"). Its modules:
 ``store`` (URIs, clients, names, ``RunFailure``, redaction), ``history`` (reading), ``writing``
 (metrics, tags, artifacts of a diagnosis; ``log_history``), ``runs`` (``diagnose_run``,
-``diagnose_runs``), ``scaling`` (``diagnose_scaling``), ``unchanged`` (recognizing a run whose
+``diagnose_runs``), ``frames`` (``read_histories``, ``iter_histories``, ``history_frame``:
+histories as pandas DataFrames, the public face of the batched reader), ``scaling``
+(``diagnose_scaling``), ``unchanged`` (recognizing a run whose
 diagnosis is current), ``comparison`` (``compare_runs``).
 
 Reading (``read_run_curves``) takes the fastest path that returns exactly what
@@ -41,6 +43,7 @@ Credentials in a tracking URI (``user:password@host``) never appear in messages 
 
 from __future__ import annotations
 
+from .frames import history_frame, iter_histories, read_histories
 from .history import read_run_curves
 from .runs import diagnose_run, diagnose_runs, iter_runs
 from .scaling import ScalingGroup, diagnose_scaling
@@ -98,10 +101,13 @@ __all__ = [
     "diagnosis_json",
     "diagnosis_metrics",
     "diagnosis_tags",
+    "history_frame",
+    "iter_histories",
     "iter_runs",
     "log_diagnosis",
     "log_history",
     "one_line",
+    "read_histories",
     "read_run_curves",
     "redact",
     "resolve_tracking_uri",

@@ -63,7 +63,8 @@ if TYPE_CHECKING:
 COLUMNS = ("run_id", "key", "step", "value", "timestamp")
 
 
-def _empty() -> pd.DataFrame:
+def empty_histories() -> pd.DataFrame:
+    """A frame with ``read_histories``' columns and dtypes and no rows."""
     import pandas as pd
 
     return pd.DataFrame({"run_id": pd.Series([], dtype=object), "key": pd.Series([], dtype=object),
@@ -76,7 +77,7 @@ def _frame(run: Sequence, key: Sequence, step: Sequence, value: Sequence,
     import pandas as pd
 
     if len(run) == 0:
-        return _empty()
+        return empty_histories()
     return pd.DataFrame({
         "run_id": np.asarray(run, dtype=object), "key": np.asarray(key, dtype=object),
         "step": np.asarray(step, dtype=np.int64),
@@ -158,7 +159,7 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return _empty()
+        return empty_histories()
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
@@ -181,7 +182,7 @@ def _client_rows(client: MlflowClient, uri: str, runs: Sequence, keys: Sequence[
         batches = list(_client_row_batches(client, keys_by_run))
     rows = [row for batch in batches for row in batch]
     if not rows:
-        return _empty()
+        return empty_histories()
     run, key, step, stamp, value = zip(*rows, strict=True)
     return _ordered(_frame(run, key, step, value, stamp), list(keys_by_run))
 
