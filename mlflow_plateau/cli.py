@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--dry-run", action="store_true",
                           help="compute and print, write nothing to the runs")
     _add_diagnosis_options(diagnose)
+    _add_spark_options(diagnose)
 
     scaling = sub.add_parser(
         "scaling", help="fit learning curves across runs trained on different data sizes",
@@ -350,6 +351,8 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if args.spark is not None:
+        return _run_diagnose_spark(args, parser)
 
     from .tracking import diagnose_runs
 
@@ -689,6 +692,58 @@ def _write_pages(pages, target: str, parquet: bool) -> tuple[int, int]:
 
 
 _COMMANDS["export"] = _run_export
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnose --spark: the runs spread over Spark tasks (spark.diagnose_experiment)
+
+def _add_spark_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("spark")
+    group.add_argument("--spark", nargs="?", const="", default=None, metavar="MASTER",
+                       help="diagnose on Spark (pyspark): MASTER such as local[4] or "
+                       "spark://host:7077; bare, the master spark-submit or the environment "
+                       "configures (local[*] otherwise)")
+    group.add_argument("--runs-per-task", type=int, default=250, metavar="N",
+                       help="runs per Spark task (default: 250)")
+
+
+def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.dry_run:
+        parser.error("--dry-run is not available with --spark")
+    if args.runs_per_task < 1:
+        parser.error("--runs-per-task must be >= 1")
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        _err("--spark needs pyspark: pip install 'mlflow-plateau[spark]'")
+        return EXIT_FAILED
+    from .spark import diagnose_experiment, spark_session
+
+    spark = spark_session(args.spark or None)
+    frame = diagnose_experiment(spark, run_ids=args.run_ids or None,
+                                experiment_name=args.experiment_name,
+                                experiment_id=args.experiment_id,
+                                filter_string=args.filter_string, tracking_uri=args.tracking_uri,
+                                runs_per_task=args.runs_per_task, artifacts=args.artifacts,
+                                **_diagnosis_kwargs(args))
+    rows = [r.asDict() for r in frame.collect()]
+    failed = [r for r in rows if r["error"] is not None]
+    for r in failed:
+        _err(f"run {r['run_id']}: {r['error']}")
+    done = [r for r in rows if r["error"] is None]
+    if args.json:
+        print(json.dumps({"runs": [{k: v for k, v in r.items() if k != "error"} for r in done],
+                          "failures": [{"run_id": r["run_id"], "error": r["error"]}
+                                       for r in failed]}, indent=2))
+    elif done:
+        _print_table(f"{len(done)} run(s) diagnosed on Spark",
+                     ["run", "verdict", "plateau epoch", "best value", "gap", "wasted epochs"],
+                     [[_printable(r["run_id"]), r["verdict"], _fmt(r["plateau/epoch"]),
+                       _fmt(r["plateau/best_value"]), _fmt(r["gap/final"]),
+                       _fmt(r["plateau/wasted_epochs"])] for r in done])
+    if not rows:
+        _err("nothing to diagnose: no active run matches")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,7 @@ Credentials in a tracking URI (``user:password@host``) never appear in messages 
 
 from __future__ import annotations
 
-from .frames import history_frame, iter_histories, read_histories
+from .frames import history_frame, iter_histories, list_run_ids, read_histories
 from .history import read_run_curves
 from .runs import diagnose_run, diagnose_runs, iter_runs
 from .scaling import ScalingGroup, diagnose_scaling
@@ -104,6 +104,7 @@ __all__ = [
     "history_frame",
     "iter_histories",
     "iter_runs",
+    "list_run_ids",
     "log_diagnosis",
     "log_history",
     "one_line",

@@ -16,6 +16,9 @@
   ``diagnose`` reads a run); a metric not logged at an epoch is NaN there. It is the ``data=`` that
   ``mlflow.models.evaluate(..., model_type="training-curve", evaluators="plateau")`` takes.
 
+``list_run_ids(experiment...)``: the ids ``diagnose_runs`` would diagnose for an experiment (the
+Spark face spreads them over tasks).
+
 The paths are those of ``history`` (see its docstring): SQL stores are read with read-only
 ``SELECT``s on MLflow's ``runs`` and ``metrics`` tables (an experiment's runs are listed from the
 ``runs`` table unless a filter needs ``search_runs``); a tracking server through its bulk-history
@@ -42,11 +45,12 @@ from .history import (
     _infinite_restored,
     _sql_engine,
 )
-from .runs import _experiment_id, iter_runs, selected_run_ids
+from .runs import SUMMARY_KINDS, _experiment_id, iter_runs, selected_run_ids
 from .store import (
     _RUN_ID,
     PAGE_SIZE,
     SQL_CHUNK,
+    TAG_KIND,
     RunFailure,
     _client,
     _get_runs,
@@ -283,6 +287,32 @@ def read_histories(run_ids: Sequence[str] | str | None = None, *,
     return _concat(list(iter_histories(run_ids, experiment_name=experiment_name,
                                        experiment_id=experiment_id, filter_string=filter_string,
                                        keys=keys, tracking_uri=tracking_uri)))
+
+
+def list_run_ids(*, experiment_name: str | None = None, experiment_id: str | None = None,
+                 filter_string: str | None = None, tracking_uri: str | None = None) -> list[str]:
+    """The ids of the runs ``diagnose_runs`` would diagnose for this experiment selection: its
+    active runs (filtered), newest first, without the summary runs this package logs. On a SQL
+    store without a filter they are listed from the ``runs`` and ``tags`` tables, else with
+    ``search_runs`` pages. Raises ValueError for a bad selection (one line)."""
+    if experiment_name is None and experiment_id is None:
+        raise ValueError("no runs selected: give an experiment")
+    selected_run_ids(None, experiment_name, experiment_id, filter_string)
+    uri = resolve_tracking_uri(tracking_uri)
+    check_reachable(uri)
+    client = _client(uri)
+    exp_id = _experiment_id(client, experiment_name, experiment_id)
+    if _is_sql(uri) and not filter_string:
+        import sqlalchemy as sa
+
+        engine = _sql_engine(client, uri)
+        tags = sa.table("tags", sa.column("run_uuid"), sa.column("key"), sa.column("value"))
+        query = sa.select(tags.c.run_uuid).where(tags.c.key == TAG_KIND,
+                                                  tags.c.value.in_(list(SUMMARY_KINDS)))
+        summaries = {r[0] for r in _fetch_all(engine, query)}
+        return [r for r in _sql_experiment_run_ids(engine, exp_id) if r not in summaries]
+    return [r.info.run_id for page in iter_runs(client, exp_id, filter_string)
+            for r in page if r.data.tags.get(TAG_KIND) not in SUMMARY_KINDS]
 
 
 def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFrame:
