@@ -189,3 +189,22 @@ def test_a_server_that_is_down_gives_failed_rows_not_a_hung_job(spark):
     assert set(rows) == set(ids)
     assert all("not reachable" in r["error"] and r["verdict"] is None for r in rows.values())
     assert not any(math.isfinite(r["plateau/epoch"] or math.nan) for r in rows.values())
+
+
+def test_the_command_with_spark(spark, client, tracking_uri, capsys):
+    import json
+
+    from mlflow_plateau.cli import main
+
+    exp = client.create_experiment("cli-spark")
+    ids = [log_curves(client, exp, curves(i)) for i in range(4)]
+    bad = log_curves(client, exp, {"loss": EPOCHS * 0.1})
+    code = main(["diagnose", "--experiment-name", "cli-spark", "--spark", "local[2]",
+                 "--runs-per-task", "2", "--artifacts", "none", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1  # one run failed, named on stderr; the others are done
+    assert f"run {bad}: no validation metric" in captured.err
+    report = json.loads(captured.out)
+    assert {r["run_id"] for r in report["runs"]} == set(ids)
+    assert report["failures"][0]["run_id"] == bad
+    assert main(["diagnose", "--experiment-name", "cli-spark", "--spark", "--dry-run"]) == 2
