@@ -2,6 +2,7 @@
 
     python benchmarks/diagnose_speed.py --runs 1000             # SQLite, HTTP, one table
     python benchmarks/diagnose_speed.py --runs 1000 --memory    # plus peak RSS on 10,000 runs
+    python benchmarks/diagnose_speed.py --backend postgresql    # the same on PostgreSQL (+ Spark)
 
 Everything is measured in one run on the same store, so the ratios compare like with like (the
 absolute times of a shared machine are noise). The store (``benchmarks/make_store.py``: Keras-like
@@ -19,6 +20,17 @@ subset, scaled to all runs, and each artifact rendered alone per run (``--cost-r
 re-diagnosing the unchanged experiment. Then the same store behind
 a ``mlflow server`` on 127.0.0.1 (naive loop vs ours, on ``--http-runs`` runs). ``--memory``
 diagnoses ``--memory-runs`` runs in a child process and prints its peak RSS.
+
+``--backend postgresql`` builds the same store in a throwaway PostgreSQL cluster
+(``tests/postgres_cluster.py``, PostgreSQL's default durability: ``fsync`` and
+``synchronous_commit`` on; building it alone commits asynchronously) and reports the same rows,
+where each phase that writes starts from a fresh ``CREATE DATABASE ... TEMPLATE`` copy, plus: the
+public reader ``read_histories``, MLflow's own batched read (``search_runs`` + the store's
+``get_metric_history_bulk`` per metric, 100 runs a call: what the server's bulk endpoint does),
+``spark.diagnose_experiment`` in ``local[2]``, and the same store behind a PostgreSQL-backed
+``mlflow server``: the naive loop vs ours over HTTP, the requests and rows a second the server
+sustains, and a diagnosis over HTTP (requests per run), from which the README derives the bound
+on Spark executors.
 """
 
 from __future__ import annotations
@@ -304,6 +316,267 @@ def verdict(ratio: float, target: float) -> str:
     return f"{ratio:6.1f}x  (target >= {target:g}x: {'met' if ratio >= target else 'MISSED'})"
 
 
+# ----------------------------------------------------------------------------------- PostgreSQL
+
+_BUILD_PG = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {here!r})
+    from mlflow.tracking import MlflowClient
+    from make_store import build_store
+    uri = {uri!r}
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name({exp!r}) is None:
+        client.create_experiment({exp!r}, artifact_location={artifacts!r})
+    build_store(uri, {runs}, {epochs}, {exp!r}, seed=0, quiet=True)
+""")
+
+
+SEED_RUNS = 50
+
+
+class PgStore:
+    """The benchmark store in a throwaway cluster: a pristine database and template copies."""
+
+    def __init__(self, folder: Path) -> None:
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from postgres_cluster import PostgresCluster, migrated_template
+
+        self.folder = folder
+        self.pg_folder = Path(tempfile.mkdtemp(prefix="plateau-bench-pg-"))
+        self.cluster = PostgresCluster.start(self.pg_folder, fsync=True)
+        self.template = migrated_template(self.cluster)
+        self.pending: list[str] = []
+
+    def build(self, runs: int, epochs: int, name: str = "pristine", copies: int = 0) -> str:
+        """Database ``name`` with ``runs`` runs, then ``copies`` copies of it (``self.copy()``).
+
+        ``SEED_RUNS`` runs are logged through MLflow (``make_store``); the rest are cloned from
+        them in SQL with fresh run ids (every table keyed by ``run_uuid``), because logging
+        thousands of runs through MLflow takes most of an hour on a shared 2-CPU machine. The
+        copies are made before anything connects to ``name`` (a template must be idle).
+        """
+        uri = self.cluster.database(name, template=self.template)
+        seed = SEED_RUNS if runs % SEED_RUNS == 0 else runs
+        # Building is not measured: commit without waiting for the disk (libpq's options).
+        code = _BUILD_PG.format(here=str(HERE), uri=uri + "?options=-csynchronous_commit%3Doff",
+                                exp=EXPERIMENT, runs=seed, epochs=epochs,
+                                artifacts=(self.folder / "artifacts").as_uri())
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=self.folder)
+        if runs > seed:
+            self._clone(name, runs // seed - 1)
+        self.cluster.sql("VACUUM ANALYZE", database=name)
+        print(f"built {runs} runs x {epochs} epochs x 4 metrics in PostgreSQL ({seed} logged "
+              f"through MLflow, the rest cloned) in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        self.pending = [self.cluster.database(f"copy{i}_{name}", template=name)
+                        for i in range(copies)]
+        return uri
+
+    def _clone(self, name: str, times: int) -> None:
+        tables = self.cluster.sql(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'run_uuid' "
+            "AND table_schema = 'public'", database=name).split()
+        statements = []
+        for table in ["runs", *[t for t in tables if t != "runs"]]:
+            columns = self.cluster.sql(
+                f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' "
+                "AND table_schema = 'public' ORDER BY ordinal_position", database=name).split()
+            new = "md5(run_uuid || '-' || g)"
+            values = [new if c == "run_uuid" else
+                      f"replace(artifact_uri, run_uuid, {new})" if c == "artifact_uri" else c
+                      for c in columns]
+            statements.append(f"INSERT INTO {table} ({', '.join(columns)}) SELECT "
+                              f"{', '.join(values)} FROM {table}, generate_series(1, {times}) g")
+        self.cluster.sql("; ".join(statements), database=name)
+
+    def copy(self) -> str:
+        shutil.rmtree(self.folder / "artifacts", ignore_errors=True)
+        return self.pending.pop(0)
+
+    def floor(self, uri: str) -> int:
+        import psycopg
+
+        with psycopg.connect(uri) as conn:
+            rows = conn.execute(
+                "SELECT m.run_uuid, m.key, m.step, m.timestamp, m.value, m.is_nan FROM metrics m "
+                "JOIN runs r ON r.run_uuid = m.run_uuid JOIN experiments e "
+                "ON e.experiment_id = r.experiment_id WHERE e.name = %s "
+                "AND r.lifecycle_stage = 'active'", (EXPERIMENT,)).fetchall()
+        return len(rows)
+
+    def close(self) -> None:
+        self.cluster.stop()
+        shutil.rmtree(self.pg_folder, ignore_errors=True)
+
+
+def public_read(uri: str) -> int:
+    from mlflow_plateau import read_histories
+
+    return len(read_histories(experiment_name=EXPERIMENT, tracking_uri=uri))
+
+
+def mlflow_bulk_read(uri: str) -> int:
+    """MLflow's own batched read: search_runs pages, then the store's get_metric_history_bulk
+    per metric key, 100 runs a call (the server's bulk endpoint does the same)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    store = client._tracking_client.store
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id(uri)], max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    keys = sorted({k for r in runs for k in r.data.metrics})
+    ids = [r.info.run_id for r in runs]
+    points = 0
+    for key in keys:
+        for i in range(0, len(ids), 100):
+            points += len(store.get_metric_history_bulk(ids[i:i + 100], key, 10**9))
+    return points
+
+
+def spark_diagnose(uri: str) -> tuple[int, int]:
+    from mlflow_plateau.spark import diagnose_experiment, spark_session
+
+    spark = spark_session("local[2]", app_name="plateau-benchmark")
+    rows = diagnose_experiment(spark, experiment_name=EXPERIMENT, tracking_uri=uri,
+                               artifacts="json").collect()
+    failed = sum(r["error"] is not None for r in rows)
+    return len(rows) - failed, failed
+
+
+def server_requests(log: Path) -> int:
+    """Requests the server has answered so far (uvicorn's access lines in its log)."""
+    return sum(1 for line in log.read_text(errors="replace").splitlines() if '" 200' in line
+               or '" 404' in line or '" 400' in line) if log.exists() else 0
+
+
+def main_postgresql(args: argparse.Namespace, folder: Path) -> None:
+    store = PgStore(folder)
+    try:
+        _main_postgresql(args, folder, store)
+    finally:
+        store.close()
+
+
+def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> None:
+    from mlflow.tracking import MlflowClient
+
+    n = args.runs
+    store.build(n, args.epochs, copies=8)
+    uri = store.copy()  # the reads run on a copy: the pristine database stays idle
+    os.chdir(folder)
+    MlflowClient(tracking_uri=uri).search_experiments()  # imports, once
+    import mlflow_plateau.report  # noqa: F401
+
+    t_naive, points = timed(naive_read, uri)
+    t_floor, rows = timed(store.floor, uri)
+    t_read, ours = timed(our_read, uri)
+    t_public, public = timed(public_read, uri)
+    t_bulk, bulk = timed(mlflow_bulk_read, uri)
+    assert ours == points == rows == public == bulk, (ours, points, rows, public, bulk)
+
+    work = store.copy()
+    t_diag, (ok, failed) = timed(diagnose, work, "json")
+    t_rediag, (ok2, _) = timed(diagnose, work, "json")
+    t_write, _ = timed(write_floor, store.copy())
+    images = min(args.image_runs, n)
+    img_uri = store.copy()
+    ids = [r.info.run_id for r in MlflowClient(tracking_uri=img_uri).search_runs(
+        [experiment_id(img_uri)], max_results=images)]
+    t_img, (_, failed_img) = timed(diagnose, img_uri, "all", ids)
+    rows_spark = []
+    if not args.no_spark:
+        spark_uri = store.copy()
+        from mlflow_plateau.spark import spark_session
+
+        spark_session("local[2]", app_name="plateau-benchmark")  # JVM start: not measured
+        t_spark, (ok_s, failed_s) = timed(spark_diagnose, spark_uri)
+        rows_spark = [(f"8. Spark local[2] diagnose_experiment, --artifacts json ({ok_s} ok, "
+                       f"{failed_s} failed)", t_spark)]
+
+    print(f"\nmachine: {machine()}")
+    print(f"store: PostgreSQL {store.cluster.bin.parent.name} (fsync on, synchronous_commit on), "
+          f"{n} runs x {args.epochs} epochs x 4 metrics = {points:,} points\n")
+    table = [
+        ("1. naive read: search_runs + get_metric_history per run, metric", t_naive),
+        ("1b. MLflow batched: search_runs + store.get_metric_history_bulk per metric", t_bulk),
+        ("2. raw SQL SELECT of the same rows (floor, psycopg)", t_floor),
+        ("3. mlflow-plateau read (list runs + read their histories)", t_read),
+        ("3b. public reader: read_histories(experiment_name=...) -> DataFrame", t_public),
+        (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
+        ("5. floor of the writes: one bare log_batch per run (11 metrics, 5 tags)", t_write),
+        (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
+         f"scaled x{n / images:g}", t_img * n / images),
+        (f"7. re-diagnose the unchanged experiment ({ok2} ok)", t_rediag),
+        *rows_spark,
+    ]
+    width = max(len(r[0]) for r in table)
+    for label, seconds in table:
+        print(f"  {label:<{width}}  {seconds:8.2f} s  {1000 * seconds / n:7.2f} ms/run")
+    print("\nratios (same run, same store):")
+    print(f"  read vs naive            {verdict(t_naive / t_read, TARGETS['read_vs_naive'])}")
+    print(f"  read vs MLflow batched   {t_bulk / t_read:6.1f}x")
+    print(f"  public reader vs naive   {t_naive / t_public:6.1f}x; vs MLflow batched "
+          f"{t_bulk / t_public:.1f}x")
+    floor_ratio = t_read / t_floor
+    print(f"  read vs SQL floor        {floor_ratio:6.1f}x slower  (target <= 3x: "
+          f"{'met' if floor_ratio <= 3 else 'MISSED'})")
+    print(f"  public reader vs floor   {t_public / t_floor:6.1f}x slower")
+    print(f"  end to end vs naive read {verdict(t_naive / t_diag, TARGETS['e2e_vs_naive'])}")
+    print(f"  first vs re-diagnose     {verdict(t_diag / t_rediag, TARGETS['rediag'])}")
+    print(f"  writes floor / end to end {t_write / t_diag:5.0%}  (MLflow's log_batch: its commits)")
+    if rows_spark:
+        print(f"  Spark local[2] vs one process {t_diag / rows_spark[0][1]:6.2f}x")
+
+    if not args.no_http:
+        http_runs = min(args.http_runs, n)
+        backend = store.copy()
+        with mlflow_server(backend, folder) as url:
+            log = folder / "server.log"
+            naive_read(url, limit=1)
+            t_hn, p_hn = timed(naive_read, url, http_runs)
+            t_ho, p_ho = timed(our_read, url, http_runs)
+            assert p_hn == p_ho, (p_hn, p_ho)
+            # Load the server sustains: our read of every run (bulk requests, THREADS at once).
+            before = server_requests(log)
+            t_all, p_all = timed(our_read, url)
+            read_requests = server_requests(log) - before
+            # A diagnosis over HTTP, as one Spark task does it: requests per run.
+            diag_ids = [r.info.run_id for r in MlflowClient(tracking_uri=url).search_runs(
+                [experiment_id(url)], max_results=http_runs)]
+            before = server_requests(log)
+            t_hd, (ok_h, _) = timed(diagnose, url, "json", diag_ids)
+            diag_requests = server_requests(log) - before
+        print(f"\nHTTP (mlflow server --workers 1 on PostgreSQL, 127.0.0.1, first {http_runs} runs):")
+        print(f"  naive read  {t_hn:8.2f} s  {1000 * t_hn / http_runs:7.1f} ms/run")
+        print(f"  our read    {t_ho:8.2f} s  {1000 * t_ho / http_runs:7.1f} ms/run")
+        print(f"  ratio       {verdict(t_hn / t_ho, TARGETS['http_vs_naive'])}")
+        print(f"  server load, reading all {n} runs: {read_requests} requests in {t_all:.2f} s = "
+              f"{read_requests / t_all:.1f} req/s, {p_all / t_all:,.0f} rows/s")
+        print(f"  server load, diagnosing {ok_h} runs (json): {diag_requests} requests in "
+              f"{t_hd:.2f} s = {diag_requests / max(ok_h, 1):.1f} req/run, "
+              f"{diag_requests / t_hd:.1f} req/s, {ok_h / t_hd:.1f} runs/s")
+
+    if args.memory:
+        memory_postgresql(store, folder, args.memory_runs, args.memory_epochs)
+
+
+def memory_postgresql(store: PgStore, folder: Path, runs: int, epochs: int) -> None:
+    uri = store.build(runs, epochs, name="memory")
+    out = subprocess.run([sys.executable, "-c", _MEMORY.format(exp=EXPERIMENT, uri=uri)],
+                         check=True, capture_output=True, text=True, cwd=folder).stdout.split()
+    ok, failed, seconds, peak_mib = int(out[0]), int(out[1]), float(out[2]), int(out[3]) / 1024
+    print(f"\nmemory (PostgreSQL): diagnose_runs over {runs} runs x {epochs} epochs x 4 metrics "
+          f"(artifacts json, written): {ok} diagnosed, {failed} failed in {seconds:.0f} s; "
+          f"peak RSS {peak_mib:.0f} MiB (target < 1024 MiB: "
+          f"{'met' if peak_mib < 1024 else 'MISSED'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -320,6 +593,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS")
     parser.add_argument("--memory-runs", type=int, default=10000)
     parser.add_argument("--memory-epochs", type=int, default=30)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="where the store lives (postgresql: a throwaway local cluster)")
+    parser.add_argument("--no-spark", action="store_true", help="postgresql: skip the Spark row")
     args = parser.parse_args()
 
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
@@ -328,6 +604,12 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="plateau-bench-")
         args.store = Path(tmp.name)
     folder = args.store.resolve()
+    if args.backend == "postgresql":
+        folder.mkdir(parents=True, exist_ok=True)
+        main_postgresql(args, folder)
+        if tmp is not None:
+            tmp.cleanup()
+        return
     pristine = build(folder / f"sqlite-{args.runs}x{args.epochs}", args.runs, args.epochs)
     os.chdir(pristine.parent)  # MLflow's defaults (./mlruns) land next to the store
 

@@ -13,6 +13,9 @@ Subcommands:
 - ``curves FILE``: diagnose a training log on disk (a Keras ``CSVLogger`` CSV, a pandas export of
   ``History.history``, a Lightning ``metrics.csv``, or a JSON object of metric name -> values)
   without any tracking store.
+- ``export [RUN_ID ...] [--experiment-name NAME | --experiment-id ID] -o metrics.parquet``: every
+  metric point of the runs as one long table (``read_histories``' columns), written page by page
+  to Parquet (pyarrow) or CSV, through a temporary file renamed at the end.
 
 The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default.
 Exit codes: 0 when everything asked for was diagnosed (also when an experiment or filter selects no
@@ -210,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--dry-run", action="store_true",
                           help="compute and print, write nothing to the runs")
     _add_diagnosis_options(diagnose)
+    _add_spark_options(diagnose)
 
     scaling = sub.add_parser(
         "scaling", help="fit learning curves across runs trained on different data sizes",
@@ -255,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
     _add_compare_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -370,6 +375,8 @@ def _experiment_missing(args: argparse.Namespace) -> bool:
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if args.spark is not None:
+        return _run_diagnose_spark(args, parser)
     if _experiment_missing(args):
         return EXIT_FAILED
 
@@ -650,6 +657,157 @@ def _first_line(exc: BaseException) -> str:
 
 _COMMANDS = {"diagnose": _run_diagnose, "scaling": _run_scaling, "import": _run_import}
 _COMMANDS["compare"] = _run_compare
+
+
+# ---------------------------------------------------------------------------------------------
+# export: metric histories to a file (read_histories, page by page)
+
+def _add_export_parser(sub: Any) -> None:
+    export = sub.add_parser(
+        "export", help="write tracked runs' metric histories to a Parquet or CSV file",
+        description="Write every metric point of the runs given (or of an experiment's runs) to "
+        "one long table: run_id, key, step, value, timestamp. Parquet (needs pyarrow) for "
+        "-o *.parquet, CSV for -o *.csv or '-' (stdout); without pyarrow a .parquet name is "
+        "written as CSV next to it.")
+    _add_run_selection(export, "export", "runs to export")
+    export.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="output file (.parquet or .csv; '-' for CSV on stdout)")
+    export.add_argument("--keys", nargs="+", metavar="KEY", help="only these metrics")
+    _add_store_options(export)
+
+
+def _parquet_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def _run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    by_experiment = args.experiment_name is not None or args.experiment_id is not None
+    if args.run_ids and by_experiment:
+        parser.error("give run ids or an experiment, not both")
+    if not args.run_ids and not by_experiment:
+        parser.error("no runs selected: give RUN_ID ... or --experiment-name/--experiment-id")
+    if args.filter_string and not by_experiment:
+        parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
+    from .tracking import iter_histories
+
+    pages = iter_histories(args.run_ids or None, experiment_name=args.experiment_name,
+                           experiment_id=args.experiment_id, filter_string=args.filter_string,
+                           keys=args.keys, tracking_uri=args.tracking_uri)
+    target = args.output
+    parquet = target != "-" and not target.lower().endswith(".csv")
+    if parquet and not _parquet_available():
+        target = str(Path(target).with_suffix(".csv"))
+        parquet = False
+        _err(f"pyarrow is not installed: writing CSV to {target} (pip install pyarrow for Parquet)")
+    points, runs = _write_pages(pages, target, parquet)
+    where = "stdout" if target == "-" else target
+    print(f"{points} metric points of {runs} run(s) written to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_pages(pages, target: str, parquet: bool) -> tuple[int, int]:
+    """Write the frames to ``target`` (a temporary file renamed at the end: a failed export
+    leaves no half-written file); returns (points, runs)."""
+    import tempfile
+
+    points = runs = 0
+    if target == "-":
+        header = True
+        for frame in pages:
+            frame.to_csv(sys.stdout, index=False, header=header)
+            header = False
+            points, runs = points + len(frame), runs + frame["run_id"].nunique()
+        if header:
+            print("run_id,key,step,value,timestamp")
+        return points, runs
+    folder = Path(target).resolve().parent
+    fd, tmp = tempfile.mkstemp(prefix=".export-", dir=folder)
+    os.close(fd)
+    try:
+        if parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            from .tracking.frames import empty_histories
+
+            writer = None
+            for frame in pages:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                points, runs = points + len(frame), runs + frame["run_id"].nunique()
+            if writer is None:
+                pq.write_table(pa.Table.from_pandas(empty_histories(), preserve_index=False), tmp)
+            else:
+                writer.close()
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as out:
+                out.write("run_id,key,step,value,timestamp\n")
+                for frame in pages:
+                    frame.to_csv(out, index=False, header=False)
+                    points, runs = points + len(frame), runs + frame["run_id"].nunique()
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return points, runs
+
+
+_COMMANDS["export"] = _run_export
+
+
+# ---------------------------------------------------------------------------------------------
+# diagnose --spark: the runs spread over Spark tasks (spark.diagnose_experiment)
+
+def _add_spark_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("spark")
+    group.add_argument("--spark", nargs="?", const="", default=None, metavar="MASTER",
+                       help="diagnose on Spark (pyspark): MASTER such as local[4] or "
+                       "spark://host:7077; bare, the master spark-submit or the environment "
+                       "configures (local[*] otherwise)")
+    group.add_argument("--runs-per-task", type=int, default=250, metavar="N",
+                       help="runs per Spark task (default: 250)")
+
+
+def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.dry_run:
+        parser.error("--dry-run is not available with --spark")
+    if args.runs_per_task < 1:
+        parser.error("--runs-per-task must be >= 1")
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None:
+        _err("--spark needs pyspark: pip install 'mlflow-plateau[spark]'")
+        return EXIT_FAILED
+    from .spark import diagnose_experiment, spark_session
+
+    spark = spark_session(args.spark or None)
+    frame = diagnose_experiment(spark, run_ids=args.run_ids or None,
+                                experiment_name=args.experiment_name,
+                                experiment_id=args.experiment_id,
+                                filter_string=args.filter_string, tracking_uri=args.tracking_uri,
+                                runs_per_task=args.runs_per_task, artifacts=args.artifacts,
+                                **_diagnosis_kwargs(args))
+    rows = [r.asDict() for r in frame.collect()]
+    failed = [r for r in rows if r["error"] is not None]
+    for r in failed:
+        _err(f"run {r['run_id']}: {r['error']}")
+    done = [r for r in rows if r["error"] is None]
+    if args.json:
+        print(json.dumps({"runs": [{k: v for k, v in r.items() if k != "error"} for r in done],
+                          "failures": [{"run_id": r["run_id"], "error": r["error"]}
+                                       for r in failed]}, indent=2))
+    elif done:
+        _print_table(f"{len(done)} run(s) diagnosed on Spark",
+                     ["run", "verdict", "plateau epoch", "best value", "gap", "wasted epochs"],
+                     [[_printable(r["run_id"]), r["verdict"], _fmt(r["plateau/epoch"]),
+                       _fmt(r["plateau/best_value"]), _fmt(r["gap/final"]),
+                       _fmt(r["plateau/wasted_epochs"])] for r in done])
+    if not rows:
+        _err("nothing to diagnose: no active run matches")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,13 @@
 - ``log_curves(client, experiment_id, metrics, ...)``: log a run with per-epoch metrics, the
   building block for stores with known content.
 - ``free_port()``: a TCP port nobody listens on right now.
+- ``postgres``: a throwaway PostgreSQL cluster for the session (``tests/postgres_cluster.py``: Debian's
+  binaries, run as ``nobody`` when the tests run as root, data and socket in a temporary folder,
+  127.0.0.1 at a free port); skipped with the reason only where PostgreSQL or its Python driver is missing.
+  ``pg_tracking_uri``: a fresh ``postgresql://`` store per test (a copy of a migrated template
+  database). ``pg_server``: an ``mlflow server`` backed by PostgreSQL for the session.
+- ``backend``: parametrizes a test over the three backends ``sqlite``, ``postgresql`` and
+  ``server-postgresql`` (a ``Backend`` with ``uri``, ``sql_uri`` and ``client()``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from postgres_cluster import PostgresCluster, migrated_template, postgres_bin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # A server that is down must fail fast in tests instead of MLflow's minutes of retries.
@@ -143,14 +152,8 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
                        f"{log.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
-                  ) -> Iterator[MlflowServer]:
-    """A real ``mlflow server`` on 127.0.0.1 (free port) for the session; torn down afterwards."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    db = folder / "mlflow.db"
-    shutil.copyfile(_empty_store, db)
-    backend = f"sqlite:///{db}"
+def _start_server(folder: Path, backend: str) -> Iterator[MlflowServer]:
+    """Run ``mlflow server`` on ``backend`` at a free port until the generator is closed."""
     port = free_port()
     log = folder / "server.log"
     mlflow_bin = Path(sys.executable).with_name("mlflow")
@@ -176,9 +179,125 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
                 process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, _empty_store: Path
+                  ) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on 127.0.0.1 (free port) for the session; torn down afterwards."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    db = folder / "mlflow.db"
+    shutil.copyfile(_empty_store, db)
+    yield from _start_server(folder, f"sqlite:///{db}")
+
+
 @pytest.fixture
 def server_client(mlflow_server: MlflowServer):
     """An MlflowClient talking HTTP to the session's ``mlflow server``."""
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=mlflow_server.uri)
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: a throwaway cluster (tests/postgres_cluster.py), a fresh database per test, a server
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster for the session (as ``nobody`` when root), stopped and removed after.
+
+    Skipped, with the reason, only where PostgreSQL's binaries or MLflow's driver are missing
+    (``.ci/run`` installs both, so CI always runs these tests).
+    """
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    from sqlalchemy.dialects import registry
+
+    try:  # the driver SQLAlchemy loads for postgresql:// (psycopg on 2.1, psycopg2 on 2.0)
+        registry.load("postgresql").import_dbapi()
+    except ImportError as exc:
+        pytest.skip(f"no PostgreSQL driver ({exc}): pip install -e '.[postgres]'")
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-plateau-pg-"))  # /tmp: reachable by nobody
+    cluster = PostgresCluster.start(folder)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _pg_template(postgres: PostgresCluster) -> str:
+    """A database with MLflow's migrated schema, copied for each test (migrations take seconds)."""
+    return migrated_template(postgres)
+
+
+def new_pg_database(cluster: PostgresCluster, template: str) -> str:
+    """A fresh database with MLflow's schema; returns its URI."""
+    return cluster.database(f"t_{uuid.uuid4().hex[:12]}", template=template)
+
+
+@pytest.fixture
+def pg_tracking_uri(tmp_path: Path, postgres: PostgresCluster, _pg_template: str,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Like ``tracking_uri``, on a fresh PostgreSQL database (``postgresql://`` store)."""
+    uri = new_pg_database(postgres, _pg_template)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    if mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster,
+              _pg_template: str) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` backed by PostgreSQL for the session (``backend_uri`` is its
+    database). Tests sharing it use their own experiment names (``unique_name``)."""
+    folder = tmp_path_factory.mktemp("mlflow-pg-server")
+    yield from _start_server(folder, new_pg_database(postgres, _pg_template))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One tracking backend a test runs on: ``uri`` to give the tool, ``sql_uri`` the database
+    holding the runs (the same URI for a SQL store, the server's store for a server)."""
+
+    name: str
+    uri: str
+    sql_uri: str
+
+    @property
+    def is_server(self) -> bool:
+        return self.uri.startswith("http")
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+
+BACKENDS = ["sqlite", "postgresql", "server-postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Backend:
+    """The test runs three times: on a SQLite store, a PostgreSQL store and an ``mlflow server``
+    backed by PostgreSQL (shared by the session: use ``unique_name`` for experiments)."""
+    if request.param == "sqlite":
+        uri = request.getfixturevalue("tracking_uri")
+        return Backend("sqlite", uri, uri)
+    if request.param == "postgresql":
+        uri = request.getfixturevalue("pg_tracking_uri")
+        return Backend("postgresql", uri, uri)
+    server = request.getfixturevalue("pg_server")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(server.uri)
+    request.addfinalizer(lambda: mlflow.set_tracking_uri(None))
+    return Backend("server-postgresql", server.uri, server.backend_uri)

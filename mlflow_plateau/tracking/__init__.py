@@ -3,7 +3,9 @@
 This is the only package that talks to MLflow tracking stores (see DESIGN.md "Layers"). Its modules:
 ``store`` (URIs, clients, names, ``RunFailure``, redaction), ``history`` (reading), ``writing``
 (metrics, tags, artifacts of a diagnosis; ``log_history``), ``runs`` (``diagnose_run``,
-``diagnose_runs``), ``scaling`` (``diagnose_scaling``), ``unchanged`` (recognizing a run whose
+``diagnose_runs``), ``frames`` (``read_histories``, ``iter_histories``, ``history_frame``:
+histories as pandas DataFrames, the public face of the batched reader), ``scaling``
+(``diagnose_scaling``), ``unchanged`` (recognizing a run whose
 diagnosis is current), ``comparison`` (``compare_runs``).
 
 Reading (``read_run_curves``) takes the fastest path that returns exactly what
@@ -53,6 +55,7 @@ from typing import Any
 
 _WHERE = {
     "read_run_curves": "history",
+    **dict.fromkeys(["history_frame", "iter_histories", "list_run_ids", "read_histories"], "frames"),
     **dict.fromkeys(["diagnose_run", "diagnose_runs", "iter_runs"], "runs"),
     **dict.fromkeys(["ScalingGroup", "diagnose_scaling"], "scaling"),
     **dict.fromkeys([

@@ -162,19 +162,26 @@ def _read_sql(engine, run_ids: Sequence[str]) -> dict[str, dict[str, Curve]]:
     return out
 
 
-def _read_client(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
-                 ) -> dict[str, dict[str, Curve]]:
-    """One get_metric_history call per (run, key), THREADS at a time (the slow, general path)."""
+def _client_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+                        ) -> Iterator[list[tuple]]:
+    """Rows (run_id, key, step, timestamp, value) of one get_metric_history call per (run, key),
+    in the client's order, THREADS calls at a time (the slow, general path)."""
     jobs = [(rid, key) for rid, keys in keys_by_run.items() for key in keys]
 
     def fetch(job: tuple[str, str]) -> list[tuple]:
         rid, key = job
         return [(rid, key, p.step, p.timestamp, p.value) for p in client.get_metric_history(rid, key)]
 
-    out: dict[str, dict[str, Curve]] = {}
     with ThreadPoolExecutor(THREADS) as pool:
-        for rows in pool.map(fetch, jobs):
-            _curves_from_rows(rows, out)
+        yield from pool.map(fetch, jobs)
+
+
+def _read_client(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+                 ) -> dict[str, dict[str, Curve]]:
+    """One get_metric_history call per (run, key), THREADS at a time (the slow, general path)."""
+    out: dict[str, dict[str, Curve]] = {}
+    for rows in _client_row_batches(client, keys_by_run):
+        _curves_from_rows(rows, out)
     return out
 
 
@@ -198,9 +205,12 @@ def _bulk_request(creds, key: str, run_ids: Sequence[str]) -> list[dict]:
         raise _BulkUnavailable("response is not JSON") from exc
 
 
-def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
-               ) -> dict[str, dict[str, Curve]]:
-    """Histories through the server's bulk endpoint, per key in groups of 100 runs."""
+def _http_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+                      ) -> Iterator[list[tuple]]:
+    """Rows (run_id, key, step, timestamp, value) through the server's bulk endpoint, per key in
+    groups of 100 runs, THREADS requests at a time; each batch sorted by (run, key) and otherwise
+    in the server's order (get_metric_history's). Raises _BulkUnavailable before the first batch
+    when the server has no usable endpoint."""
     creds = client._tracking_client.store.get_host_creds()
     runs_by_key: dict[str, list[str]] = {}
     for rid, keys in keys_by_run.items():
@@ -223,18 +233,24 @@ def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
         half = len(rids) // 2
         return fetch((key, rids[:half])) + fetch((key, rids[half:]))
 
-    out: dict[str, dict[str, Curve]] = {}
     with ThreadPoolExecutor(THREADS) as pool:
         for rows in pool.map(fetch, jobs):
             # Responses are sorted by run id, then (timestamp, step, value) within a run.
             rows.sort(key=itemgetter(0, 1))  # stable: keeps the server's order within (run, key)
-            _curves_from_rows(rows, out)
+            yield rows
     if single:
         keys: dict[str, list[str]] = {}
         for rid, key in single:
             keys.setdefault(rid, []).append(key)
-        for rid, curves in _read_client(client, keys).items():
-            out.setdefault(rid, {}).update(curves)
+        yield from _client_row_batches(client, keys)
+
+
+def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+               ) -> dict[str, dict[str, Curve]]:
+    """Histories through the server's bulk endpoint, per key in groups of 100 runs."""
+    out: dict[str, dict[str, Curve]] = {}
+    for rows in _http_row_batches(client, keys_by_run):
+        _curves_from_rows(rows, out)
     return out
 
 
@@ -254,6 +270,8 @@ def _read_curves(client: MlflowClient, uri: str, runs: Sequence[Run]) -> dict[st
         if read is None:
             read = _read_client(client, keys)
     return {rid: user_curves(read.get(rid, {})) for rid in run_ids}
+
+
 def read_run_curves(run_ids: Sequence[str], *, tracking_uri: str | None = None
                     ) -> dict[str, dict[str, Curve]]:
     """Full metric histories of many runs at once: run id -> metric name -> Curve.
