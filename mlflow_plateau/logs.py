@@ -59,9 +59,9 @@ def read_log(path: str | Path) -> Any:
                              "numbers, or a list of per-epoch records")
         curves = {str(k): [_as_number(v) for v in vals] for k, vals in data.items()
                   if _numeric_list(vals)}
-        if not curves:
+        if not curves and data:
             raise ValueError("no metric in the JSON log is a list of numbers; metrics present: "
-                             f"{', '.join(map(str, data)) or 'none'}")
+                             f"{', '.join(map(str, data))}")
         return curves
     try:
         frame = pd.read_csv(path, skipinitialspace=True, skip_blank_lines=True)

@@ -21,7 +21,7 @@ def _overfitting_history(n: int = 30) -> pd.DataFrame:
     return pd.DataFrame({
         "epoch": e,
         "loss": np.exp(-e / 5) + 0.1,
-        "val_loss": np.exp(-e / 5) + 0.2 + 0.004 * np.maximum(e - 12, 0),
+        "val_loss": np.exp(-e / 5) + 0.2 + 0.012 * np.maximum(e - 12, 0),
         "accuracy": 0.6 + 0.39 * (1 - np.exp(-e / 5)),
         "val_accuracy": 0.6 + 0.3 * (1 - np.exp(-e / 5)) - 0.002 * np.maximum(e - 12, 0),
         "note": ["from a CSV"] * n,   # a non-numeric column is ignored

@@ -153,7 +153,10 @@ def test_in_memory_refuses_the_documents_size_without_allocating(tmp_path: Path)
                      r"78\.6 GB \(78,643,200,000 bytes\) but only [\d.]+ GB \([\d,]+ bytes\) is available",
                      proc.stderr)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert max(peak_kb, before) < 4 * 1024 * 1024  # the child never came near 78.6 GB (< 4 GiB)
+    # ru_maxrss of children is the largest of every child this process waited for (a Spark JVM of
+    # an earlier test in the same worker, say): it tells about this child only when it grew.
+    if peak_kb > before:
+        assert peak_kb < 4 * 1024 * 1024  # the child never came near 78.6 GB (< 4 GiB)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.info.status == "FAILED"

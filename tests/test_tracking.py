@@ -568,7 +568,7 @@ def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
     from mlflow_plateau.tracking import diagnose_scaling
 
     groups, _ = diagnose_scaling(experiment_name="sweep", log=False)
-    assert len(groups[0].label) > 200
+    assert len(groups[0].label) > 100
     _print_scaling_table(groups, "train_size", width=80)
     table = capsys.readouterr().out.split("\nall runs: ")[0].splitlines()
     assert all(len(line) <= 80 for line in table)
