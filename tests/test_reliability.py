@@ -35,7 +35,14 @@ MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 PASSWORD = "pw-9f3e1c"  # a made-up secret the output must never show
 RUN_LINE = re.compile(r"^mlflow-plateau: run ([0-9a-f]{32}): not diagnosed: the tracking server "
                       r"could not be reached$")
-TABLE_ID = re.compile(r"^│ ([0-9a-f]{32}) │")
+# diagnose's table names a run "name (short id)" (the whole id when it has no name).
+TABLE_ID = re.compile(r"^│ (?:.*?\(([0-9a-f]{8})\)|([0-9a-f]{32})) +│")
+
+
+def table_ids(out: str, ids: list[str]) -> set[str]:
+    """The full ids of the runs the table lists."""
+    shown = {m.group(1) or m.group(2) for m in map(TABLE_ID.match, out.splitlines()) if m}
+    return {i for i in ids if i in shown or i[:8] in shown}
 
 EPOCHS = np.arange(30)
 TRAIN = 0.6 * np.exp(-EPOCHS / 5) + 0.08
@@ -242,7 +249,7 @@ def test_server_killed_mid_batch_reports_and_a_rerun_completes_the_rest(tmp_path
     err1 = (tmp_path / "err1").read_text()
     assert cli.returncode == 1, err1
     assert "Traceback" not in err1 and PASSWORD not in out1 + err1
-    done = {m.group(1) for m in map(TABLE_ID.match, out1.splitlines()) if m}
+    done = table_ids(out1, ids)
     lines = err_lines(err1)
     not_done = {m.group(1) for m in map(RUN_LINE.match, lines) if m}
     # Every run is accounted for, once: in the table (done) or named on stderr (not done).
