@@ -118,9 +118,7 @@ class Reading:
     fit_best_index: int
     train: np.ndarray | None  # training partner, lower is better, on the monitor's epochs
     train_epochs: np.ndarray | None
-    train_sigma: float
     is_loss: bool            # the monitor is a loss (mode min)
-    monitor_is_accuracy: bool
     val_accuracy: np.ndarray | None   # the run's validation accuracy (fraction), if logged
     train_accuracy: np.ndarray | None
     val_loss: np.ndarray | None       # the run's validation loss, if logged
@@ -547,42 +545,35 @@ RULES: tuple[tuple[str, Rule], ...] = (
 
 
 def decide(r: Reading, th: RuleThresholds) -> tuple[str, Finding | None, list[Finding]]:
-    """The first rule that fires (else ``healthy``), and every rule's finding in order."""
-    findings = []
-    chosen: Finding | None = None
-    for _name, rule in RULES:
-        f = rule(r, th)
-        findings.append(f)
-        if f.fires and chosen is None:
-            chosen = f
-            break
-    if chosen is None:
-        return "healthy", None, findings
-    return chosen.verdict, chosen, findings
+    """Every rule's finding in order of precedence, and the verdict: the first rule that fires,
+    else ``healthy``."""
+    findings = [rule(r, th) for _name, rule in RULES]
+    chosen = next((f for f in findings if f.fires), None)
+    return (chosen.verdict if chosen else "healthy"), chosen, findings
+
+
+def considered(chosen: Finding | None, findings: list[Finding]) -> list[Finding]:
+    """The findings a reader weighs before deciding: the rules up to the one that fired."""
+    return findings if chosen is None else findings[:findings.index(chosen) + 1]
 
 
 def close_calls(chosen: Finding | None, findings: list[Finding], verdict: str,
-                r: Reading, th: RuleThresholds, band: float = 1.5) -> list[dict[str, Any]]:
+                band: float = 1.5) -> list[dict[str, Any]]:
     """The verdicts that came close, each with the number that decided it.
 
-    A rule that did not fire but scored at least ``1/band`` of its threshold came close; so did
-    the verdict next in line when the chosen rule fired by less than ``band`` times its threshold.
+    A rule up to the chosen one that did not fire but scored at least ``1/band`` of its threshold
+    came close; so did the verdict next in line (the next rule that fires, or healthy) when the
+    chosen rule fired by less than ``band`` times its threshold. ``findings`` are ``decide``'s.
     """
     out: list[dict[str, Any]] = []
     seen = {verdict}
-    for f in findings:
+    for f in considered(chosen, findings):
         if not f.fires and f.score >= 1.0 / band and f.verdict not in seen:
             out.append({"verdict": f.verdict, "score": round(float(f.score), 3), "why": f.why})
             seen.add(f.verdict)
     if chosen is not None and chosen.score < band:
-        # What the run would be without the chosen rule: the next rule that fires, or healthy.
-        names = [name for name, _ in RULES]
-        following = "healthy"
-        for name, rule in RULES[names.index(chosen.verdict) + 1:]:
-            f = rule(r, th)
-            if f.fires:
-                following = name
-                break
+        later = findings[findings.index(chosen) + 1:]
+        following = next((f.verdict for f in later if f.fires), "healthy")
         if following not in seen:
             out.append({"verdict": following, "score": round(float(1.0 / chosen.score), 3),
                         "why": f"{chosen.verdict} only by {chosen.score:.2f}x its threshold "
@@ -602,7 +593,7 @@ def _spans_a_decade(values: np.ndarray) -> bool:
 def make_reading(val: Curve, mode: str, fitted: np.ndarray, plateau_at: int, train: Curve | None,
                  val_accuracy: np.ndarray | None, train_accuracy: np.ndarray | None,
                  val_loss: np.ndarray | None, chance: float | None, chance_k: int | None,
-                 chance_source: str, monitor_is_accuracy: bool) -> Reading:
+                 chance_source: str) -> Reading:
     """Orient the curves (lower is better) and measure noise and scale once.
 
     Positive losses are read in log10 when the validation or the training curve spans a factor
@@ -631,11 +622,10 @@ def make_reading(val: Curve, mode: str, fitted: np.ndarray, plateau_at: int, tra
     came = float(fit[0] - fit[fit_best])
     if came <= 0 or came < 2.0 * sigma:
         came = max(came, float(np.ptp(z)))
-    t_sigma = robust_noise(t) if t is not None else 0.0
     return Reading(z=z, raw_z=raw_z, log_scale=log_scale, fit=fit, epochs=val.epochs,
                    sigma=sigma, came=came, best_index=int(np.argmin(z)),
                    plateau_epoch=int(plateau_at), fit_best_index=fit_best, train=t,
-                   train_epochs=te, train_sigma=t_sigma, is_loss=mode == "min",
-                   monitor_is_accuracy=monitor_is_accuracy, val_accuracy=val_accuracy,
+                   train_epochs=te, is_loss=mode == "min",
+                   val_accuracy=val_accuracy,
                    train_accuracy=train_accuracy, val_loss=val_loss, chance=chance,
                    chance_k=chance_k, chance_source=chance_source)

@@ -56,7 +56,7 @@ from .curves import Curve, _words, as_fraction, finite_prefix, history_curves, m
 from .forecast import ForecastResult, forecast_curve, forecast_sentence
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
-from .rules import RuleThresholds, close_calls, decide, infer_chance, make_reading
+from .rules import RuleThresholds, close_calls, considered, decide, infer_chance, make_reading
 from .scaling import ScalingResult
 
 VERDICTS = ("healthy", "overfitting", "underfitting", "at_chance", "not_converged", "unstable",
@@ -364,14 +364,14 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
     val_r, train_r = _blocks(val_ok, p.fitted.size), (
         _blocks(train_ok, p.fitted.size) if train_ok is not None else None)
     reading = make_reading(val_r, mode, p.fitted, p.epoch, train_r, val_acc, train_acc, val_loss, level,
-                           k, level_source, monitor_is_accuracy=_is_accuracy(monitor))
+                           k, level_source)
     evidence.update(noise=reading.sigma, came=reading.came)
     verdict, chosen, findings = decide(reading, th)
-    for f in findings:
+    for f in considered(chosen, findings):
         evidence[f"score_{f.verdict}"] = f.score
     evidence["decided_by"] = chosen.why if chosen is not None else \
         "no rule fired: converged, no clear worsening, a small or stable gap, a good fit"
-    alternatives = close_calls(chosen, findings, verdict, reading, th)
+    alternatives = close_calls(chosen, findings, verdict)
     return result(verdict, p, g, alternatives)
 
 
