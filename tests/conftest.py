@@ -77,8 +77,12 @@ def tracking_uri(tmp_path: Path, _empty_store: Path, monkeypatch: pytest.MonkeyP
     """A fresh SQLite store in ``tmp_path``; cwd and MLFLOW_TRACKING_URI point at it."""
     db = tmp_path / "mlflow.db"
     shutil.copyfile(_empty_store, db)
-    uri = f"sqlite:///{db}"
-    monkeypatch.chdir(tmp_path)
+    yield from _using_store(f"sqlite:///{db}", tmp_path, monkeypatch)
+
+
+def _using_store(uri: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point cwd and MLFLOW_TRACKING_URI (and MLflow's fluent API) at ``uri`` for one test."""
+    monkeypatch.chdir(folder)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     import mlflow
 
@@ -239,16 +243,7 @@ def new_pg_database(cluster: PostgresCluster, template: str) -> str:
 def pg_tracking_uri(tmp_path: Path, postgres: PostgresCluster, _pg_template: str,
                     monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Like ``tracking_uri``, on a fresh PostgreSQL database (``postgresql://`` store)."""
-    uri = new_pg_database(postgres, _pg_template)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    if mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
+    yield from _using_store(new_pg_database(postgres, _pg_template), tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="session")
