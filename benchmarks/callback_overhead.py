@@ -13,6 +13,16 @@ callback's ``on_train_end`` took.
 
     python benchmarks/callback_overhead.py [--reps 7] [--epochs 30] [--samples 4000]
                                            [--artifacts all|json|none] [--log-models]
+                                           [--stopping]
+
+``--stopping`` times ``ForecastStopping`` instead: A is autolog with Keras's
+``EarlyStopping(patience=5, restore_best_weights=True)``, B the same with
+``ForecastStopping(patience=5, relative_delta=0)`` (``--patience``), on a model learning slowly
+(Adam at 3e-5) so that validation improves for many epochs. With no tolerance the
+forecast never stops first, so both stop at the same epoch by the same patience rule (the
+benchmark checks it), and B forecasts the curve at every epoch from the 5th on. Printed: the
+paired ratio, and the share of B's fit spent in ``ForecastStopping.on_epoch_end``, timed
+directly (steadier than the ratio on a busy machine).
 
 The store is a fresh SQLite database in a temp directory (or ``--uri``). Autolog logs models
 only with ``--log-models``: saving a model costs seconds of noise that is the same on both sides.
@@ -41,14 +51,15 @@ def _data(samples: int, features: int = 20):
     return x, y
 
 
-def _model(features: int):
+def _model(features: int, learning_rate: float = 1e-3):
     import keras
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((features,)), keras.layers.Dense(64, activation="relu"),
                               keras.layers.Dense(64, activation="relu"),
                               keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
@@ -61,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", choices=["all", "json", "none"], default="all")
     parser.add_argument("--log-models", action="store_true", help="let autolog log the model")
     parser.add_argument("--uri", help="tracking URI (default: a temp SQLite store)")
+    parser.add_argument("--stopping", action="store_true",
+                        help="time ForecastStopping against keras EarlyStopping instead")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="patience of both stopping callbacks with --stopping (default 5)")
     args = parser.parse_args(argv)
 
     import mlflow
@@ -84,7 +99,37 @@ def main(argv: list[str] | None = None) -> int:
 
     write_times: list[float] = []
 
+    stopped: dict[bool, list[int]] = {False: [], True: []}
+
+    def fit_stopping(with_callback: bool) -> float:
+        import keras
+
+        from mlflow_plateau import ForecastStopping
+
+        class TimedStopping(ForecastStopping):
+            def on_epoch_end(self, epoch, logs=None):
+                t0 = time.perf_counter()
+                super().on_epoch_end(epoch, logs)
+                end_times[-1] += time.perf_counter() - t0
+
+        # A slow learner, so validation improves for many epochs and the forecast runs at each.
+        model = _model(x.shape[1], learning_rate=3e-5)
+        if with_callback:
+            end_times.append(0.0)
+        stop = (TimedStopping(patience=args.patience, relative_delta=0.0) if with_callback else
+                keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True))
+        t0 = time.perf_counter()
+        history = model.fit(x, y, validation_split=0.2, epochs=args.epochs,
+                            batch_size=args.batch_size, verbose=0, callbacks=[stop])
+        elapsed = time.perf_counter() - t0
+        stopped[with_callback].append(len(history.history["loss"]))
+        if with_callback:
+            write_times.append(elapsed)
+        return elapsed
+
     def fit(with_callback: bool) -> float:
+        if args.stopping:
+            return fit_stopping(with_callback)
         model = _model(x.shape[1])
         plateau = TimedCallback(artifacts=args.artifacts, verbose=0) if with_callback else None
         t0 = time.perf_counter()
@@ -99,15 +144,18 @@ def main(argv: list[str] | None = None) -> int:
             write_times.append(time.perf_counter() - t0 - elapsed)
         return elapsed
 
+    side = (f"EarlyStopping vs ForecastStopping (patience={args.patience})" if args.stopping
+            else f"PlateauCallback(artifacts={args.artifacts!r})")
     print(f"Keras fit: {args.samples} samples, {args.epochs} epochs, batch {args.batch_size}; "
-          f"autolog (log_models={args.log_models}); PlateauCallback(artifacts={args.artifacts!r})",
-          file=sys.stderr)
+          f"autolog (log_models={args.log_models}); {side}", file=sys.stderr)
     fit(False), fit(True)  # warm-up: tracing, imports, store creation
     end_times.clear()
     write_times.clear()
     ratios, alone, paired = [], [], []
+    last_two = ("on_epoch_end s", "fit s") if args.stopping else \
+        ("on_train_end s", "write after fit s")
     print(f"{'pair':>4}  {'autolog s':>10}  {'+callback s':>11}  {'ratio':>6}  "
-          f"{'on_train_end s':>14}  {'write after fit s':>17}")
+          f"{last_two[0]:>14}  {last_two[1]:>17}")
     for rep in range(args.reps):
         if rep % 2 == 0:
             a = fit(False)
@@ -121,6 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{rep + 1:>4}  {a:>10.3f}  {b:>11.3f}  {b / a:>6.3f}  {end_times[-1]:>14.3f}  "
               f"{write_times[-1]:>17.3f}")
     median = statistics.median(ratios)
+    if args.stopping:
+        same = stopped[False][1:] == stopped[True][1:]
+        print(f"\nepochs trained: EarlyStopping {stopped[False][1:]}, ForecastStopping "
+              f"{stopped[True][1:]} ({'the same' if same else 'DIFFERENT: the ratio is not fair'})")
+        print(f"median ratio ForecastStopping / EarlyStopping: {median:.3f} "
+              f"({(median - 1) * 100:+.1f}%; target <= +3.0%)")
+        shares = [e / f for e, f in zip(end_times, write_times, strict=True)]
+        print(f"ForecastStopping.on_epoch_end: median {statistics.median(shares):.2%} of the fit "
+              f"({1000 * statistics.median(end_times):.0f} ms per fit of "
+              f"{statistics.median(write_times):.2f} s)")
+        tmp.cleanup()
+        return 0
     print(f"\nmedian ratio (autolog + PlateauCallback) / autolog alone: {median:.3f} "
           f"({(median - 1) * 100:+.1f}%; target <= +3.0%)")
     print(f"median fit time: autolog {statistics.median(alone):.3f} s, "

@@ -14,7 +14,10 @@ replayed epoch by epoch, its length being the epoch budget (``budget_end`` = its
 For each: the epochs trained (the stop epoch + 1, or all of them), and the regret: ``|log(best
 at the stop / best over the whole run)|`` (0 when the run's best was already reached). Printed:
 the total and median epochs trained, the saving against patience 10, the median and mean regret,
-and how often each method lost more than 1% (regret > 0.01). Run ``python
+and how often each method lost more than 1% (regret > 0.01). Two reference rows, not methods:
+``oracle`` stops every run at its own best epoch (the fewest epochs any rule can train with no
+regret on any run), and the epochs patience 10 trains after its best (the waiting that any
+earlier stop on a plateau could save). Run ``python
 benchmarks/stopping_replay.py [--data DIR]``.
 """
 
@@ -56,7 +59,9 @@ def replay(curves: dict) -> pd.DataFrame:
             trained = y.size if stop is None else stop + 1
             best = float(sign * np.min(sign * y[:trained]))
             rows.append({"file": name, "method": method, "epochs": trained, "n": y.size,
-                         "regret": _regret(best, best_all)})
+                         "regret": _regret(best, best_all), "best_epoch": r.best_epoch})
+        rows.append({"file": name, "method": "oracle", "epochs": int(np.argmin(sign * y)) + 1,
+                     "n": y.size, "regret": 0.0, "best_epoch": int(np.argmin(sign * y))})
     return pd.DataFrame(rows)
 
 
@@ -73,11 +78,17 @@ def main() -> None:
     ref = frame[frame["method"] == "patience 10"]["epochs"].sum()
     print(f"{'method':>12} {'epochs':>7} {'median':>7} {'vs p10':>7} {'regret med':>11} "
           f"{'mean':>7} {'>1%':>5}")
-    for method in ("patience 5", "patience 10", "forecast"):
+    for method in ("patience 5", "patience 10", "forecast", "oracle"):
         part = frame[frame["method"] == method]
         print(f"{method:>12} {int(part['epochs'].sum()):>7} {part['epochs'].median():>7.0f} "
               f"{part['epochs'].sum() / ref - 1:>+7.0%} {part['regret'].median():>11.4f} "
               f"{part['regret'].mean():>7.4f} {(part['regret'] > 0.01).mean():>5.0%}")
+    p10 = frame[frame["method"] == "patience 10"]
+    waiting = int((p10["epochs"] - p10["best_epoch"] - 1).sum())
+    oracle = frame[frame["method"] == "oracle"]["epochs"].sum() / ref - 1
+    print(f"patience 10 trains {waiting} epochs after its best ({waiting / ref:.0%} of its "
+          f"epochs); the oracle, stopping each run at its own best, trains {oracle:+.0%} against "
+          f"patience 10 (patience 10 stops some runs before their best)")
     print(f"replayed in {seconds:.1f} s")
 
 

@@ -81,6 +81,7 @@ HORIZON = 100            # epochs_to_plateau is searched up to HORIZON x the epo
 _SPLITS = (0.4, 0.5, 0.6, 0.7, 0.8)  # backtest: fit the first fraction, predict the rest
 _FULL_SAY = 60           # epochs at which the backtest has its full say (see _weights)
 _LUCK_MAX = 1.0
+_FAR = 10                # forecast_sentence: levelling off past this many x the epochs is "slowly"
 FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last")
 _TINY = 1e-12
 
@@ -489,7 +490,10 @@ def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
     """The forecast in words, as a clause to append to a summary ("" without a forecast).
 
     For example "; training 2x longer would bring val_loss to about 0.31 (0.28–0.35); it levels
-    off near epoch 140": ``value_at_2x`` with its interval, then ``epochs_to_plateau``.
+    off near epoch 140": ``value_at_2x`` with its interval, then ``epochs_to_plateau``. A curve
+    forecast to level off only past ``_FAR`` (10) x its epochs is said to keep improving slowly,
+    with how many times its epochs that takes: "near epoch 3563" of a 40-epoch run reads as a
+    promise, when it is a power law's slow tail.
     """
     if result is None or result.insufficient or result.value_at_2x is None:
         return ""
@@ -499,6 +503,11 @@ def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
         return text + f"; it does not level off within {HORIZON}x the epochs seen"
     if result.last_epoch is not None and result.epochs_to_plateau <= result.last_epoch:
         return text + f"; it levelled off near epoch {result.epochs_to_plateau}"
+    seen = result.n_epochs if result.last_epoch is None else result.last_epoch + 1
+    times = result.epochs_to_plateau / max(seen, 1)
+    if times > _FAR:
+        return text + (f"; it keeps improving slowly, levelling off only near epoch "
+                       f"{result.epochs_to_plateau} ({times:.0f}x the epochs seen)")
     return text + f"; it levels off near epoch {result.epochs_to_plateau}"
 
 

@@ -675,10 +675,10 @@ def _row_note(row: ComparisonRow) -> str:
     return _verdict_title(row.verdict)
 
 
-def _comparison_inputs(diagnoses: Sequence[Diagnosis], labels: Mapping[str, str] | None
-                       ) -> tuple[Comparison, dict[str, Diagnosis]]:
+def _comparison_inputs(diagnoses: Sequence[Diagnosis], labels: Mapping[str, str] | None,
+                       by: str = "plateau") -> tuple[Comparison, dict[str, Diagnosis]]:
     keys = run_keys(diagnoses)
-    return compare_diagnoses(diagnoses, labels), dict(zip(keys, diagnoses, strict=True))
+    return compare_diagnoses(diagnoses, labels, by=by), dict(zip(keys, diagnoses, strict=True))
 
 
 def _draw_run(ax: Any, row: ComparisonRow, d: Diagnosis, curve: Curve, color: str,
@@ -718,15 +718,16 @@ def _draw_run(ax: Any, row: ComparisonRow, d: Diagnosis, curve: Curve, color: st
 
 
 def comparison_png(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, Mapping[str, Curve]],
-                   *, labels: Mapping[str, str] | None = None) -> bytes:
+                   *, labels: Mapping[str, str] | None = None, by: str = "plateau") -> bytes:
     """Several runs' monitored validation curves overlaid, each marked where it stopped learning.
 
     ``curves_by_run`` and ``labels`` are keyed by run id (``run N`` for a diagnosis without one, see
     ``comparison.run_keys``). Runs are coloured in the order they stopped learning, the first drawn
     thickest; the legend gives each run's label, verdict and plateau epoch. Runs with different
     monitors get one panel per monitor (at most three; further monitors are only named).
+    ``by="forecast"`` colours them in the order of ``compare_diagnoses(..., by="forecast")``.
     """
-    comparison, by_key = _comparison_inputs(diagnoses, labels)
+    comparison, by_key = _comparison_inputs(diagnoses, labels, by)
     rows = comparison.rows
     monitors = list(dict.fromkeys(r.monitor for r in rows if r.monitor))
     shown, hidden = monitors[:_MAX_PANELS], monitors[_MAX_PANELS:]
@@ -1096,12 +1097,26 @@ def _epoch_cell(row: ComparisonRow) -> str:
     return _e(comparison_epoch_text(row))
 
 
+def _forecast_cell(row: ComparisonRow) -> str:
+    if row.forecast_best is None:
+        return "—"
+    text = f"{_fmt(row.forecast_best)} @ {row.forecast_epoch}"
+    if row.forecast_low is not None and row.forecast_high is not None:
+        text += f" (level {_fmt(row.forecast_low)}–{_fmt(row.forecast_high)})"
+    return text
+
+
 def _comparison_table(comparison: Comparison) -> str:
+    forecasts = any(r.forecast_best is not None for r in comparison.rows)
+    forecast_head = ("<th title=\"best value forecast with twice the epochs, and the forecast "
+                     "level's interval there\">forecast best @ 2x epochs</th>") if forecasts else ""
     head = ("<tr><th>#</th><th>run</th><th>verdict</th><th>plateau epoch [interval]</th>"
-            "<th>best value @ epoch</th><th title=\"where EarlyStopping would have stopped\">"
+            "<th>best value @ epoch</th>" + forecast_head +
+            "<th title=\"where EarlyStopping would have stopped\">"
             "early stop</th><th>wasted epochs</th><th>final gap</th><th>summary</th></tr>")
     rows = []
     for r in comparison.rows:
+        forecast = f"<td class=\"num\">{_e(_forecast_cell(r))}</td>" if forecasts else ""
         color = _run_color(r.rank)
         best = "—" if r.best_value is None else f"{_fmt(r.best_value)} @ {r.best_epoch}"
         run_id = "" if r.key == r.label else f"<br><code>{_e(_cut(r.key, 200))}</code>"
@@ -1115,7 +1130,7 @@ def _comparison_table(comparison: Comparison) -> str:
             f"<td><span class=\"badge\" style=\"background:{badge}\">{_e(_verdict_title(r.verdict))}"
             f"</span></td>"
             f"<td class=\"num\">{_epoch_cell(r)}</td><td class=\"num\">{_e(best)}</td>"
-            f"<td class=\"num\">{_e(_fmt(r.stop_epoch))}</td>"
+            f"{forecast}<td class=\"num\">{_e(_fmt(r.stop_epoch))}</td>"
             f"<td class=\"num\">{_e(_fmt(r.wasted_epochs))}</td>"
             f"<td class=\"num\">{_e(_fmt(r.gap_final))}</td>"
             f"<td class=\"sum\">{_e(_cut(r.summary))}</td></tr>")
@@ -1125,18 +1140,19 @@ def _comparison_table(comparison: Comparison) -> str:
 def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, Mapping[str, Curve]],
                     *, labels: Mapping[str, str] | None = None,
                     failures: Mapping[str, str] | None = None, title: str | None = None,
-                    png: bytes | None = None) -> str:
+                    png: bytes | None = None, by: str = "plateau") -> str:
     """One self-contained page answering "which of these runs stopped learning first, and why".
 
     The answer first (the first run's verdict and summary), the table of every run in the order
     they stopped learning, the overlay (``png``: what ``comparison_png`` with the same arguments
     returned, to skip a redraw), what the first run should try next, the runs that could not be
     compared (``failures``: run id -> reason) and the diagnosis configuration. Every string from a
-    run is escaped.
+    run is escaped. ``by="forecast"`` ranks the runs by the best value forecast with twice their
+    epochs instead (``compare_diagnoses``), and says so in the headings.
     """
-    comparison, by_key = _comparison_inputs(diagnoses, labels)
+    comparison, by_key = _comparison_inputs(diagnoses, labels, by)
     if png is None:
-        png = comparison_png(diagnoses, curves_by_run, labels=labels)
+        png = comparison_png(diagnoses, curves_by_run, labels=labels, by=by)
     elif not png.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("png must be the PNG bytes comparison_png returned")
     n = len(comparison.rows)
@@ -1152,11 +1168,13 @@ def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, 
     else:
         top = (f"<h1>{heading}</h1>\n<div class=\"verdict\" style=\"background:#57606a\">no run "
                f"stopped learning</div>\n<p class=\"summary\">{_e(comparison.answer)}</p>\n")
-    body = [top, "<h2>Runs, in the order they stopped learning</h2>\n", _comparison_table(comparison)]
+    order = ("ranked by the best value forecast with twice their epochs" if by == "forecast"
+             else "in the order they stopped learning")
+    body = [top, f"<h2>Runs, {order}</h2>\n", _comparison_table(comparison)]
     body.append("<h2>Validation curves</h2>\n")
     body.append(_img(png, comparison.answer,
-                     "Each run's monitored validation metric, coloured in the order the runs "
-                     "stopped learning (thickest: the first). Dot: the plateau epoch, with its "
+                     f"Each run's monitored validation metric, coloured {order} "
+                     "(thickest: the first). Dot: the plateau epoch, with its "
                      "interval as a pale bar; X: the epoch a run diverged; hollow triangle: a run "
                      "still improving at its last epoch; ticks on the epoch axis: where each run "
                      "stopped learning."))
@@ -1175,7 +1193,8 @@ def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, 
                     "see each run's own report.</p>\n")
     page_title = "run comparison" + (f" · {_cut(title, 120)}" if title else "")
     if first is not None:
-        page_title = f"{_cut(first.label, 80)} stopped learning first · " + page_title
+        lead = "is forecast to do best" if by == "forecast" else "stopped learning first"
+        page_title = f"{_cut(first.label, 80)} {lead} · " + page_title
     return _page(page_title, "".join(body), _COMPARISON_STYLE)
 
 

@@ -219,6 +219,25 @@ def test_comparison_html_answers_first_and_escapes_run_names():
         report.comparison_html(diagnoses, curves, labels=labels, png=b"not a png")
 
 
+def test_comparison_html_ranked_by_forecast_follows_the_forecast_order():
+    """by="forecast": the page leads with the run forecast to do best, lists the runs in the
+    forecast order and shows each run's forecast best at twice its epochs."""
+    diagnoses, curves, labels = _diagnosed()
+    ranked = compare_diagnoses(diagnoses, labels, by="forecast")
+    assert [r.label for r in ranked.rows] != \
+        [r.label for r in compare_diagnoses(diagnoses, labels).rows]  # the orders differ here
+    page = report.comparison_html(diagnoses, curves, labels=labels, by="forecast")
+    text = "".join(_assert_safe(page).text)
+    assert "is forecast to do best with twice its epochs" in text
+    assert "Runs, ranked by the best value forecast with twice their epochs" in text
+    table = text[text.index("Runs, ranked"):text.index("Validation curves")]
+    order = [table.index(r.label) for r in ranked.rows]
+    assert order == sorted(order)
+    assert "forecast best @ 2x epochs" in table
+    for r in ranked.rows:
+        assert f"@ {r.forecast_epoch} (level" in table
+
+
 # -------------------------------------------------------------------------------------- tracking
 
 @pytest.fixture

@@ -124,3 +124,25 @@ def test_from_dict_gives_back_the_numbers():
         back.predict(30)
     with pytest.raises(ValueError, match="unknown"):
         type(f).from_dict({**f.to_dict(), "extra": 1})
+
+
+def test_sentence_says_a_slow_power_law_tail_keeps_improving_slowly():
+    """A floorless power law levels off only far beyond its epochs: the sentence says "slowly"
+    with how many times its epochs that takes, instead of promising a far epoch; a curve that
+    has already levelled off says so."""
+    from mlflow_plateau.forecast import forecast_sentence
+
+    t = np.arange(1, 41, dtype=float)
+    slow = forecast_curve(2.0 * t ** -0.3)
+    text = forecast_sentence(slow, "val_loss")
+    assert text.startswith("; training 2x longer would bring val_loss to about ")
+    if slow.epochs_to_plateau is None:
+        assert "does not level off" in text
+    else:
+        assert slow.epochs_to_plateau > 10 * 40
+        times = slow.epochs_to_plateau / 40
+        assert f"keeps improving slowly, levelling off only near epoch " \
+               f"{slow.epochs_to_plateau} ({times:.0f}x the epochs seen)" in text
+    flat = forecast_curve(0.5 + 2.0 * np.exp(-t / 2.0))
+    assert "it levelled off near epoch" in forecast_sentence(flat, "val_loss")
+    assert forecast_sentence(forecast_curve([1.0, 0.9]), "val_loss") == ""

@@ -266,10 +266,10 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     from .. import report
 
     first_experiment = by_id[diagnoses[0].run_id].info.experiment_id
-    png = report.comparison_png(diagnoses, curves, labels=labels)
+    png = report.comparison_png(diagnoses, curves, labels=labels, by=by)
     failure_reasons = {f.run_id: f.reason for f in failures}
     page = report.comparison_html(diagnoses, curves, labels=labels, failures=failure_reasons,
-                                  png=png)
+                                  png=png, by=by)
     payload = {**result.to_dict(), "experiment_id": first_experiment, "labels": labels,
                "diagnoses": {d.run_id: d.to_dict() for d in diagnoses}, "version": __version__}
     payload.pop("comparison_run_id")  # not known before the run exists; it is the run itself
