@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
         "plateau/* and gap/* metrics, plateau.* tags and plateau/ artifacts to each run.")
     _add_run_selection(diagnose, "diagnose", "runs to diagnose")
     _add_store_options(diagnose)
+    diagnose.add_argument("--database-uri", metavar="URI",
+                          help="the tracking server's backend database (e.g. postgresql://...): "
+                          "read histories from it with SQL where it can be reached, everything "
+                          "else through --tracking-uri; through the server where it cannot")
     _add_artifacts_option(diagnose)
     diagnose.add_argument("--dry-run", action="store_true",
                           help="compute and print, write nothing to the runs")
@@ -385,7 +389,11 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     results = diagnose_runs(args.run_ids or None, experiment_name=args.experiment_name,
                             experiment_id=args.experiment_id, filter_string=args.filter_string,
                             tracking_uri=args.tracking_uri, log=not args.dry_run,
-                            artifacts=args.artifacts, **_diagnosis_kwargs(args))
+                            artifacts=args.artifacts, database_uri=args.database_uri,
+                            **_diagnosis_kwargs(args))
+    if results.read_note:
+        _err(f"--database-uri not used, histories are read through the tracking server "
+             f"({results.read_note})")
     total = len(set(args.run_ids)) if args.run_ids else None
     diagnosed, failed, stopped = _consume(results, total, as_json=args.json)
     _report_failures(diagnosed, failed, stopped, total)
@@ -789,7 +797,7 @@ def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParse
                                 experiment_id=args.experiment_id,
                                 filter_string=args.filter_string, tracking_uri=args.tracking_uri,
                                 runs_per_task=args.runs_per_task, artifacts=args.artifacts,
-                                **_diagnosis_kwargs(args))
+                                database_uri=args.database_uri, **_diagnosis_kwargs(args))
     rows = [r.asDict() for r in frame.collect()]
     failed = [r for r in rows if r["error"] is not None]
     for r in failed:

@@ -42,6 +42,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -307,6 +308,28 @@ def scaling_fits(curves: Sequence[tuple[Any, Any]]) -> list[ScalingResult]:
     return results
 
 
+@lru_cache(maxsize=256)
+def _resamples(points: int, distinct: int, size_id: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs bootstrap of a curve of ``points`` points (``size_id``: each point's distinct-size
+    index, as bytes of int64): ``_BOOTSTRAP`` draws from a generator seeded 7, those with fewer than
+    3 distinct sizes dropped, as (the distinct multiplicity rows, each kept draw's row index).
+
+    A resample drawn twice is fitted once (of 200 draws of 6 points about 150 differ), and a sweep
+    whose curves share a shape shares one draw: the draws depend on the shape alone."""
+    ids = np.frombuffer(size_id, dtype=np.int64)
+    picks = np.random.default_rng(7).integers(0, points, (_BOOTSTRAP, points))
+    seen = np.zeros((_BOOTSTRAP, distinct), dtype=bool)
+    seen[np.arange(_BOOTSTRAP)[:, None], ids[picks]] = True
+    picks = picks[seen.sum(1) >= 3]
+    counts = np.zeros((len(picks), points))
+    np.add.at(counts, (np.arange(len(picks))[:, None], picks), 1.0)
+    unique, inverse = np.unique(counts, axis=0, return_inverse=True)
+    unique.setflags(write=False)
+    inverse = inverse.reshape(-1)
+    inverse.setflags(write=False)
+    return unique, inverse
+
+
 def _padded(rows: list[np.ndarray], width: int, fill: float) -> np.ndarray:
     out = np.full((len(rows), width), fill)
     for i, row in enumerate(rows):
@@ -364,24 +387,14 @@ def _fit_many(curves: list[tuple[np.ndarray, np.ndarray, int]]) -> list[ScalingR
     # 2. Pairs bootstrap as multiplicities: each resample of each curve is one row of one batched
     # refit, started from the curve's full fit; resamples with fewer than 3
     # distinct sizes are skipped. Each curve draws from its own generator seeded 7.
-    counts_of, fitted = [], [j for j in range(len(prepared)) if j in theta_of]
+    fitted = [j for j in range(len(prepared)) if j in theta_of]
+    counts_of, expand_of = [], []
     for j in fitted:
-        i = prepared[j][0]
-        n, _, distinct = curves[i]
-        rng = np.random.default_rng(7)
-        picks = rng.integers(0, n.size, (_BOOTSTRAP, n.size))
+        n, _, distinct = curves[prepared[j][0]]
         size_id = np.unique(n, return_inverse=True)[1].reshape(-1)
-        seen = np.zeros((_BOOTSTRAP, distinct), dtype=bool)
-        seen[np.arange(_BOOTSTRAP)[:, None], size_id[picks]] = True
-        picks = picks[seen.sum(1) >= 3]
-        counts = np.zeros((len(picks), width))
-        np.add.at(counts, (np.arange(len(picks))[:, None], picks), 1.0)
-        counts_of.append(counts)
-    # A resample drawn twice is fitted once: of 200 draws of 6 points, about 150 differ.
-    expand_of = []
-    for j, counts in enumerate(counts_of):
-        counts_of[j], inverse = np.unique(counts, axis=0, return_inverse=True)
-        expand_of.append(inverse.reshape(-1))
+        unique, inverse = _resamples(n.size, distinct, size_id.tobytes())
+        counts_of.append(np.pad(unique, ((0, 0), (0, width - n.size))))
+        expand_of.append(inverse)
     per_boot = [len(c) for c in counts_of]
     boot_lx = np.repeat(_padded([prepared[j][2] for j in fitted], width, 0.0), per_boot, axis=0)
     boot_le = np.repeat(_padded([prepared[j][3] for j in fitted], width, 0.0), per_boot, axis=0)
@@ -411,7 +424,9 @@ def _result(n: np.ndarray, err: np.ndarray, distinct: int, ref: float, theta: np
             boot: np.ndarray) -> ScalingResult | None:
     """The fit ``theta`` (log a, b, c at sizes divided by ``ref``) and the bootstrap's b values
     ``boot`` as a ``ScalingResult``; None when its prediction underflows."""
-    slope = float(np.polyfit(np.log(n), np.log(err), 1)[0])
+    log_n, log_e = np.log(n), np.log(err)
+    dn = log_n - log_n.mean()
+    slope = float(dn @ (log_e - log_e.mean()) / (dn @ dn))  # least-squares slope, as polyfit
     b_fit = float(theta[1])
     low = float(np.percentile(boot, 5)) if boot.size else b_fit
     high = float(np.percentile(boot, 95)) if boot.size else b_fit

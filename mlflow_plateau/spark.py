@@ -7,10 +7,12 @@ tracking_uri=..., runs_per_task=250, filter_string=None, **options) -> pyspark.s
 - The driver lists the run ids only (``tracking.list_run_ids``: the runs ``diagnose`` would take)
   and makes a DataFrame of them with ``ceil(n / runs_per_task)`` partitions.
 - ``mapInPandas`` runs one task per partition. A task calls ``tracking.diagnose_runs`` on its ids:
-  it reads the histories by the fastest path its ``tracking_uri`` offers (``SELECT``s when the URI
-  is the database, e.g. ``postgresql://...``; the server's bulk-history endpoint when it is an
-  ``http(s)://`` tracking server), diagnoses them and writes the results back to the runs.
-  Histories stay in the task; only the result rows travel.
+  it reads the histories by the fastest path it can reach: ``SELECT``s when ``tracking_uri`` is
+  the database (e.g. ``postgresql://...``), or when it is an ``http(s)://`` tracking server and
+  ``database_uri`` names the server's database and the executor reaches it (a 3-second connect);
+  the server's bulk-history endpoint otherwise. It diagnoses them and writes the results back to
+  the runs through ``tracking_uri`` (artifacts go where the server puts them). Histories stay in
+  the task; only the result rows travel, each with the path its task read by (``read``).
 - Writes are idempotent (an unchanged run is recognized by its ``plateau.digest`` tag and written
   identically otherwise), so a task that Spark retries after a failure, or a second call, adds no
   metric rows.
@@ -23,7 +25,8 @@ The result, computed once when this returns (the job has run; the small per-run 
 the returned DataFrame, built from them), has the columns ``run_id``, ``verdict``, ``monitor``,
 ``summary``, the DESIGN.md metric names (``plateau/epoch`` ... ``gap/trend``, doubles, null where a
 value does not apply), ``metrics`` (a map of every metric the diagnosis writes, including names
-added later, such as ``forecast/*``), and ``error`` (null unless the run failed). Save it with
+added later, such as ``forecast/*``), ``error`` (null unless the run failed) and ``read`` (how its
+task read the histories: ``sql``, ``http`` or ``client``). Save it with
 ``.write.saveAsTable(...)`` for dashboards.
 
 ``options`` are ``diagnose_runs``' (``monitor``, ``patience``, ``artifacts``, ``log``, ...); an
@@ -36,6 +39,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,14 +65,15 @@ def result_schema():
         [StructField(name, StringType(), name != "run_id") for name in TEXT_COLUMNS]
         + [StructField(name, DoubleType(), True) for name in _metric_names()]
         + [StructField("metrics", MapType(StringType(), DoubleType(), True), True),
-           StructField("error", StringType(), True)])
+           StructField("error", StringType(), True), StructField("read", StringType(), True)])
 
 
 def result_row(result: Any) -> dict[str, Any]:
     """One result row from a ``Diagnosis`` or a ``RunFailure`` (the same on every path)."""
     from .tracking import RunFailure, diagnosis_metrics
 
-    row: dict[str, Any] = dict.fromkeys([*TEXT_COLUMNS, *_metric_names(), "metrics", "error"])
+    row: dict[str, Any] = dict.fromkeys([*TEXT_COLUMNS, *_metric_names(), "metrics", "error",
+                                         "read"])
     row["run_id"] = result.run_id
     if isinstance(result, RunFailure):
         row["error"] = result.reason
@@ -96,8 +101,11 @@ def _diagnose_partition(tracking_uri: str, options: dict[str, Any]):
         ids = [str(r) for batch in batches for r in batch["run_id"]]
         if not ids:
             return
-        rows = [result_row(r) for r in diagnose_runs(ids, tracking_uri=tracking_uri, **options)]
-        columns = [*TEXT_COLUMNS, *_metric_names(), "metrics", "error"]
+        batch = diagnose_runs(ids, tracking_uri=tracking_uri, **options)
+        if batch.read_note:  # to the executor's log: why this task read through the server
+            print(f"mlflow-plateau: database_uri not used ({batch.read_note})", file=sys.stderr)
+        rows = [{**result_row(r), "read": batch.read_path} for r in batch]
+        columns = [*TEXT_COLUMNS, *_metric_names(), "metrics", "error", "read"]
         yield pd.DataFrame(rows, columns=columns)
 
     return run
@@ -112,6 +120,12 @@ def _check_options(options: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; known: "
                          f"{', '.join(sorted(allowed))}")
+    from .tracking.store import _is_sql
+
+    database_uri = options.get("database_uri")
+    if database_uri and not _is_sql(database_uri):  # refused here, not in every task
+        raise ValueError(f"database_uri must be MLflow's backend database (postgresql://, "
+                         f"mysql://, mssql://, sqlite:///...), not {database_uri!r}")
 
 
 def diagnose_experiment(spark: SparkSession, *, experiment_id: str | None = None,
@@ -160,8 +174,6 @@ def _quiet_pandas_warning() -> None:
 def spark_session(master: str | None = None, app_name: str = "mlflow-plateau") -> SparkSession:
     """A SparkSession whose Python workers run this interpreter (``PYSPARK_PYTHON`` unless set),
     so they import the same ``mlflow_plateau`` and MLflow as the driver."""
-    import sys
-
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -178,6 +178,38 @@ def test_a_killed_task_is_retried_without_duplicates(spark, tracking_uri):
     assert set(counts.values()) == {1}, {k: n for k, n in counts.items() if n != 1}
 
 
+def test_tasks_read_the_servers_database_with_sql_where_they_reach_it(spark, pg_server):
+    """With ``database_uri``, each task reads by SQL from the server's PostgreSQL when it can
+    connect and through the server's bulk endpoint when it cannot; the rows say which, and the
+    diagnoses are the same either way."""
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_plateau.spark import diagnose_experiment
+
+    client = MlflowClient(pg_server.uri)
+    name = unique_name("spark-db")
+    exp = client.create_experiment(name)
+    ids = [log_curves(client, exp, curves(i)) for i in range(20)]
+    expected = {r.run_id: r.verdict for r in diagnose_runs(experiment_name=name, log=False,
+                                                           tracking_uri=pg_server.uri)}
+    by_sql = _rows(diagnose_experiment(spark, experiment_name=name, tracking_uri=pg_server.uri,
+                                       database_uri=pg_server.backend_uri, runs_per_task=10,
+                                       artifacts="json"))
+    dead = f"postgresql://nobody@127.0.0.1:{free_port()}/mlflow"
+    by_http = _rows(diagnose_experiment(spark, experiment_name=name, tracking_uri=pg_server.uri,
+                                        database_uri=dead, runs_per_task=10, artifacts="json"))
+    assert set(by_sql) == set(by_http) == set(ids)
+    assert {r["read"] for r in by_sql.values()} == {"sql"}
+    assert {r["read"] for r in by_http.values()} == {"http"}
+    for run_id in ids:
+        assert by_sql[run_id]["error"] is None and by_sql[run_id]["verdict"] == expected[run_id]
+        assert {k: v for k, v in by_http[run_id].items() if k != "read"} == \
+            {k: v for k, v in by_sql[run_id].items() if k != "read"}
+    with pytest.raises(ValueError, match="database_uri must be"):
+        diagnose_experiment(spark, experiment_name=name, tracking_uri=pg_server.uri,
+                            database_uri="http://127.0.0.1:1")
+
+
 def test_a_server_that_is_down_gives_failed_rows_not_a_hung_job(spark):
     from mlflow_plateau.spark import diagnose_experiment
 

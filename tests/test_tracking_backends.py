@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Backend, log_curves, unique_name
+from conftest import Backend, free_port, log_curves, unique_name
 from test_tracking import TRAIN, VAL, assert_same_curves, client_curves, histories, log_tricky_run
 
 from mlflow_plateau.tracking import (
@@ -105,6 +105,62 @@ def test_reads_equal_get_metric_history(backend: Backend):
     assert set(only["key"]) == {"val_loss"} and len(only) == 2 * (len(VAL) + 2)
     with pytest.raises(ValueError, match=f"run {'f' * 32}: run not found"):
         read_histories([runs[0], "f" * 32], tracking_uri=backend.uri)
+
+
+def test_a_servers_database_is_read_with_sql_where_it_can_be_reached(pg_server, tmp_path,
+                                                                    capsys):
+    """``database_uri``: histories from the server's PostgreSQL with SQL when it answers, through
+    the server when it does not or when it is another store's database; the same diagnoses on
+    every path, and the writes always through the server."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(pg_server.uri)
+    exp = client.create_experiment(unique_name("dburi"))
+    runs = [log_tricky_run(client, exp), *(log_curves(client, exp, curves(i)) for i in range(5))]
+    want = {d.run_id: d.to_dict() for d in diagnose_runs(runs, tracking_uri=pg_server.uri,
+                                                         log=False)}
+    assert len(want) == len(runs)
+
+    batch = diagnose_runs(runs, tracking_uri=pg_server.uri, log=False,
+                          database_uri=pg_server.backend_uri)
+    assert batch.read_path == "sql" and batch.read_note is None
+    assert {d.run_id: d.to_dict() for d in batch} == want
+
+    start = time.monotonic()
+    down = diagnose_runs(runs, tracking_uri=pg_server.uri, log=False,
+                         database_uri=f"postgresql://nobody@127.0.0.1:{free_port()}/mlflow")
+    assert down.read_path == "http" and down.read_note.startswith("database not reachable")
+    assert {d.run_id: d.to_dict() for d in down} == want
+    assert time.monotonic() - start < 30
+
+    other = tmp_path / "other.db"  # an MLflow database, but not the server's: it holds no run
+    MlflowClient(f"sqlite:///{other}").search_experiments()
+    elsewhere = diagnose_runs(runs, tracking_uri=pg_server.uri, log=False,
+                              database_uri=f"sqlite:///{other}")
+    assert elsewhere.read_path == "sql"
+    assert {d.run_id: d.to_dict() for d in elsewhere} == want
+    missing = diagnose_runs(runs, tracking_uri=pg_server.uri, log=False,
+                            database_uri=f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.read_path == "http" and "no SQLite database" in missing.read_note
+    assert not (tmp_path / "none.db").exists()  # never created by looking
+    with pytest.raises(ValueError, match="database_uri must be MLflow's backend database"):
+        diagnose_runs(runs, tracking_uri=pg_server.uri, database_uri=pg_server.uri)
+
+    from mlflow_plateau.cli import main
+
+    dead = f"postgresql://nobody@127.0.0.1:{free_port()}/mlflow"
+    assert main(["diagnose", runs[1], "--tracking-uri", pg_server.uri, "--database-uri", dead,
+                 "--dry-run", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "--database-uri not used, histories are read through the tracking server " \
+           "(database not reachable" in err
+
+    written = list(diagnose_runs(runs[:2], tracking_uri=pg_server.uri, artifacts="json",
+                                 database_uri=pg_server.backend_uri))
+    for d in written:
+        run = client.get_run(d.run_id)
+        assert run.data.tags["plateau.verdict"] == d.verdict and TAG_DIGEST in run.data.tags
+        assert client.list_artifacts(d.run_id, "plateau")[0].path == "plateau/diagnosis.json"
 
 
 def test_rediagnosis_writes_nothing_new(backend: Backend):

@@ -12,6 +12,12 @@
   client, and a server without the endpoint falls back to the client.
 - Anything else (file stores, Databricks): ``get_metric_history`` per run and key in a thread pool.
 
+A tracking server's own database can be given as well (``database_engine(database_uri)``, the
+``--database-uri`` of ``diagnose``): where it can be reached (a 3-second connect that finds MLflow's
+``metrics`` table), histories are read from it with SQL while everything else, writes included,
+goes through the server; a run the database does not hold (a wrong database) is read through the
+server after all, so a database that is not the server's never loses a run.
+
 The ``plateau/``, ``gap/`` and ``scaling/`` results this package writes are left out.
 """
 
@@ -41,7 +47,9 @@ from .store import (
     _is_http,
     _is_sql,
     _own,
+    _scheme,
     check_reachable,
+    one_line,
     resolve_tracking_uri,
     user_curves,
 )
@@ -254,9 +262,46 @@ def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
     return out
 
 
-def _read_curves(client: MlflowClient, uri: str, runs: Sequence[Run]) -> dict[str, dict[str, Curve]]:
-    """Full histories of the user metrics of ``runs`` (keys known from each run's latest metrics)."""
+def database_engine(database_uri: str) -> tuple[object | None, str]:
+    """A SQLAlchemy engine on MLflow's backend database ``database_uri`` and ``"sql"`` when it can
+    be reached now (a connect of at most 3 seconds that finds MLflow's ``metrics`` table), else
+    ``(None, why)``. A URI that is not a SQL database is a ValueError."""
+    if not _is_sql(database_uri):
+        raise ValueError(f"database_uri must be MLflow's backend database (postgresql://, "
+                         f"mysql://, mssql://, sqlite:///...), not {database_uri!r}")
+    import sqlalchemy as sa
+
+    scheme = _scheme(database_uri)
+    if scheme == "sqlite":
+        from pathlib import Path
+
+        path = database_uri.split(":///", 1)[-1]
+        if not path or not Path(path).is_file():  # connecting would create an empty database
+            return None, f"no SQLite database at {path!r}"
+    args = {"connect_timeout": 3} if scheme in ("postgresql", "mysql") else {}
+    try:
+        engine = sa.create_engine(database_uri, connect_args=args, pool_pre_ping=True)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1 FROM metrics WHERE 1 = 0"))
+    except Exception as exc:  # any driver's refusal: unreachable, wrong password, not MLflow's
+        return None, f"database not reachable: {one_line(exc)}"
+    return engine, "sql"
+
+
+def _read_curves(client: MlflowClient, uri: str, runs: Sequence[Run],
+                 database: object | None = None) -> dict[str, dict[str, Curve]]:
+    """Full histories of the user metrics of ``runs`` (keys known from each run's latest metrics);
+    from ``database`` (an engine from ``database_engine``) when given, any run it lacks through
+    ``uri``."""
     run_ids = [r.info.run_id for r in runs]
+    if database is not None and not _is_sql(uri):
+        read = _read_sql(database, run_ids)
+        # A run whose logged keys the database does not hold is not in it: read it from the server.
+        lacking = [r for r in runs if not {k for k in r.data.metrics if not _own(k)}
+                   <= set(read.get(r.info.run_id, {}))]
+        if lacking:
+            read.update(_read_curves(client, uri, lacking))
+        return {rid: user_curves(read.get(rid, {})) for rid in run_ids}
     if _is_sql(uri):
         read = _read_sql(_sql_engine(client, uri), run_ids)
     else:

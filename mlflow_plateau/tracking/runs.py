@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..curves import Curve, drop_restored_epoch, pair_curves
 from ..verdict import Diagnosis, diagnose_curves
-from .history import _read_curves
+from .history import _read_curves, database_engine
 from .store import (
     _RUN_ID,
     PAGE_SIZE,
@@ -29,6 +29,8 @@ from .store import (
     RunFailure,
     _client,
     _get_runs,
+    _is_http,
+    _is_sql,
     _scheme,
     check_reachable,
     not_training,
@@ -223,7 +225,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
                   train_metric: str | None = None, mode: str | None = None, patience: int = 10,
                   min_delta: float = 0.0, relative_delta: float | None = 0.01,
                   num_classes: int | None = None, chance: float | None = None,
-                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE) -> RunBatch:
+                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE,
+                  database_uri: str | None = None) -> RunBatch:
     """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered).
 
     Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
@@ -231,6 +234,11 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
     memory stays bounded on experiments of any size. Selection errors (no or
     conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
     that is not reachable raises ConnectionError for an experiment and fails each given run.
+
+    ``database_uri``: the tracking server's backend database. Where it can be reached, histories
+    are read from it with SQL and everything else goes through ``tracking_uri``; where it cannot,
+    they are read through the server as without it (``RunBatch.read_path`` says which: ``"sql"``,
+    ``"http"`` or ``"client"``, and ``read_note`` why the database was not used).
     """
     options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
                        num_classes, chance)
@@ -263,8 +271,16 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         # Summary and container runs hold no training curve by design: not part of the batch.
         pages = ([r for r in page if not_training(r) is None] for page in pages)
     batch = RunBatch()
+    database = None
+    batch.read_path = "sql" if _is_sql(uri) else ("http" if _is_http(uri) else "client")
+    if database_uri and not _is_sql(uri):
+        database, note = database_engine(database_uri)
+        if database is not None:
+            batch.read_path = "sql"
+        else:
+            batch.read_note = note
     batch.results = _diagnose_pages(client, uri, batch.named(pages), options, log, artifacts,
-                                    breaker)
+                                    breaker, database)
     return batch
 
 
@@ -275,6 +291,8 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
     def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
         self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
         self.names: dict[str, str] = {}
+        self.read_path = "client"      # how histories are read: "sql", "http" or "client"
+        self.read_note: str | None = None  # why a database_uri given was not used
 
     def named(self, pages: Iterator[list[Run | RunFailure]]) -> Iterator[list[Run | RunFailure]]:
         """``pages`` as they are, recording the names of their runs on the way."""
@@ -289,19 +307,20 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
 
 
 def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],
-                    options: dict, log: bool, artifacts: str,
-                    breaker: Breaker) -> Iterator[Diagnosis | RunFailure]:
+                    options: dict, log: bool, artifacts: str, breaker: Breaker,
+                    database: object | None = None) -> Iterator[Diagnosis | RunFailure]:
     # Writes wait on the store (a commit, an HTTP round trip): overlap them with the computing and
     # rendering of other runs. SQLite serializes writers, so two threads are enough there.
     workers = 1 if not log else (2 if _scheme(uri) == "sqlite" else THREADS)
     with ThreadPoolExecutor(workers) as pool:
         yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts,
-                                        breaker)
+                                        breaker, database)
 
 
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
                          pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
-                         artifacts: str, breaker: Breaker) -> Iterator[Diagnosis | RunFailure]:
+                         artifacts: str, breaker: Breaker,
+                         database: object | None = None) -> Iterator[Diagnosis | RunFailure]:
     for page in pages:
         if breaker.reason is not None:
             yield from (r if isinstance(r, RunFailure) else breaker.failure(r.info.run_id)
@@ -309,7 +328,7 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
             continue
         runs = [r for r in page if not isinstance(r, RunFailure)]
         try:
-            curves = _read_curves(client, uri, runs) if runs else {}
+            curves = _read_curves(client, uri, runs, database) if runs else {}
         except Exception as exc:  # a read failing for the whole page fails each of its runs
             reason = f"could not read metric histories: {one_line(exc)}"
             failures = [r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
