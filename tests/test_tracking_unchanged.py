@@ -174,3 +174,19 @@ def test_a_stored_diagnosis_that_does_not_round_trip_is_recomputed(client, track
     again = diagnose_all(tracking_uri, artifacts="json")
     assert not skipped(again[ids[2]]) and again[ids[2]].verdict != "tampered"
     assert skipped(again[ids[0]])
+
+
+def test_a_close_call_is_skipped_too(client, tracking_uri):
+    """A diagnosis with close alternatives round-trips through diagnosis.json, so re-diagnosing
+    it is the skip, not a recomputation (a field missing from ``diagnosis_from_dict`` once made
+    every such run recompute)."""
+    rng = np.random.default_rng(0)
+    a, b, c = rng.uniform(0.1, 0.5), rng.uniform(2, 15), rng.uniform(-0.004, 0.004)
+    val = 0.3 + a * np.exp(-EPOCHS / b) + c * EPOCHS + rng.normal(0, 0.01, EPOCHS.size)
+    train = 0.25 + a * np.exp(-EPOCHS / b) - 0.002 * EPOCHS
+    exp = client.create_experiment("close-call")
+    run_id = log_curves(client, exp, {"loss": train, "val_loss": val})
+    first = diagnose_run(run_id, tracking_uri=tracking_uri, artifacts="json")
+    assert first.alternatives and not skipped(first)
+    again = diagnose_run(run_id, tracking_uri=tracking_uri, artifacts="json")
+    assert skipped(again) and again.to_dict() == first.to_dict()

@@ -95,6 +95,7 @@ def diagnosis_from_dict(data: Mapping[str, Any]) -> Diagnosis:
         plateau=_result(PlateauResult, plateau, ("fitted",)) if plateau is not None else None,
         gap=_result(GapResult, gap, ("epochs", "series")) if gap is not None else None,
         config=dict(data["config"]), run_id=data["run_id"],
+        alternatives=[dict(a) for a in data.get("alternatives") or []],
         forecast=ForecastResult.from_dict(data["forecast"]) if data.get("forecast") else None)
 
 
