@@ -15,9 +15,10 @@ Phases (SQLite): 1. the naive client loop (``search_runs``, then ``get_metric_hi
 metric; read only), 2. a raw SQL ``SELECT`` of the same rows (the floor), 3. ``read_run_curves``
 after listing the runs, 4. ``diagnose_runs(artifacts="json")`` end to end (list, read, compute,
 write metrics/tags/``diagnosis.json``), 5. the floor of writing: one bare ``log_batch`` per run with
-the payload a diagnosis writes (11 metrics, 5 tags), 6. ``artifacts="all"`` (images and HTML) on a
-subset, scaled to all runs, and each artifact rendered alone per run (``--cost-runs``), 7.
-re-diagnosing the unchanged experiment. Then the same store behind
+the payload a diagnosis writes (its metrics, ``forecast/*`` and ``best/*`` included, and tags),
+6. ``artifacts="all"`` (images and HTML) on a subset, scaled to all runs, and each artifact
+rendered alone per run (``--cost-runs``), 7. re-diagnosing the unchanged experiment. Then the
+same store behind
 a ``mlflow server`` on 127.0.0.1 (naive loop vs ours, on ``--http-runs`` runs). ``--memory``
 diagnoses ``--memory-runs`` runs in a child process and prints its peak RSS.
 
@@ -211,22 +212,31 @@ def artifact_costs(uri: str, run_ids: list[str]) -> dict[str, float]:
             "png_kib": sum(len(p) for p in pngs) / n / 1024}
 
 
-def write_floor(uri: str) -> int:
-    """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes."""
+def write_floor(uri: str) -> tuple[int, int, int]:
+    """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes.
+
+    The payload is what ``diagnose`` writes to the first run (its diagnosis metrics, ``forecast/*``
+    and ``best/*`` included, and its tags with a digest), the same names and values for every run.
+    Returns (runs, metrics, tags) per call."""
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
-    from mlflow_plateau.tracking import GAP_METRICS, PLATEAU_METRICS
+    from mlflow_plateau.tracking import read_run_curves
+    from mlflow_plateau.tracking.store import TAG_DIGEST
+    from mlflow_plateau.tracking.writing import best_metrics, diagnosis_metrics, diagnosis_tags
+    from mlflow_plateau.verdict import diagnose_curves
 
     client = MlflowClient(tracking_uri=uri)
     ids = [r.info.run_id for r in client.search_runs([experiment_id(uri)], max_results=50000)]
+    curves = read_run_curves(ids[:1], tracking_uri=uri)[ids[0]]
+    diagnosis = diagnose_curves(curves)
+    values = {**diagnosis_metrics(diagnosis), **best_metrics(diagnosis, curves)}
     ts = int(time.time() * 1000)
-    metrics = [Metric(k, 1.0 + i, ts, 0) for i, k in enumerate(PLATEAU_METRICS + GAP_METRICS)]
-    tags = [RunTag(k, "x" * 60) for k in ("plateau.verdict", "plateau.summary", "plateau.monitor",
-                                         "plateau.version", "plateau.digest")]
+    metrics = [Metric(k, float(v), ts, 0) for k, v in values.items() if v is not None]
+    tags = [RunTag(k, v) for k, v in {**diagnosis_tags(diagnosis), TAG_DIGEST: "0" * 64}.items()]
     for rid in ids:
         client.log_batch(rid, metrics=metrics, tags=tags, synchronous=True)
-    return len(ids)
+    return len(ids), len(metrics), len(tags)
 
 
 # ----------------------------------------------------------------------------------- HTTP
@@ -483,7 +493,7 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
     work = store.copy()
     t_diag, (ok, failed) = timed(diagnose, work, "json")
     t_rediag, (ok2, _) = timed(diagnose, work, "json")
-    t_write, _ = timed(write_floor, store.copy())
+    t_write, (_, n_metrics, n_tags) = timed(write_floor, store.copy())
     images = min(args.image_runs, n)
     img_uri = store.copy()
     ids = [r.info.run_id for r in MlflowClient(tracking_uri=img_uri).search_runs(
@@ -509,7 +519,8 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
         ("3. mlflow-plateau read (list runs + read their histories)", t_read),
         ("3b. public reader: read_histories(experiment_name=...) -> DataFrame", t_public),
         (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
-        ("5. floor of the writes: one bare log_batch per run (11 metrics, 5 tags)", t_write),
+        (f"5. floor of the writes: one bare log_batch per run ({n_metrics} metrics, "
+         f"{n_tags} tags)", t_write),
         (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
          f"scaled x{n / images:g}", t_img * n / images),
         (f"7. re-diagnose the unchanged experiment ({ok2} ok)", t_rediag),
@@ -629,7 +640,7 @@ def main() -> None:
     t_diag, (ok, failed) = timed(diagnose, work, "json")
     t_rediag, (ok2, _) = timed(diagnose, work, "json")
 
-    t_write, _ = timed(write_floor, fresh_copy(pristine, "floor.db"))
+    t_write, (_, n_metrics, n_tags) = timed(write_floor, fresh_copy(pristine, "floor.db"))
 
     images = min(args.image_runs, n)
     img_uri = fresh_copy(pristine, "images.db")
@@ -647,7 +658,8 @@ def main() -> None:
         ("2. raw SQL SELECT of the same rows (floor)", t_floor),
         ("3. mlflow-plateau read (list runs + read their histories)", t_read),
         (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
-        ("5. floor of the writes: one bare log_batch per run (11 metrics, 5 tags)", t_write),
+        (f"5. floor of the writes: one bare log_batch per run ({n_metrics} metrics, "
+         f"{n_tags} tags)", t_write),
         (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
          f"scaled x{n / images:g}",
          t_img * n / images),

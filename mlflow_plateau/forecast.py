@@ -86,6 +86,13 @@ FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last")
 _TINY = 1e-12
 
 
+@lru_cache(maxsize=16)
+def _z(level: float) -> float:
+    """The normal quantile of a two-sided ``level`` interval (scipy's ``ppf`` costs a tenth of
+    a forecast; the few levels in use are computed once)."""
+    return float(norm.ppf(0.5 + level / 2))
+
+
 @lru_cache(maxsize=64)
 def _params(span: int) -> np.ndarray:
     """The grid of every family: rows of (family index, p1, p2), fixed for a curve's span."""
@@ -365,7 +372,7 @@ class ForecastResult:
         return cls(**{k: (dict(v) if k == "weights" else v) for k, v in data.items()})
 
     def _q(self) -> float:
-        return float(norm.ppf(0.5 + self.level / 2))
+        return _z(self.level)
 
     def predict(self, epoch: Any) -> Any:
         """The forecast level of the curve at ``epoch`` (a number or an array of them)."""

@@ -50,8 +50,8 @@ import math
 import os
 import textwrap
 import threading
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache, partial
 from itertools import pairwise
 from typing import Any
 
@@ -221,9 +221,22 @@ def curves_png_pooled(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> byte
     to start); then a pool starts (``forkserver``: the workers import matplotlib once, in the
     server) and lives as long as the process; a pool that cannot start or breaks falls back to
     drawing here. The bytes are those ``curves_png`` returns in this process."""
+    return _drawn_pooled(curves_png, diagnosis, dict(curves))
+
+
+def scaling_png_pooled(verdict: ScalingVerdict, *, size_param: str = "train_size",
+                       title: str | None = None) -> bytes:
+    """``scaling_png`` in the same pool of worker processes as ``curves_png_pooled`` (a sweep
+    logging hundreds of groups from several threads draws on every core)."""
+    return _drawn_pooled(partial(scaling_png, size_param=size_param, title=title), verdict)
+
+
+def _drawn_pooled(draw: Callable[..., bytes], *args: Any) -> bytes:
+    """``draw(*args)`` in the shared process pool when there are cores to use, here otherwise
+    (see ``curves_png_pooled``)."""
     processes = _render_processes()
     if processes < 2:
-        return curves_png(diagnosis, curves)
+        return draw(*args)
     with _POOL_LOCK:
         _POOL["calls"] = _POOL.get("calls", 0) + 1
         pool = _POOL.get("pool")
@@ -238,20 +251,20 @@ def curves_png_pooled(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> byte
             except (ImportError, OSError, ValueError):
                 _POOL["failed"] = True
     if pool is None:
-        return curves_png(diagnosis, curves)
+        return draw(*args)
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        return pool.submit(curves_png, diagnosis, dict(curves)).result()
+        return pool.submit(draw, *args).result()
     except BrokenProcessPool:  # a worker was killed: draw here from now on
         with _POOL_LOCK:
             if _POOL.get("pool") is pool:
                 _POOL["failed"] = True
                 _POOL.pop("pool")
                 pool.shutdown(wait=False, cancel_futures=True)
-        return curves_png(diagnosis, curves)
+        return draw(*args)
     except Exception:  # input that does not pickle, or an error that drawing here will raise
-        return curves_png(diagnosis, curves)
+        return draw(*args)
 
 
 def _plottable(curve: Curve, scale_percent: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -1199,5 +1212,4 @@ def comparison_html(diagnoses: Sequence[Diagnosis], curves_by_run: Mapping[str, 
 
 
 __all__ = ["comparison_html", "comparison_png", "curves_png", "curves_png_pooled", "diagnosis_json",
-           "report_html",
-           "scaling_html", "scaling_png"]
+           "report_html", "scaling_html", "scaling_png", "scaling_png_pooled"]

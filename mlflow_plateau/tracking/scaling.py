@@ -15,6 +15,7 @@ import json
 import math
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,10 @@ from .store import (
     TAG_SCALING_VERDICT,
     TAG_SUMMARY,
     TAG_VERSION,
+    THREADS,
     RunFailure,
     _client,
-    _get_runs,
+    _scheme,
     check_reachable,
     end_run,
     not_training,
@@ -67,6 +69,10 @@ class ScalingGroup:
         return {"group": self.label, "params": self.params, "run_ids": self.run_ids,
                 "sizes": self.sizes, "errors": self.errors, "summary_run_id": self.summary_run_id,
                 **self.verdict.to_dict()}
+
+
+_MEMBER_TAGS = (TAG_SCALING_VERDICT, TAG_SCALING_GROUP)
+_MEMBER_METRICS = ("scaling/slope", "scaling/exponent", "scaling/gain_at_2x")
 
 
 def _group_label(params: Mapping[str, str]) -> str:
@@ -115,6 +121,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     points: list[tuple[str, dict[str, str], float, float]] = []  # run id, params, size, error
     failures: list[RunFailure] = []
     summaries: dict[str, Run] = {}
+    state: dict[str, tuple[dict[str, str], dict[str, float]]] = {}  # member: scaling tags, metrics
     for page in iter_runs(client, exp_id, filter_string):
         members = []
         for run in page:
@@ -147,6 +154,10 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
                 failures.append(RunFailure(run.info.run_id, f"no finite values of {metric!r}"))
                 continue
             points.append((run.info.run_id, dict(run.data.params), size, error))
+            if log:  # what the member's tagging compares with: no second read of each run
+                state[run.info.run_id] = (
+                    {k: v for k, v in run.data.tags.items() if k in _MEMBER_TAGS},
+                    {k: v for k, v in run.data.metrics.items() if k in _MEMBER_METRICS})
 
     # Keras's auto-numbered object names (optimizer_name = adam, adam_1, ...) are not a setup.
     ignored = auto_numbered([p for _, p, _, _ in points]) if not group_by else set()
@@ -169,13 +180,21 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         key_params, rows = groups[label]
         sizes = [r[1] for r in rows]
         errors = [r[2] for r in rows]
-        verdict = scaling_verdict(fit)
-        group = ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors, verdict)
-        if log and verdict.verdict != "insufficient_points":  # a summary that fits nothing: none
-            summary_id = _log_scaling_group(client, exp_id, group, summaries.get(label),
-                                            size_param=size_param, metric=metric)
-            group = replace(group, summary_run_id=summary_id)
-        results.append(group)
+        results.append(ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors,
+                                    scaling_verdict(fit)))
+    if not log:
+        return results, failures
+    # Groups are logged side by side: each waits on the store (commits, an HTTP round trip) and
+    # draws its picture in the shared process pool. SQLite serializes writers: two threads there.
+    workers = 2 if _scheme(uri) == "sqlite" else THREADS
+    with ThreadPoolExecutor(workers) as pool:
+        summary_ids = [
+            None if group.verdict.verdict == "insufficient_points" else  # a summary of nothing
+            pool.submit(_log_scaling_group, client, exp_id, group, summaries.get(group.label),
+                        state, size_param=size_param, metric=metric)
+            for group in results]
+        results = [group if future is None else replace(group, summary_run_id=future.result())
+                   for group, future in zip(results, summary_ids, strict=True)]
     return results, failures
 
 
@@ -190,15 +209,17 @@ def _scaling_metrics(verdict: ScalingVerdict) -> dict[str, float | None]:
 
 
 def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingGroup,
-                       summary: Run | None, *, size_param: str, metric: str) -> str:
-    """Create or update the group's summary run and tag its members; returns the summary run id."""
+                       summary: Run | None,
+                       state: Mapping[str, tuple[dict[str, str], dict[str, float]]], *,
+                       size_param: str, metric: str) -> str:
+    """Create or update the group's summary run and tag its members (``state``: each member's
+    scaling tags and metrics as read); returns the summary run id."""
     metrics = _scaling_metrics(group.verdict)
     member_tags = {TAG_SCALING_VERDICT: group.verdict.verdict, TAG_SCALING_GROUP: group.label}
-    runs = {r.info.run_id: r for r in
-            (x for x in _get_runs(client, group.run_ids) if not isinstance(x, RunFailure))}
-    for rid, run in runs.items():
-        tags = {k: v for k, v in member_tags.items() if run.data.tags.get(k) != v}
-        _log_batch(client, rid, _changed_metrics(run.data.metrics, metrics), tags)
+    for rid in group.run_ids:
+        tags_now, metrics_now = state.get(rid, ({}, {}))
+        tags = {k: v for k, v in member_tags.items() if tags_now.get(k) != v}
+        _log_batch(client, rid, _changed_metrics(metrics_now, metrics), tags)
 
     fit_doc = {**group.to_dict(), "size_param": size_param, "metric": metric,
                "version": __version__}
@@ -221,12 +242,12 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
             folder = Path(tmp)
             (folder / "fit.json").write_text(fit_json, encoding="utf-8")
             try:
-                from ..report import scaling_png
+                from ..report import scaling_png_pooled
             except ImportError:
-                scaling_png = None
-            if scaling_png is not None:
+                scaling_png_pooled = None
+            if scaling_png_pooled is not None:
                 (folder / "learning_curve.png").write_bytes(
-                    scaling_png(group.verdict, size_param=size_param, title=group.label))
+                    scaling_png_pooled(group.verdict, size_param=size_param, title=group.label))
             client.log_artifacts(rid, str(folder), artifact_path="scaling")
         wanted[TAG_DIGEST] = digest
     tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}
