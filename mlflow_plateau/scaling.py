@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ _B_GRID = np.concatenate((np.arange(0.0, 0.1, 0.02), np.arange(0.1, 1.0, 0.1),
 _MAX_ITER = 200          # steps of one solve to convergence
 _SCOUT_ITER = 20         # steps every start gets before the worse ones are dropped
 _BOOT_ITER = 30           # steps of each bootstrap refit (see _fit)
-_ROWS_PER_THREAD = 4_000  # a batch this large per core is split over threads
+_ROWS_PER_THREAD = 2_000  # a batch this large per core is split over threads
 _BOOT_TOL = 1e-6          # a refit stops once a step moves it by less (relative): the interval's
                           # ends then differ from full convergence (1e-10) by < 1e-6
 
@@ -412,24 +413,33 @@ def _fit_many(curves: list[tuple[np.ndarray, np.ndarray, int]]) -> list[ScalingR
     offsets = np.concatenate(([0], np.cumsum(per_boot)))
 
     # 3. Each curve's result.
+    # Every curve's 5th and 95th percentiles in one call: the resamples' b (NaN where a refit
+    # failed, and as padding), one row per curve.
+    boots = [boot_b[offsets[pos]:offsets[pos + 1]][expand_of[pos]] for pos in range(len(fitted))]
+    table = _padded(boots, max((b.size for b in boots), default=0), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row of NaN only: no refit succeeded
+        ends = np.nanpercentile(table, [5, 95], axis=1) if fitted else np.zeros((2, 0))
     for pos, j in enumerate(fitted):
         i, ref = prepared[j][0], prepared[j][1]
         n, err, distinct = curves[i]
-        boot = boot_b[offsets[pos]:offsets[pos + 1]][expand_of[pos]]
-        out[i] = _result(n, err, distinct, ref, theta_of[j], boot[np.isfinite(boot)])
+        count = int(np.isfinite(boots[pos]).sum())
+        out[i] = _result(n, err, distinct, ref, theta_of[j], count,
+                         float(ends[0, pos]), float(ends[1, pos]))
     return out
 
 
 def _result(n: np.ndarray, err: np.ndarray, distinct: int, ref: float, theta: np.ndarray,
-            boot: np.ndarray) -> ScalingResult | None:
-    """The fit ``theta`` (log a, b, c at sizes divided by ``ref``) and the bootstrap's b values
-    ``boot`` as a ``ScalingResult``; None when its prediction underflows."""
+            boot_count: int, boot_low: float, boot_high: float) -> ScalingResult | None:
+    """The fit ``theta`` (log a, b, c at sizes divided by ``ref``) and the 5th and 95th
+    percentiles of the bootstrap's ``boot_count`` b values as a ``ScalingResult``; None when its
+    prediction underflows."""
     log_n, log_e = np.log(n), np.log(err)
     dn = log_n - log_n.mean()
     slope = float(dn @ (log_e - log_e.mean()) / (dn @ dn))  # least-squares slope, as polyfit
     b_fit = float(theta[1])
-    low = float(np.percentile(boot, 5)) if boot.size else b_fit
-    high = float(np.percentile(boot, 95)) if boot.size else b_fit
+    low = boot_low if boot_count else b_fit
+    high = boot_high if boot_count else b_fit
     # A pairs bootstrap of n points spreads like a variance with divisor n, not n - 3 (three
     # parameters): its percentile interval on 5-20 points covers b ~85% of the time at a nominal
     # 90%. Widening both sides about the fit by sqrt(n / (n - 3)) brings it back to ~90% (see
@@ -449,4 +459,4 @@ def _result(n: np.ndarray, err: np.ndarray, distinct: int, ref: float, theta: np
     rms = float(np.sqrt(np.mean((np.log(pred) - np.log(err)) ** 2)))
     return ScalingResult(n, err, distinct, False, coefficient=a, exponent=b, floor=c, slope=slope,
                          low=low, high=high, gain_at_2x=float(gain),
-                         residual_rms=rms, bootstrap_samples=int(boot.size), _ref=ref)
+                         residual_rms=rms, bootstrap_samples=boot_count, _ref=ref)

@@ -122,7 +122,9 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     failures: list[RunFailure] = []
     summaries: dict[str, Run] = {}
     state: dict[str, tuple[dict[str, str], dict[str, float]]] = {}  # member: scaling tags, metrics
-    for page in iter_runs(client, exp_id, filter_string):
+    # Pages of 1,000 (MLflow's most for one search_runs call): the points of every run are kept
+    # anyway, so the diagnosis's smaller memory-bounding pages would only add round trips.
+    for page in iter_runs(client, exp_id, filter_string, page_size=1000):
         members = []
         for run in page:
             if run.data.tags.get(TAG_KIND) == "scaling":
