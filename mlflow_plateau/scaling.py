@@ -58,8 +58,8 @@ _MAX_ITER = 200          # steps of one solve to convergence
 _SCOUT_ITER = 20         # steps every start gets before the worse ones are dropped
 _BOOT_ITER = 30           # steps of each bootstrap refit (see _fit)
 _ROWS_PER_THREAD = 2_000  # a batch this large per core is split over threads
-_BOOT_TOL = 1e-6          # a refit stops once a step moves it by less (relative): the interval's
-                          # ends then differ from full convergence (1e-10) by < 1e-6
+_BOOT_TOL = 1e-5          # a refit stops once a step moves it by less (relative): the interval's
+                          # ends then differ from full convergence (1e-10) by < 1e-4
 
 
 @dataclass(frozen=True)
