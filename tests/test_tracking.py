@@ -575,3 +575,15 @@ def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
     row = next(line for line in table if line.startswith("all runs"))
     assert row.split()[2:4] == [groups[0].verdict.verdict, "5"]  # verdict and runs not cut
     assert "50, 100" in row  # the sizes are readable, not squeezed to nothing
+
+
+def test_writer_threads_follow_where_the_stores_work_is_done():
+    import os
+
+    from mlflow_plateau.tracking.store import THREADS, writer_threads
+
+    assert writer_threads("sqlite:///x.db") == 2  # SQLite serializes writers
+    pg = writer_threads("postgresql://u@h/db")   # the store's code runs on these cores
+    assert 2 <= pg <= max(2, 2 * (os.cpu_count() or 1)) and pg <= THREADS
+    assert writer_threads("postgresql+psycopg://u@h/db") == pg
+    assert writer_threads("http://127.0.0.1:5000") == THREADS  # the server does the work

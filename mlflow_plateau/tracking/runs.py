@@ -23,7 +23,6 @@ from .store import (
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
-    THREADS,
     Artifacts,
     Breaker,
     RunFailure,
@@ -31,12 +30,12 @@ from .store import (
     _get_runs,
     _is_http,
     _is_sql,
-    _scheme,
     check_reachable,
     not_training,
     one_line,
     resolve_tracking_uri,
     with_kept_options,
+    writer_threads,
 )
 from .unchanged import input_digest, stored_diagnosis
 from .writing import ArtifactsNotWritten, _write
@@ -310,8 +309,8 @@ def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | R
                     options: dict, log: bool, artifacts: str, breaker: Breaker,
                     database: object | None = None) -> Iterator[Diagnosis | RunFailure]:
     # Writes wait on the store (a commit, an HTTP round trip): overlap them with the computing and
-    # rendering of other runs. SQLite serializes writers, so two threads are enough there.
-    workers = 1 if not log else (2 if _scheme(uri) == "sqlite" else THREADS)
+    # rendering of other runs (store.writer_threads: how many pay off on each kind of store).
+    workers = 1 if not log else writer_threads(uri)
     with ThreadPoolExecutor(workers) as pool:
         yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts,
                                         breaker, database)

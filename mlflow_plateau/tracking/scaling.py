@@ -37,14 +37,13 @@ from .store import (
     TAG_SCALING_VERDICT,
     TAG_SUMMARY,
     TAG_VERSION,
-    THREADS,
     RunFailure,
     _client,
-    _scheme,
     check_reachable,
     end_run,
     not_training,
     resolve_tracking_uri,
+    writer_threads,
 )
 from .writing import _changed_metrics, _log_batch
 
@@ -187,8 +186,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     if not log:
         return results, failures
     # Groups are logged side by side: each waits on the store (commits, an HTTP round trip) and
-    # draws its picture in the shared process pool. SQLite serializes writers: two threads there.
-    workers = 2 if _scheme(uri) == "sqlite" else THREADS
+    # draws its picture in the shared process pool (store.writer_threads: how many side by side).
+    workers = writer_threads(uri)
     with ThreadPoolExecutor(workers) as pool:
         summary_ids = [
             None if group.verdict.verdict == "insufficient_points" else  # a summary of nothing
