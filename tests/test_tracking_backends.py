@@ -128,8 +128,9 @@ def test_a_servers_database_is_read_with_sql_where_it_can_be_reached(pg_server, 
 
     start = time.monotonic()
     down = diagnose_runs(runs, tracking_uri=pg_server.uri, log=False,
-                         database_uri=f"postgresql://nobody@127.0.0.1:{free_port()}/mlflow")
+                         database_uri=f"postgresql://nobody:s3cret@127.0.0.1:{free_port()}/mlflow")
     assert down.read_path == "http" and down.read_note.startswith("database not reachable")
+    assert "s3cret" not in down.read_note
     assert {d.run_id: d.to_dict() for d in down} == want
     assert time.monotonic() - start < 30
 
