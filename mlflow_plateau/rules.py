@@ -498,14 +498,18 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     # (``tail_still_falling``): still learning, however small the share of how far it came.
     if r.best_index == n - 1 and tail_still_falling(r.z, r.epochs):
         score = max(score, 1.0)
+    # A curve without measurable late noise (a smooth one) is "beyond noise" by any amount: say
+    # so rather than "inf noise sd".
+    noise = f"{max(sd, 0.0):.1f} noise sd" if math.isfinite(sd) else "no measurable noise"
     if score >= 1.0:
         return Finding("not_converged", True, score,
                        f"over the last {w} epochs validation still improved on its earlier best by "
-                       f"{record:.3g} ({sd:.1f} noise sd, {100 * frac:.0f}% of how far it came)")
+                       f"{record:.3g} ({noise}, {100 * frac:.0f}% of how far it came)")
     return Finding("not_converged", False, score,
                    f"over the last {w} epochs validation improved on its earlier best by "
-                   f"{max(record, 0.0):.3g} ({max(sd, 0.0):.1f} noise sd, "
-                   f"{100 * max(frac, 0.0):.0f}% of how far it came)")
+                   f"{max(record, 0.0):.3g} ({noise}, {100 * max(frac, 0.0):.0f}% of how far it "
+                   f"came)")
+
 
 def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
     ta = r.train_accuracy

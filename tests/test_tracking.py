@@ -587,3 +587,4 @@ def test_writer_threads_follow_where_the_stores_work_is_done():
     assert 2 <= pg <= max(2, 2 * (os.cpu_count() or 1)) and pg <= THREADS
     assert writer_threads("postgresql+psycopg://u@h/db") == pg
     assert writer_threads("http://127.0.0.1:5000") == THREADS  # the server does the work
+

@@ -471,3 +471,10 @@ def test_the_diagnosis_carries_the_forecast_of_its_monitor():
     nan = diagnose_curves({"loss": [1.0, 0.8, 0.7, 0.6, 0.5, 0.4, float("nan")],
                            "val_loss": [1.1, 0.9, 0.8, 0.75, 0.7, 0.65, 0.6]})
     assert nan.verdict == "diverged" and nan.forecast is None
+
+
+def test_a_smooth_curve_still_improving_says_no_measurable_noise_not_inf():
+    epochs = np.arange(30.0)
+    d = diagnose_curves({"loss": 2 / (1 + epochs), "val_loss": 2.5 / (1 + epochs) ** 0.5})
+    assert d.verdict == "not_converged"
+    assert "no measurable noise" in d.summary and "inf" not in d.summary
