@@ -50,6 +50,7 @@ import math
 import os
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache, partial
 from itertools import pairwise
@@ -231,6 +232,34 @@ def scaling_png_pooled(verdict: ScalingVerdict, *, size_param: str = "train_size
     return _drawn_pooled(partial(scaling_png, size_param=size_param, title=title), verdict)
 
 
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _start_workers(pool: Any, processes: int) -> None:
+    """Start all of ``pool``'s worker processes now, each with a bare ``__main__``.
+
+    A process started by ``forkserver`` (or ``spawn``) first imports the parent's main module, as
+    ``__mp_main__``: a caller's script without an ``if __name__ == "__main__":`` guard would run
+    again in every worker (train its models again, diagnose its runs again). The workers only
+    import this module, so while they start ``sys.modules["__main__"]`` is a bare module that
+    gives them nothing to import: overlapping tasks make the executor start every worker here,
+    and it reuses them after (a worker that dies breaks the pool, and drawing falls back to the
+    calling thread)."""
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        started = [pool.submit(_pause, 0.2) for _ in range(processes)]
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+    for future in started:
+        future.result()
+
+
 def _drawn_pooled(draw: Callable[..., bytes], *args: Any) -> bytes:
     """``draw(*args)`` in the shared process pool when there are cores to use, here otherwise
     (see ``curves_png_pooled``)."""
@@ -247,9 +276,12 @@ def _drawn_pooled(draw: Callable[..., bytes], *args: Any) -> bytes:
 
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["mlflow_plateau.report"])
-                pool = _POOL["pool"] = ProcessPoolExecutor(processes, mp_context=context)
-            except (ImportError, OSError, ValueError):
+                pool = ProcessPoolExecutor(processes, mp_context=context)
+                _start_workers(pool, processes)
+                _POOL["pool"] = pool
+            except Exception:  # no pool (no forkserver, no /dev/shm, ...): draw here
                 _POOL["failed"] = True
+                pool = None
     if pool is None:
         return draw(*args)
     from concurrent.futures.process import BrokenProcessPool

@@ -588,3 +588,51 @@ def test_writer_threads_follow_where_the_stores_work_is_done():
     assert writer_threads("postgresql+psycopg://u@h/db") == pg
     assert writer_threads("http://127.0.0.1:5000") == THREADS  # the server does the work
 
+
+UNGUARDED_SCRIPT = '''
+import sys
+from pathlib import Path
+
+import numpy as np
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+with open(sys.argv[2], "a") as marks:  # every execution of this file leaves a line
+    marks.write("ran\\n")
+from mlflow_plateau.tracking import diagnose_runs
+
+uri = sys.argv[1]
+client = MlflowClient(uri)
+experiment = client.create_experiment("unguarded")
+epochs = np.arange(20)
+for i in range(12):
+    run = client.create_run(experiment)
+    curves = {"loss": 1 / (1 + epochs), "val_loss": 0.5 + (epochs - 5 - i % 4) ** 2 / 100}
+    client.log_batch(run.info.run_id, metrics=[
+        Metric(k, float(v), 0, int(s)) for k, vals in curves.items() for s, v in zip(epochs, vals)])
+print("diagnosed", sum(1 for _ in diagnose_runs(experiment_id=experiment, tracking_uri=uri,
+                                                artifacts="all")))
+'''
+
+
+@pytest.mark.slow
+def test_drawing_workers_never_run_the_callers_script_again(tmp_path):
+    """The pictures are drawn in worker processes (forkserver); a caller's script without an
+    ``if __name__ == "__main__"`` guard must not run again in them (training again, say)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    marks = tmp_path / "marks.txt"
+    env = {**os.environ, "MLFLOW_PLATEAU_RENDER_PROCESSES": "2"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 'm.db'}",
+                           str(marks)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("diagnosed 12") == 1
+    assert marks.read_text().splitlines() == ["ran"]
+    pngs = list(tmp_path.rglob("curves.png"))
+    assert len(pngs) == 12  # more than the first few figures drawn in-process: the pool drew
