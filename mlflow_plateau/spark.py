@@ -120,12 +120,10 @@ def _check_options(options: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; known: "
                          f"{', '.join(sorted(allowed))}")
-    from .tracking.store import _is_sql
+    from .tracking.history import check_database_uri
 
-    database_uri = options.get("database_uri")
-    if database_uri and not _is_sql(database_uri):  # refused here, not in every task
-        raise ValueError(f"database_uri must be MLflow's backend database (postgresql://, "
-                         f"mysql://, mssql://, sqlite:///...), not {database_uri!r}")
+    if options.get("database_uri"):  # refused here, not in every task
+        check_database_uri(options["database_uri"])
 
 
 def diagnose_experiment(spark: SparkSession, *, experiment_id: str | None = None,

@@ -262,13 +262,18 @@ def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
     return out
 
 
-def database_engine(database_uri: str) -> tuple[object | None, str]:
-    """A SQLAlchemy engine on MLflow's backend database ``database_uri`` and ``"sql"`` when it can
-    be reached now (a connect of at most 3 seconds that finds MLflow's ``metrics`` table), else
-    ``(None, why)``. A URI that is not a SQL database is a ValueError."""
+def check_database_uri(database_uri: str) -> None:
+    """A ValueError unless ``database_uri`` names a SQL database (checked before any connect)."""
     if not _is_sql(database_uri):
         raise ValueError(f"database_uri must be MLflow's backend database (postgresql://, "
                          f"mysql://, mssql://, sqlite:///...), not {database_uri!r}")
+
+
+def database_engine(database_uri: str) -> tuple[object | None, str]:
+    """A SQLAlchemy engine on MLflow's backend database ``database_uri`` and ``"sql"`` when it can
+    be reached now (a connect of at most 3 seconds that finds MLflow's ``metrics`` table), else
+    ``(None, why)``. A URI that is not a SQL database is a ValueError (``check_database_uri``)."""
+    check_database_uri(database_uri)
     import sqlalchemy as sa
 
     scheme = _scheme(database_uri)

@@ -30,6 +30,7 @@ from .history import _read_curves
 from .runs import _experiment_id, iter_runs
 from .store import (
     MAX_TAG_CHARS,
+    SCALING_METRICS,
     TAG_DIGEST,
     TAG_KIND,
     TAG_SCALING_GROUP,
@@ -71,7 +72,6 @@ class ScalingGroup:
 
 
 _MEMBER_TAGS = (TAG_SCALING_VERDICT, TAG_SCALING_GROUP)
-_MEMBER_METRICS = ("scaling/slope", "scaling/exponent", "scaling/gain_at_2x")
 
 
 def _group_label(params: Mapping[str, str]) -> str:
@@ -158,7 +158,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             if log:  # what the member's tagging compares with: no second read of each run
                 state[run.info.run_id] = (
                     {k: v for k, v in run.data.tags.items() if k in _MEMBER_TAGS},
-                    {k: v for k, v in run.data.metrics.items() if k in _MEMBER_METRICS})
+                    {k: v for k, v in run.data.metrics.items() if k in SCALING_METRICS})
 
     # Keras's auto-numbered object names (optimizer_name = adam, adam_1, ...) are not a setup.
     ignored = auto_numbered([p for _, p, _, _ in points]) if not group_by else set()

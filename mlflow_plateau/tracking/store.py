@@ -98,10 +98,9 @@ def writer_threads(uri: str) -> int:
     """
     import os
 
-    scheme = _scheme(uri)
-    if scheme == "sqlite":
+    if _scheme(uri) == "sqlite":
         return 2
-    if scheme in SQL_SCHEMES:
+    if _is_sql(uri):
         return max(2, min(THREADS, 2 * (os.cpu_count() or 1)))
     return THREADS
 MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay well below
