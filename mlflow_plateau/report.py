@@ -281,6 +281,8 @@ def _drawn_pooled(draw: Callable[..., bytes], *args: Any) -> bytes:
                 _POOL["pool"] = pool
             except Exception:  # no pool (no forkserver, no /dev/shm, ...): draw here
                 _POOL["failed"] = True
+                if pool is not None:  # started, but its workers did not: none left behind
+                    pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
     if pool is None:
         return draw(*args)
