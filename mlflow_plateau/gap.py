@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import theilslopes
 
 from .curves import Mode
+from .theil import theil_slope
 
 _MAX_TREND_POINTS = 400
 
@@ -111,7 +111,7 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
         else:
             # Differences of gaps near the float64 maximum can overflow: no trend then.
             with np.errstate(over="ignore", invalid="ignore"):
-                slope, _, lo_s, hi_s = theilslopes(tg, tx, alpha=0.90)
+                slope, lo_s, hi_s = theil_slope(tg, tx, alpha=0.90)
             if all(math.isfinite(float(s)) for s in (slope, lo_s, hi_s)):
                 trend, low, high = float(slope), float(lo_s), float(hi_s)
     return GapResult(

@@ -54,9 +54,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.stats import theilslopes
 
 from .curves import Mode
+from .theil import theil_slope
 
 MAX_POINTS = 400
 _BOOTSTRAP = 40
@@ -294,7 +294,7 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
     if zb.size >= 8 and rec >= zb.size - window and tail_gain > tol:
         tail_x, tail_z = xb[-window:], zb[-window:]
         if np.ptp(tail_z) > 0:
-            _slope, _, _lo_slope, hi_slope = theilslopes(tail_z, tail_x, alpha=0.90)
+            _slope, _lo_slope, hi_slope = theil_slope(tail_z, tail_x, alpha=0.90)
             still = bool(hi_slope < 0)
 
     with np.errstate(over="ignore"):

@@ -67,9 +67,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import theilslopes
 
 from .curves import Curve
+from .theil import theil_slope
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def infer_chance(val_accuracy: np.ndarray | None, losses: list[np.ndarray]) -> t
 def _theil(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
     if y.size < 3 or np.ptp(y) == 0:
         return 0.0, 0.0, 0.0
-    slope, _, low, high = theilslopes(y, x, alpha=0.90)
+    slope, low, high = theil_slope(y, x, alpha=0.90)
     return float(slope), float(low), float(high)
 
 
