@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,15 +250,28 @@ def _upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) ->
         repo.log_artifact(str(path), artifact_path)
 
 
-def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
-           artifacts: str, partial: bool | None = None, digest: str | None = None) -> None:
-    """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``.
+@dataclass(frozen=True)
+class PendingWrite:
+    """A run's diagnosis metrics and tags, ready to log once its artifacts are uploaded.
+
+    ``failure``: why the artifacts could not be uploaded (the metrics and tags are written all the
+    same, without the digest tag, and ``ArtifactsNotWritten`` is raised afterwards)."""
+
+    run_id: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    timestamp: int
+    failure: Exception | None = None
+
+
+def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
+                   curves: Mapping[str, Curve], artifacts: str, partial: bool | None = None,
+                   digest: str | None = None) -> PendingWrite:
+    """Upload the artifacts that changed and return the metrics and tags still to log.
 
     ``digest``: the input digest of ``unchanged.input_digest`` (``diagnose_runs``); without it,
-    the digest covers the diagnosis, its curves and the artifact level. The artifacts are
-    uploaded first and the digest tag is written only when they were, in the one ``log_batch``
-    that writes the metrics and tags. When the upload fails, the metrics and tags are written all
-    the same and ``ArtifactsNotWritten`` is raised afterwards (the next run retries the upload).
+    the digest covers the diagnosis, its curves and the artifact level. The digest tag is among
+    the tags only when the artifacts were uploaded.
     """
     if artifacts not in ("all", "json", "none"):
         raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
@@ -286,9 +299,27 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
             else:
                 wanted_tags[TAG_DIGEST] = digest  # only once the upload succeeded
     tags = {k: v for k, v in wanted_tags.items() if existing_tags.get(k) != v}
-    _log_batch(client, run.info.run_id, metrics, tags, timestamp=_metric_timestamp(run))
-    if failure is not None:
-        raise ArtifactsNotWritten(failure) from failure
+    return PendingWrite(run.info.run_id, metrics, tags, _metric_timestamp(run), failure)
+
+
+def _commit(client: MlflowClient, pending: PendingWrite) -> None:
+    """Log one run's pending metrics and tags (one ``log_batch``); raise ``ArtifactsNotWritten``
+    afterwards when its artifacts could not be uploaded."""
+    _log_batch(client, pending.run_id, pending.metrics, pending.tags, timestamp=pending.timestamp)
+    if pending.failure is not None:
+        raise ArtifactsNotWritten(pending.failure) from pending.failure
+
+
+def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
+           artifacts: str, partial: bool | None = None, digest: str | None = None) -> None:
+    """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``.
+
+    The artifacts are uploaded first and the digest tag is written only when they were, in the
+    one ``log_batch`` that writes the metrics and tags. When the upload fails, the metrics and tags
+    are written all the same and ``ArtifactsNotWritten`` is raised afterwards (the next run
+    retries the upload).
+    """
+    _commit(client, _prepare_write(client, run, diagnosis, curves, artifacts, partial, digest))
 
 
 def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve], *,
