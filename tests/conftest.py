@@ -91,6 +91,12 @@ def _using_store(uri: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     if mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)  # back to MLFLOW_TRACKING_URI / the default
+    # mlflow.set_experiment sets a process-wide experiment (and MLFLOW_EXPERIMENT_ID): the next
+    # test's fresh store does not hold it, and its fluent runs would fail.
+    import mlflow.tracking.fluent
+
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_evaluator_on_an_existing_autolog_run(client):
     """The README's example: the evaluator on a run tracked earlier, inside start_run(run_id=...)."""
     import mlflow
 
-    mlflow.set_experiment("evaluate-existing")
+    mlflow.set_experiment("evaluate-existing")  # conftest resets it after the test
     mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
     try:
         with mlflow.start_run() as run:
