@@ -16,7 +16,8 @@ metric; read only), 2. a raw SQL ``SELECT`` of the same rows (the floor), 3. ``r
 after listing the runs, 4. ``diagnose_runs(artifacts="json")`` end to end (list, read, compute,
 write metrics/tags/``diagnosis.json``), 5. the floor of writing: one bare ``log_batch`` per run with
 the payload a diagnosis writes (its metrics, ``forecast/*`` and ``best/*`` included, and tags),
-6. ``artifacts="all"`` (images and HTML) on a subset, scaled to all runs, and each artifact
+5b. the same payload written as ``diagnose`` writes a SQL store (``batch_writes``: 100 runs a
+transaction), 6. ``artifacts="all"`` (images and HTML) on a subset, scaled to all runs, and each artifact
 rendered alone per run (``--cost-runs``), 7. re-diagnosing the unchanged experiment. Then the
 same store behind
 a ``mlflow server`` on 127.0.0.1 (naive loop vs ours, on ``--http-runs`` runs). ``--memory``
@@ -212,13 +213,9 @@ def artifact_costs(uri: str, run_ids: list[str]) -> dict[str, float]:
             "png_kib": sum(len(p) for p in pngs) / n / 1024}
 
 
-def write_floor(uri: str) -> tuple[int, int, int]:
-    """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes.
-
-    The payload is what ``diagnose`` writes to the first run (its diagnosis metrics, ``forecast/*``
-    and ``best/*`` included, and its tags with a digest), the same names and values for every run.
-    Returns (runs, metrics, tags) per call."""
-    from mlflow.entities import Metric, RunTag
+def _write_payload(uri: str):
+    """(run ids, metrics, tags): what ``diagnose`` writes to the first run (its diagnosis metrics,
+    ``forecast/*`` and ``best/*`` included, and its tags with a digest), for every run."""
     from mlflow.tracking import MlflowClient
 
     from mlflow_plateau.tracking import read_run_curves
@@ -231,12 +228,35 @@ def write_floor(uri: str) -> tuple[int, int, int]:
     curves = read_run_curves(ids[:1], tracking_uri=uri)[ids[0]]
     diagnosis = diagnose_curves(curves)
     values = {**diagnosis_metrics(diagnosis), **best_metrics(diagnosis, curves)}
+    metrics = {k: float(v) for k, v in values.items() if v is not None}
+    tags = {**diagnosis_tags(diagnosis), TAG_DIGEST: "0" * 64}
+    return client, ids, metrics, tags
+
+
+def write_floor(uri: str) -> tuple[int, int, int]:
+    """One bare log_batch per run with a diagnosis's payload: MLflow's own cost of the writes.
+    Returns (runs, metrics, tags) per call."""
+    from mlflow.entities import Metric, RunTag
+
+    client, ids, metrics, tags = _write_payload(uri)
     ts = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), ts, 0) for k, v in values.items() if v is not None]
-    tags = [RunTag(k, v) for k, v in {**diagnosis_tags(diagnosis), TAG_DIGEST: "0" * 64}.items()]
     for rid in ids:
-        client.log_batch(rid, metrics=metrics, tags=tags, synchronous=True)
+        client.log_batch(rid, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
     return len(ids), len(metrics), len(tags)
+
+
+def batched_writes(uri: str) -> int:
+    """The same payload written the way ``diagnose`` writes a SQL store: ``batch_writes.log_many``,
+    100 runs a transaction. Returns the runs written."""
+    from mlflow_plateau.tracking.batch_writes import log_many
+    from mlflow_plateau.tracking.writing import PendingWrite
+
+    client, ids, metrics, tags = _write_payload(uri)
+    ts = int(time.time() * 1000)
+    failures = log_many(client, [PendingWrite(rid, metrics, tags, ts) for rid in ids])
+    assert not failures, failures
+    return len(ids)
 
 
 # ----------------------------------------------------------------------------------- HTTP
@@ -494,6 +514,7 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
     t_diag, (ok, failed) = timed(diagnose, work, "json")
     t_rediag, (ok2, _) = timed(diagnose, work, "json")
     t_write, (_, n_metrics, n_tags) = timed(write_floor, store.copy())
+    t_batched, _ = timed(batched_writes, store.copy())
     images = min(args.image_runs, n)
     img_uri = store.copy()
     ids = [r.info.run_id for r in MlflowClient(tracking_uri=img_uri).search_runs(
@@ -521,6 +542,8 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
         (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
         (f"5. floor of the writes: one bare log_batch per run ({n_metrics} metrics, "
          f"{n_tags} tags)", t_write),
+        ("5b. the same payload, 100 runs a transaction (batch_writes, as diagnose writes)",
+         t_batched),
         (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
          f"scaled x{n / images:g}", t_img * n / images),
         (f"7. re-diagnose the unchanged experiment ({ok2} ok)", t_rediag),
@@ -541,6 +564,7 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
     print(f"  end to end vs naive read {verdict(t_naive / t_diag, TARGETS['e2e_vs_naive'])}")
     print(f"  first vs re-diagnose     {verdict(t_diag / t_rediag, TARGETS['rediag'])}")
     print(f"  writes floor / end to end {t_write / t_diag:5.0%}  (MLflow's log_batch: its commits)")
+    print(f"  log_batch per run vs 100 runs a transaction: {t_write / t_batched:5.1f}x")
     if rows_spark:
         print(f"  Spark local[2] vs one process {t_diag / rows_spark[0][1]:6.2f}x")
 
@@ -641,6 +665,7 @@ def main() -> None:
     t_rediag, (ok2, _) = timed(diagnose, work, "json")
 
     t_write, (_, n_metrics, n_tags) = timed(write_floor, fresh_copy(pristine, "floor.db"))
+    t_batched, _ = timed(batched_writes, fresh_copy(pristine, "batched.db"))
 
     images = min(args.image_runs, n)
     img_uri = fresh_copy(pristine, "images.db")
@@ -660,6 +685,8 @@ def main() -> None:
         (f"4. diagnose end to end, --artifacts json ({ok} ok, {failed} failed)", t_diag),
         (f"5. floor of the writes: one bare log_batch per run ({n_metrics} metrics, "
          f"{n_tags} tags)", t_write),
+        ("5b. the same payload, 100 runs a transaction (batch_writes, as diagnose writes)",
+         t_batched),
         (f"6. diagnose --artifacts all: {images} runs ({failed_img} failed) in {t_img:.2f} s, "
          f"scaled x{n / images:g}",
          t_img * n / images),
@@ -676,6 +703,7 @@ def main() -> None:
     print(f"  end to end vs naive read {verdict(t_naive / t_diag, TARGETS['e2e_vs_naive'])}")
     print(f"  first vs re-diagnose     {verdict(t_diag / t_rediag, TARGETS['rediag'])}")
     print(f"  writes floor / end to end {t_write / t_diag:5.0%}  (MLflow's log_batch: its commits)")
+    print(f"  log_batch per run vs 100 runs a transaction: {t_write / t_batched:5.1f}x")
     print(f"  images+HTML vs json      {t_img / t_img_json:6.1f}x the json-only time "
           f"on the same {images} runs (before issue 13: 8.8x)")
     print(f"  --artifacts all vs naive read, per run: {1000 * t_img / images:.1f} ms vs "
