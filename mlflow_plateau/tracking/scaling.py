@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from .. import __version__
 from ..curves import Curve, metric_mode
 from ..grouping import auto_numbered, group_key, short_label
 from ..verdict import ScalingVerdict, scaling_verdict
+from .batch_writes import log_many
 from .history import _read_curves
 from .runs import _experiment_id, iter_runs
 from .store import (
@@ -46,7 +48,7 @@ from .store import (
     resolve_tracking_uri,
     writer_threads,
 )
-from .writing import _changed_metrics, _log_batch
+from .writing import PendingWrite, _changed_metrics, _log_batch
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -217,10 +219,15 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
     scaling tags and metrics as read); returns the summary run id."""
     metrics = _scaling_metrics(group.verdict)
     member_tags = {TAG_SCALING_VERDICT: group.verdict.verdict, TAG_SCALING_GROUP: group.label}
+    now = int(time.time() * 1000)
+    writes = []
     for rid in group.run_ids:
         tags_now, metrics_now = state.get(rid, ({}, {}))
         tags = {k: v for k, v in member_tags.items() if tags_now.get(k) != v}
-        _log_batch(client, rid, _changed_metrics(metrics_now, metrics), tags)
+        writes.append(PendingWrite(rid, _changed_metrics(metrics_now, metrics), tags, now))
+    failures = log_many(client, writes)  # the members in one transaction on a SQL store
+    if failures:
+        raise next(iter(failures.values()))
 
     fit_doc = {**group.to_dict(), "size_param": size_param, "metric": metric,
                "version": __version__}
