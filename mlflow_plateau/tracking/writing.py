@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 import tempfile
@@ -215,39 +216,47 @@ def _user_tags(run: Run) -> dict[str, str]:
 
 def _write_artifacts(client: MlflowClient, run: Run, diagnosis: Diagnosis,
                      curves: Mapping[str, Curve], artifacts: str) -> None:
-    """Render the artifacts into a temp dir under fixed names and upload them under plateau/."""
-    with tempfile.TemporaryDirectory(prefix="mlflow-plateau-") as tmp:
-        folder = Path(tmp)
-        (folder / "diagnosis.json").write_text(diagnosis_json(diagnosis), encoding="utf-8")
-        if artifacts == "all":
-            try:
-                from .. import report
-            except ImportError:
-                report = None
-            if report is not None:
-                png = report.curves_png_pooled(diagnosis, curves)  # other cores draw
-                (folder / "curves.png").write_bytes(png)
-                html = report.report_html(diagnosis, curves, run_name=run.info.run_name,
-                                          params=dict(run.data.params), tags=_user_tags(run),
-                                          png=png)  # embed the same figure, not a second drawing
-                (folder / "report.html").write_text(html, encoding="utf-8")
-        _upload(client, run, folder, "plateau")
+    """Render the artifacts (all of them first) and upload them under plateau/."""
+    files = {"diagnosis.json": diagnosis_json(diagnosis).encode("utf-8")}
+    if artifacts == "all":
+        try:
+            from .. import report
+        except ImportError:
+            report = None
+        if report is not None:
+            png = report.curves_png_pooled(diagnosis, curves)  # other cores draw
+            files["curves.png"] = png
+            files["report.html"] = report.report_html(
+                diagnosis, curves, run_name=run.info.run_name, params=dict(run.data.params),
+                tags=_user_tags(run), png=png).encode("utf-8")  # the same figure, not redrawn
+    _upload(client, run, files, "plateau")
 
 
-def _upload(client: MlflowClient, run: Run, folder: Path, artifact_path: str) -> None:
-    """Upload the files of ``folder`` (complete, rendered first) one ``log_artifact`` call each.
+def _upload(client: MlflowClient, run: Run, files: Mapping[str, bytes], artifact_path: str) -> None:
+    """Upload ``files`` (name -> content, complete, rendered first), one file at a time.
 
     The repository is resolved from the run already held (``client.log_artifact`` would fetch the
-    run again for every file). One call per file, never ``log_artifacts`` on the folder: a local
-    repository's ``log_artifact`` writes a hidden temp file and renames it over the target, and an
-    object store or ``mlflow-artifacts`` server replaces an object in one request, so a reader
-    (or a second ``diagnose`` process) sees the old file or the new one, never a half-written one.
+    run again for every file). Each file is replaced whole: a local repository writes a hidden temp
+    file beside the target and renames it over it (``log_artifact_from_stream``, straight from
+    memory, or ``log_artifact``), and an object store or ``mlflow-artifacts`` server replaces an
+    object in one request, so a reader (or a second ``diagnose`` process) sees the old file or the
+    new one, never a half-written one. Never ``log_artifacts`` on a folder.
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
     repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=client.tracking_uri)
-    for path in sorted(folder.iterdir()):
-        repo.log_artifact(str(path), artifact_path)
+    from_memory = getattr(repo, "log_artifact_from_stream", None)
+    if isinstance(repo, LocalArtifactRepository) and from_memory is not None:
+        # No temp folder to create, fill, copy from and remove for each run.
+        for name in sorted(files):
+            from_memory(io.BytesIO(files[name]), name, artifact_path)
+        return
+    with tempfile.TemporaryDirectory(prefix="mlflow-plateau-") as tmp:
+        for name in sorted(files):
+            path = Path(tmp) / name
+            path.write_bytes(files[name])
+            repo.log_artifact(str(path), artifact_path)
 
 
 @dataclass(frozen=True)
