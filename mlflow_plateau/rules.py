@@ -619,7 +619,9 @@ def make_reading(val: Curve, mode: str, fitted: np.ndarray, plateau_at: int, tra
                      and any(_spans_a_decade(c) for c in spans))
     if log_scale:
         z = np.log10(raw_z)
-        fit = np.log10(np.clip(fit, float(raw_z.min()) * 0.5, None))
+        # half the smallest value, but never 0 (half of the smallest subnormal rounds to it)
+        floor = max(float(raw_z.min()) * 0.5, float(np.finfo(np.float64).smallest_subnormal))
+        fit = np.log10(np.clip(fit, floor, None))
         t = np.log10(t) if t is not None else None
     sigma = robust_noise(z)
     fit_best = int(np.argmin(fit))

@@ -107,10 +107,10 @@ def log_many(client: MlflowClient, writes: Sequence[PendingWrite]) -> dict[str, 
     """
     writes = [w for w in writes if w.metrics or w.tags]
     alone: list[PendingWrite] = []
-    if writes and batch_writes(client.tracking_uri) and _tables() is not None:
+    engine = getattr(client._tracking_client.store, "engine", None)
+    if writes and batch_writes(client.tracking_uri) and engine is not None and _tables() is not None:
         batchable = [w for w in writes if _valid(w)]
-        taken = {w.run_id for w in batchable}
-        alone = [w for w in writes if w.run_id not in taken]
+        alone = [w for w in writes if not _valid(w)]
         for start in range(0, len(batchable), RUNS_PER_COMMIT):
             chunk = batchable[start:start + RUNS_PER_COMMIT]
             try:
@@ -144,6 +144,11 @@ def _write_in_one_transaction(client: MlflowClient, writes: Sequence[PendingWrit
     tag_keys = sorted({k for w in writes for k in w.tags})
     sqlite = _scheme(client.tracking_uri) == "sqlite"
     with _SQLITE_WRITES if sqlite else contextlib.nullcontext(), engine.begin() as conn:
+        if sqlite:
+            # Take SQLite's write lock before reading latest_metrics: Python's sqlite3 would begin
+            # the transaction only at the first write, and another process's newer value
+            # committed in between would be overwritten.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         active = {row[0] for row in conn.execute(
             sa.select(runs.c.run_uuid).where(runs.c.run_uuid.in_(ids),
                                              runs.c.lifecycle_stage == "active"))}

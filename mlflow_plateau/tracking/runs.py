@@ -5,7 +5,8 @@
 ``PAGE_SIZE`` runs at a time so memory stays bounded, yielding a ``Diagnosis`` or a ``RunFailure``
 per run: one run's failure never stops the batch. The scaling summary runs this package logs are
 skipped, and so are container runs (tag ``plateau.kind = container``: runs that only group
-others). Writes overlap the computing of other runs in a small thread pool.
+others). Runs are computed in a small thread pool; on SQL stores their metrics and tags are
+written many runs per transaction (``batch_writes``), and a run is reported once written.
 """
 
 from __future__ import annotations
@@ -386,20 +387,32 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
         del curves  # each task holds its own run's curves; the page's are released as they finish
         held: list[Diagnosis | RunFailure | _Deferred] = []
         waiting = 0  # deferred writes in held
-        for item, future in zip(page, futures, strict=True):
-            if future is None:
-                result = item
-            elif breaker.reason is not None and future.cancel():
-                result = breaker.failure(item.info.run_id)  # not started: no knock on a dead server
-            else:
-                result = future.result()
-            held.append(result)
-            waiting += isinstance(result, _Deferred)
-            if waiting >= RUNS_PER_COMMIT or not defer:
-                for settled in _settled(client, held):
-                    breaker.record(settled)
-                    yield settled
-                held, waiting = [], 0
-        for settled in _settled(client, held):
-            breaker.record(settled)
-            yield settled
+        taken = 0    # futures whose result was taken
+        try:
+            for item, future in zip(page, futures, strict=True):
+                if future is None:
+                    result = item
+                elif breaker.reason is not None and future.cancel():
+                    result = breaker.failure(item.info.run_id)  # not started: no knock on a dead server
+                else:
+                    result = future.result()
+                taken += 1
+                held.append(result)
+                waiting += isinstance(result, _Deferred)
+                if waiting >= RUNS_PER_COMMIT or not waiting:
+                    for settled in _settled(client, held):
+                        breaker.record(settled)
+                        yield settled
+                    held, waiting = [], 0
+            for settled in _settled(client, held):
+                breaker.record(settled)
+                yield settled
+            held = []
+        finally:
+            # Stopped early (the caller closed the iterator, or a run raised): runs whose
+            # artifacts are up still get their metrics and tags; runs not started are not started.
+            late = [f.result() for f in futures[taken:]
+                    if f is not None and not f.cancel() and f.exception() is None]
+            unwritten = [r.write for r in held + late if isinstance(r, _Deferred)]
+            if unwritten:
+                log_many(client, unwritten)

@@ -1,7 +1,8 @@
 """Writing a diagnosis to its run: metrics at step 0, tags, artifacts under ``plateau/``.
 
 The names are DESIGN.md's contract. Writing is idempotent: it compares with what the run already
-has and logs only changed values, in one ``log_batch``; artifacts are re-uploaded only when their
+has and logs only changed values, in one ``log_batch`` (``diagnose`` on a SQL store: in one
+transaction with other runs', ``batch_writes``); artifacts are re-uploaded only when their
 content would change. Two tags beyond DESIGN.md's list are written, both internal:
 
 - ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
