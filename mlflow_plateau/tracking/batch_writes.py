@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .history import _sql_engine
 from .store import _scheme
 from .writing import _SQLITE_WRITES, PendingWrite, _log_batch
 
@@ -40,8 +39,8 @@ _ROWS_PER_STATEMENT = 150  # 6 columns: 900 bound values, under SQLite's oldest 
 _METRIC_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 _SCHEMES = ("sqlite", "postgresql")
 _COLUMNS = {
-    "metrics": {"key", "value", "timestamp", "step", "is_nan", "run_uuid"},
-    "latest_metrics": {"key", "value", "timestamp", "step", "is_nan", "run_uuid"},
+    "metrics": set(_METRIC_COLUMNS),
+    "latest_metrics": set(_METRIC_COLUMNS),
     "tags": {"key", "value", "run_uuid"},
     "runs": {"run_uuid", "lifecycle_stage"},
 }
@@ -109,12 +108,13 @@ def log_many(client: MlflowClient, writes: Sequence[PendingWrite]) -> dict[str, 
     alone: list[PendingWrite] = []
     engine = getattr(client._tracking_client.store, "engine", None)
     if writes and batch_writes(client.tracking_uri) and engine is not None and _tables() is not None:
-        batchable = [w for w in writes if _valid(w)]
-        alone = [w for w in writes if not _valid(w)]
+        valid = [_valid(w) for w in writes]
+        batchable = [w for w, ok in zip(writes, valid, strict=True) if ok]
+        alone = [w for w, ok in zip(writes, valid, strict=True) if not ok]
         for start in range(0, len(batchable), RUNS_PER_COMMIT):
             chunk = batchable[start:start + RUNS_PER_COMMIT]
             try:
-                inactive = _write_in_one_transaction(client, chunk)
+                inactive = _write_in_one_transaction(client, engine, chunk)
             except Exception:  # rolled back: each run of the chunk goes through log_batch
                 alone.extend(chunk)
             else:
@@ -130,13 +130,14 @@ def log_many(client: MlflowClient, writes: Sequence[PendingWrite]) -> dict[str, 
     return failures
 
 
-def _write_in_one_transaction(client: MlflowClient, writes: Sequence[PendingWrite]) -> set[str]:
-    """Write ``writes`` in one transaction; returns the run ids left out (not active runs)."""
+def _write_in_one_transaction(client: MlflowClient, engine, writes: Sequence[PendingWrite]
+                              ) -> set[str]:
+    """Write ``writes`` in one transaction on ``engine`` (the client's store's); returns the run
+    ids left out (not active runs)."""
     import sqlalchemy as sa
 
     t = _tables()
     runs, metrics, latest, tags = t["runs"], t["metrics"], t["latest_metrics"], t["tags"]
-    engine = _sql_engine(client, client.tracking_uri)
     sanitized = client._tracking_client.store.sanitize_metric_value  # MLflow's encoding, as is
     writes = sorted(writes, key=lambda w: w.run_id)  # one locking order: no deadlock between two
     ids = [w.run_id for w in writes]

@@ -329,12 +329,15 @@ def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | R
     # Where runs are written many per transaction by this thread (batch_writes), nothing waits
     # but the drawing of pictures in the process pool: one thread computes, and more would only
     # contend for the GIL (1,000 SQLite runs, --artifacts json: 8.4 s with 1, 10.9 s with 2).
+    # On a SQL store the metrics and tags of up to RUNS_PER_COMMIT runs are logged in one
+    # transaction once their artifacts are up (batch_writes); the results wait for that commit.
+    defer = log and batch_writes(uri)
     workers = writer_threads(uri) if log else 1
-    if log and batch_writes(uri) and artifacts != "all":
+    if defer and artifacts != "all":
         workers = 1
     with ThreadPoolExecutor(workers) as pool:
         yield from _diagnose_pages_with(pool, client, uri, pages, options, log, artifacts,
-                                        breaker, database)
+                                        breaker, database, defer)
 
 
 def _settled(client: MlflowClient, held: list[Diagnosis | RunFailure | _Deferred]
@@ -360,11 +363,8 @@ def _settled(client: MlflowClient, held: list[Diagnosis | RunFailure | _Deferred
 
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
                          pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
-                         artifacts: str, breaker: Breaker,
-                         database: object | None = None) -> Iterator[Diagnosis | RunFailure]:
-    # On a SQL store the metrics and tags of up to RUNS_PER_COMMIT runs are logged in one
-    # transaction once their artifacts are up (batch_writes); the results wait for that commit.
-    defer = log and batch_writes(uri)
+                         artifacts: str, breaker: Breaker, database: object | None = None,
+                         defer: bool = False) -> Iterator[Diagnosis | RunFailure]:
     for page in pages:
         if breaker.reason is not None:
             yield from (r if isinstance(r, RunFailure) else breaker.failure(r.info.run_id)
