@@ -107,6 +107,43 @@ def test_reads_equal_get_metric_history(backend: Backend):
         read_histories([runs[0], "f" * 32], tracking_uri=backend.uri)
 
 
+def _as_compared(run) -> tuple:
+    """A run's info and data as comparable values (NaN made equal to itself)."""
+    metrics = sorted((m.key, m.step, m.timestamp, "nan" if math.isnan(m.value) else m.value)
+                     for m in run.data._metric_objs)
+    return (run.info.to_proto().SerializeToString(deterministic=True), sorted(run.data.params.items()),
+            sorted(run.data.tags.items()), metrics)
+
+
+def test_runs_listed_with_sql_equal_search_runs(backend: Backend):
+    """What diagnose lists on a SQL store (``listing``) is what ``search_runs`` gives: the same
+    runs in the same order, with the same info, params, tags and latest metrics."""
+    from mlflow.entities import ViewType
+
+    from mlflow_plateau.tracking.history import _sql_engine
+    from mlflow_plateau.tracking.listing import _sql_experiment_run_ids, sql_runs
+
+    client = backend.client()
+    exp = client.create_experiment(unique_name("listing"))
+    ids = [log_tricky_run(client, exp),
+           log_curves(client, exp, {"val_loss": [1.0, float("nan")]}, params={"p": "1"},
+                      tags={"mlflow.runName": "from-a-tag"}, terminate=False),
+           log_curves(client, exp, {}, run_name="empty")]
+    deleted = log_curves(client, exp, {"val_loss": [1.0]})
+    client.delete_run(deleted)
+    client.log_metric(ids[0], "late", float("-inf"))
+    other = client.create_experiment(unique_name("other"))
+    log_curves(client, other, {"val_loss": [1.0]})
+
+    engine = _sql_engine(backend.client(), backend.sql_uri)
+    listed = _sql_experiment_run_ids(engine, exp)
+    expected = client.search_runs([exp], run_view_type=ViewType.ACTIVE_ONLY)
+    assert listed == [r.info.run_id for r in expected] and set(listed) == set(ids)
+    got = sql_runs(engine, [*listed, deleted, "0" * 32])
+    assert [_as_compared(r) for r in got] == [_as_compared(r) for r in expected]
+    assert {r.info.run_name for r in got} >= {"from-a-tag", "empty"}
+
+
 def test_a_servers_database_is_read_with_sql_where_it_can_be_reached(pg_server, tmp_path,
                                                                     capsys):
     """``database_uri``: histories from the server's PostgreSQL with SQL when it answers, through

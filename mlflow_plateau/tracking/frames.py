@@ -45,6 +45,7 @@ from .history import (
     _infinite_restored,
     _sql_engine,
 )
+from .listing import _sql_experiment_run_ids
 from .runs import _experiment_id, iter_runs, selected_run_ids
 from .store import (
     _RUN_ID,
@@ -120,19 +121,6 @@ def _sql_existing(engine, run_ids: Sequence[str]) -> set[str]:
         query = sa.select(runs.c.run_uuid).where(runs.c.run_uuid.in_(run_ids[begin:begin + SQL_CHUNK]))
         found.update(r[0] for r in _fetch_all(engine, query))
     return found
-
-
-def _sql_experiment_run_ids(engine, experiment_id: str) -> list[str]:
-    """An experiment's active runs, newest first (``search_runs``' default order), from ``runs``."""
-    import sqlalchemy as sa
-
-    runs = sa.table("runs", sa.column("run_uuid"), sa.column("experiment_id"),
-                    sa.column("lifecycle_stage"), sa.column("start_time"))
-    query = (sa.select(runs.c.run_uuid)
-             .where(runs.c.experiment_id == int(experiment_id),
-                    runs.c.lifecycle_stage == "active")
-             .order_by(runs.c.start_time.desc(), runs.c.run_uuid))
-    return [r[0] for r in _fetch_all(engine, query)]
 
 
 def _sql_rows(engine, run_ids: Sequence[str], keys: Sequence[str] | None) -> pd.DataFrame:

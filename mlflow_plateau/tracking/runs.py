@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from ..curves import Curve, drop_restored_epoch, pair_curves
 from ..verdict import Diagnosis, diagnose_curves
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
-from .history import _read_curves, database_engine
+from .history import _read_curves, _sql_engine, database_engine
+from .listing import _sql_experiment_run_ids, sql_runs
 from .store import (
     _RUN_ID,
     PAGE_SIZE,
@@ -216,6 +217,22 @@ def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str
             yield page
 
 
+def _sql_or_searched_pages(client: MlflowClient, uri: str, experiment_id: str,
+                           page_size: int) -> Iterator[list[Run]]:
+    """An experiment's active runs listed with SQL (``listing``), or with ``search_runs`` where
+    the store's tables cannot be read that way (a schema this version does not know)."""
+    engine = _sql_engine(client, uri)
+    try:
+        ids = _sql_experiment_run_ids(engine, experiment_id)
+    except Exception:
+        yield from iter_runs(client, experiment_id, None, page_size)
+        return
+    for begin in range(0, len(ids), page_size):
+        page = sql_runs(engine, ids[begin:begin + page_size])
+        if page:
+            yield page
+
+
 def selected_run_ids(run_ids: Sequence[str] | str | None, experiment_name: str | None,
                      experiment_id: str | None, filter_string: str | None) -> list[str] | None:
     """The run ids asked for (None when an experiment is), or ValueError for a bad selection."""
@@ -281,6 +298,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             pages = _filtered_pages(client, exp_id, filter_string, batch_size)
             first = next(pages, None)  # lists the ids now: a bad filter fails here, not midway
             pages = itertools.chain([first] if first else [], pages)
+        elif _is_sql(uri):
+            pages = _sql_or_searched_pages(client, uri, exp_id, batch_size)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
         # Summary and container runs hold no training curve by design: not part of the batch.
