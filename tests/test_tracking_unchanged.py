@@ -190,3 +190,54 @@ def test_a_close_call_is_skipped_too(client, tracking_uri):
     assert first.alternatives and not skipped(first)
     again = diagnose_run(run_id, tracking_uri=tracking_uri, artifacts="json")
     assert skipped(again) and again.to_dict() == first.to_dict()
+
+
+def test_an_unchanged_history_is_recognized_without_reading_it(client, tracking_uri, experiment,
+                                                               monkeypatch):
+    """On a SQL store a run whose ``plateau.history`` (rows per key, first and last step and
+    timestamp) is unchanged is skipped without its points being read; a history summarized
+    differently but with the same curves is read, skipped by its digest, and tagged anew."""
+    from mlflow.entities import Metric
+
+    from mlflow_plateau.tracking import runs as runs_module
+    from mlflow_plateau.tracking.store import TAG_HISTORY
+
+    _, ids = experiment
+    read: list[str] = []
+    real_read = runs_module._read_curves
+
+    def recording_read(client_, uri, runs, database=None):
+        read.extend(r.info.run_id for r in runs)
+        return real_read(client_, uri, runs, database)
+
+    monkeypatch.setattr(runs_module, "_read_curves", recording_read)
+    diagnose_all(tracking_uri, artifacts="json")
+    assert sorted(read) == sorted(ids)
+    tagged = {rid: client.get_run(rid).data.tags[TAG_HISTORY] for rid in ids}
+
+    read.clear()
+    again = diagnose_all(tracking_uri, artifacts="json")
+    assert read == [] and all(skipped(d) for d in again.values())
+
+    # Step 5 logged again with an older timestamp: the curve keeps its newer point, the summary
+    # of the rows changes. Another run lost its tag (diagnosed by an earlier version).
+    old = client.get_metric_history(ids[0], "val_loss")[5].timestamp - 1
+    client.log_batch(ids[0], metrics=[Metric("val_loss", 123.0, old, 5)])
+    client.delete_tag(ids[1], TAG_HISTORY)
+    read.clear()
+    again = diagnose_all(tracking_uri, artifacts="json")
+    assert sorted(read) == sorted(ids[:2]) and all(skipped(d) for d in again.values())
+    assert client.get_run(ids[0]).data.tags[TAG_HISTORY] != tagged[ids[0]]
+    assert client.get_run(ids[1]).data.tags[TAG_HISTORY] == tagged[ids[1]]
+    read.clear()
+    diagnose_all(tracking_uri, artifacts="json")
+    assert read == []
+
+    # A new point is read and recomputed; an option changed is too.
+    client.log_batch(ids[2], metrics=[Metric("val_loss", 0.01, int(time.time() * 1000), 30)])
+    read.clear()
+    again = diagnose_all(tracking_uri, artifacts="json")
+    assert read == [ids[2]] and not skipped(again[ids[2]])
+    read.clear()
+    again = diagnose_all(tracking_uri, artifacts="json", patience=3)
+    assert sorted(read) == sorted(ids) and not any(skipped(d) for d in again.values())

@@ -30,7 +30,8 @@ change, one ``log_artifact`` per complete file (never seen half-written). The me
 a function of the run as read (``writing._metric_timestamp``), so two processes writing the same
 diagnosis write identical rows, which MLflow stores once. When the artifact store refuses the
 upload, the metrics and tags are written all the same and the run is reported as failed.
-It also writes two internal tags, ``plateau.digest`` (unchanged runs are skipped) and
+It also writes three internal tags, ``plateau.digest`` (unchanged runs are skipped),
+``plateau.history`` (on SQL stores, the same recognized without reading the histories) and
 ``plateau.partial``, and skips metrics that do not apply: see ``writing``'s docstring. The options
 a user gave for a run (monitor, train_metric, mode, num_classes, chance) are kept in
 ``plateau.options``; every later diagnosis of that run (``diagnose``, ``compare``, the evaluator)

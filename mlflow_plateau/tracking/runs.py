@@ -11,21 +11,23 @@ written many runs per transaction (``batch_writes``), and a run is reported once
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..curves import Curve, drop_restored_epoch, pair_curves
 from ..verdict import Diagnosis, diagnose_curves
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
-from .history import _read_curves, _sql_engine, database_engine
+from .history import _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
 from .store import (
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
+    TAG_HISTORY,
     Artifacts,
     Breaker,
     RunFailure,
@@ -33,6 +35,7 @@ from .store import (
     _get_runs,
     _is_http,
     _is_sql,
+    _own,
     check_reachable,
     not_training,
     one_line,
@@ -40,8 +43,8 @@ from .store import (
     with_kept_options,
     writer_threads,
 )
-from .unchanged import input_digest, stored_diagnosis
-from .writing import ArtifactsNotWritten, PendingWrite, _prepare_write, _write
+from .unchanged import history_digest, input_digest, stored_diagnosis
+from .writing import ArtifactsNotWritten, PendingWrite, _commit, _prepare_write, _write
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -57,10 +60,12 @@ class _Deferred:
 
 
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
-                  log: bool, artifacts: str, defer: bool = False
+                  log: bool, artifacts: str, defer: bool = False, history: str | None = None
                   ) -> Diagnosis | RunFailure | _Deferred:
     """One run's diagnosis, written to it with ``log`` (with ``defer``, only its artifacts: the
-    metrics and tags are returned for ``_settled`` to log with other runs')."""
+    metrics and tags are returned for ``_settled`` to log with other runs'). ``history``: the
+    run's ``unchanged.history_digest`` from before its curves were read, written beside the
+    digest."""
     run_id = run.info.run_id
     if run.info.lifecycle_stage == "deleted":
         return RunFailure(run_id, "run is deleted")
@@ -83,6 +88,15 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         if run.data.tags.get(TAG_DIGEST) == digest:
             stored = stored_diagnosis(run) if artifacts != "none" else None
             if stored is not None:
+                if history is None or run.data.tags.get(TAG_HISTORY) == history:
+                    return stored
+                # Current, but not recognizable from its summary yet (diagnosed by an earlier
+                # version, or a point logged again left the curves as they were): tag it so.
+                tag = PendingWrite(run_id, {}, {TAG_HISTORY: history}, 0)
+                if defer:
+                    return _Deferred(stored, tag)
+                with contextlib.suppress(Exception):  # only the next re-diagnosis is slower
+                    _commit(client, tag)
                 return stored
             log = False  # the store is current; the diagnosis is recomputed only to return it
     # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch: drop
@@ -100,8 +114,9 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         try:
             if defer:
                 return _Deferred(diagnosis, _prepare_write(client, run, diagnosis, curves,
-                                                           artifacts, partial, digest))
-            _write(client, run, diagnosis, curves, artifacts, partial=partial, digest=digest)
+                                                           artifacts, partial, digest, history))
+            _write(client, run, diagnosis, curves, artifacts, partial=partial, digest=digest,
+                   history=history)
         except ArtifactsNotWritten as exc:
             return RunFailure(run_id, f"diagnosis written as metrics and tags, but {exc.reason}")
         except Exception as exc:  # a failed write names this run; the batch goes on
@@ -380,6 +395,44 @@ def _settled(client: MlflowClient, held: list[Diagnosis | RunFailure | _Deferred
     return out
 
 
+def _done(result: Diagnosis) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
+
+
+def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: dict,
+                artifacts: str, database: object | None
+                ) -> tuple[dict[str, str], dict[str, Diagnosis]]:
+    """On a SQL store (or with the server's database): each run's ``history_digest``, and the
+    stored diagnoses of the runs it shows unchanged (their histories need not be read)."""
+    engine = (_sql_engine(client, uri) if _is_sql(uri) else database) if runs else None
+    if engine is None:
+        return {}, {}
+    try:
+        stats = sql_history_stats(engine, [r.info.run_id for r in runs])
+    except Exception:  # a database this cannot summarize: every history is read as before
+        return {}, {}
+    histories: dict[str, str] = {}
+    known: dict[str, Diagnosis] = {}
+    for run in runs:
+        run_stats = stats.get(run.info.run_id)
+        if (run_stats is None or run.info.lifecycle_stage != "active"
+                or not_training(run) is not None
+                # a run whose logged keys the database lacks is not (all) in it
+                or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
+            continue
+        history = history_digest(run_stats, with_kept_options(options, run.data.tags), artifacts,
+                                 run.info.status == "RUNNING", run)
+        histories[run.info.run_id] = history
+        tags = run.data.tags
+        if tags.get(TAG_HISTORY) == history and TAG_DIGEST in tags:
+            stored = stored_diagnosis(run)
+            if stored is not None:
+                known[run.info.run_id] = stored
+    return histories, known
+
+
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
                          pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
                          artifacts: str, breaker: Breaker, database: object | None = None,
@@ -390,8 +443,11 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
                         for r in page)
             continue
         runs = [r for r in page if not isinstance(r, RunFailure)]
+        histories, known = _recognized(client, uri, runs, options, artifacts, database) \
+            if log and artifacts != "none" else ({}, {})
+        to_read = [r for r in runs if r.info.run_id not in known]
         try:
-            curves = _read_curves(client, uri, runs, database) if runs else {}
+            curves = _read_curves(client, uri, to_read, database) if to_read else {}
         except Exception as exc:  # a read failing for the whole page fails each of its runs
             reason = f"could not read metric histories: {one_line(exc)}"
             failures = [r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)
@@ -401,8 +457,10 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
             yield from failures
             continue
         futures = [None if isinstance(item, RunFailure) else
+                   _done(known[item.info.run_id]) if item.info.run_id in known else
                    pool.submit(_diagnose_one, client, item, curves.get(item.info.run_id, {}),
-                               options, log, artifacts, defer) for item in page]
+                               options, log, artifacts, defer, histories.get(item.info.run_id))
+                   for item in page]
         del curves  # each task holds its own run's curves; the page's are released as they finish
         held: list[Diagnosis | RunFailure | _Deferred] = []
         waiting = 0  # deferred writes in held

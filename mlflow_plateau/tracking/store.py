@@ -34,6 +34,7 @@ BEST_PREFIX = "best/"  # best/<metric>: each metric's value at the monitor's bes
 TAG_VERDICT, TAG_SUMMARY, TAG_MONITOR, TAG_VERSION = (
     "plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version")
 TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "plateau.kind"
+TAG_HISTORY = "plateau.history"  # unchanged.history_digest, beside plateau.digest
 TAG_SCALING_VERDICT, TAG_SCALING_GROUP = "scaling.verdict", "scaling.group"
 TAG_SCALING_SIZE_PARAM = "scaling.size_param"
 # The options a user gave for a run (JSON): reused by later diagnoses unless overridden, so a

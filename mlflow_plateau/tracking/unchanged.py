@@ -8,6 +8,14 @@ as the tag ``plateau.digest`` in the same ``log_batch`` as the diagnosis, after 
 uploaded; a run whose tag equals the digest of its current inputs therefore already holds exactly
 the metrics, tags and artifacts a recomputation would write, and nothing is computed or written.
 
+``history_digest`` is the same digest with each curve summarized (its rows, first and last step,
+first and last timestamp, as one SQL ``GROUP BY`` returns them) instead of read. MLflow only ever
+appends metric rows, so an unchanged summary means no point was added. On SQL stores it is written
+as the tag ``plateau.history`` beside ``plateau.digest``, from a summary taken *before* the
+histories were read: a point logged in between makes the next summary differ from the stored one,
+never match it. A run whose tag equals the digest of its current summary is recognized as
+unchanged without reading its histories.
+
 ``stored_diagnosis`` stands in for the recomputed ``Diagnosis`` of such a run: it loads the run's
 ``plateau/diagnosis.json`` when the artifact store is a local folder (a file read, cheaper than the
 computation; a remote store would cost a download per run, so the diagnosis is recomputed there,
@@ -45,15 +53,29 @@ def report_inputs(run: Run) -> dict[str, Any]:
     return {"run_name": run.info.run_name, "params": dict(run.data.params), "tags": tags}
 
 
-def input_digest(curves: Mapping[str, Curve], options: Mapping[str, Any], artifacts: str,
-                 partial: bool, run: Run | None = None) -> str:
-    """SHA-256 (hex) of the inputs of a diagnosis and of its artifacts (see the module docstring)."""
-    h = hashlib.sha256()
-    head = {"kind": "inputs", "version": __version__, "options": dict(options),
+def _head(kind: str, options: Mapping[str, Any], artifacts: str, partial: bool,
+          run: Run | None) -> bytes:
+    head = {"kind": kind, "version": __version__, "options": dict(options),
             "artifacts": artifacts, "partial": bool(partial)}
     if artifacts == "all" and run is not None:
         head["report"] = report_inputs(run)
-    h.update(json.dumps(head, sort_keys=True, default=repr).encode())
+    return json.dumps(head, sort_keys=True, default=repr).encode()
+
+
+def history_digest(stats: tuple[tuple, ...], options: Mapping[str, Any], artifacts: str,
+                   partial: bool, run: Run | None = None) -> str:
+    """SHA-256 (hex) of the same inputs as ``input_digest`` but with the curves summarized by
+    ``history.sql_history_stats`` (rows, first and last step and timestamp per key) instead of
+    read point by point (see the module docstring)."""
+    h = hashlib.sha256(_head("history", options, artifacts, partial, run))
+    h.update(json.dumps(stats).encode())
+    return h.hexdigest()
+
+
+def input_digest(curves: Mapping[str, Curve], options: Mapping[str, Any], artifacts: str,
+                 partial: bool, run: Run | None = None) -> str:
+    """SHA-256 (hex) of the inputs of a diagnosis and of its artifacts (see the module docstring)."""
+    h = hashlib.sha256(_head("inputs", options, artifacts, partial, run))
     for name in sorted(curves):
         c = curves[name]
         h.update(b"\0" + name.encode() + b"\0")

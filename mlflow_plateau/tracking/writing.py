@@ -3,13 +3,16 @@
 The names are DESIGN.md's contract. Writing is idempotent: it compares with what the run already
 has and logs only changed values, in one ``log_batch`` (``diagnose`` on a SQL store: in one
 transaction with other runs', ``batch_writes``); artifacts are re-uploaded only when their
-content would change. Two tags beyond DESIGN.md's list are written, both internal:
+content would change. Three tags beyond DESIGN.md's list are written, all internal:
 
 - ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
   level, RUNNING or not, the run's curves bit for bit, what the report shows); written last, with
   the metrics and tags, once the artifacts are uploaded. A run whose digest equals that of its
   current inputs is neither recomputed nor written again (``log_diagnosis``, which is not given
   the options, digests the diagnosis, its curves and the artifact level instead).
+- ``plateau.history``: the same inputs with each curve summarized by SQL instead of read
+  (``unchanged.history_digest``), on SQL stores, with ``plateau.digest``: an unchanged run is then
+  recognized without reading its histories.
 - ``plateau.partial``: ``true`` while the run was still RUNNING when diagnosed (set back to
   ``false`` once a finished run is re-diagnosed).
 
@@ -47,6 +50,7 @@ from .store import (
     MAX_TAG_CHARS,
     PLATEAU_METRICS,
     TAG_DIGEST,
+    TAG_HISTORY,
     TAG_MONITOR,
     TAG_OPTIONS,
     TAG_PARTIAL,
@@ -276,12 +280,13 @@ class PendingWrite:
 
 def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
                    curves: Mapping[str, Curve], artifacts: str, partial: bool | None = None,
-                   digest: str | None = None) -> PendingWrite:
+                   digest: str | None = None, history: str | None = None) -> PendingWrite:
     """Upload the artifacts that changed and return the metrics and tags still to log.
 
     ``digest``: the input digest of ``unchanged.input_digest`` (``diagnose_runs``); without it,
     the digest covers the diagnosis, its curves and the artifact level. The digest tag is among
-    the tags only when the artifacts were uploaded.
+    the tags only when the artifacts were uploaded (or were already current), and so is
+    ``history`` (``unchanged.history_digest``, taken before the curves were read), when given.
     """
     if artifacts not in ("all", "json", "none"):
         raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
@@ -308,6 +313,8 @@ def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
                 failure = exc
             else:
                 wanted_tags[TAG_DIGEST] = digest  # only once the upload succeeded
+        if failure is None and history is not None:
+            wanted_tags[TAG_HISTORY] = history
     tags = {k: v for k, v in wanted_tags.items() if existing_tags.get(k) != v}
     return PendingWrite(run.info.run_id, metrics, tags, _metric_timestamp(run), failure)
 
@@ -321,7 +328,8 @@ def _commit(client: MlflowClient, pending: PendingWrite) -> None:
 
 
 def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
-           artifacts: str, partial: bool | None = None, digest: str | None = None) -> None:
+           artifacts: str, partial: bool | None = None, digest: str | None = None,
+           history: str | None = None) -> None:
     """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``.
 
     The artifacts are uploaded first and the digest tag is written only when they were, in the
@@ -329,7 +337,8 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
     are written all the same and ``ArtifactsNotWritten`` is raised afterwards (the next run
     retries the upload).
     """
-    _commit(client, _prepare_write(client, run, diagnosis, curves, artifacts, partial, digest))
+    _commit(client, _prepare_write(client, run, diagnosis, curves, artifacts, partial, digest,
+                                   history))
 
 
 def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve], *,
