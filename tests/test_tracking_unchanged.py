@@ -194,8 +194,8 @@ def test_a_close_call_is_skipped_too(client, tracking_uri):
 
 def test_an_unchanged_history_is_recognized_without_reading_it(client, tracking_uri, experiment,
                                                                monkeypatch):
-    """On a SQL store a run whose ``plateau.history`` (rows per key, first and last step and
-    timestamp) is unchanged is skipped without its points being read; a history summarized
+    """On a SQL store a run whose ``plateau.history`` (rows, first and last step per key) is
+    unchanged is skipped without its points being read; a history summarized
     differently but with the same curves is read, skipped by its digest, and tagged anew."""
     from mlflow.entities import Metric
 

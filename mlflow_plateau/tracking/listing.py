@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .history import _fetch_all
+from .history import _fetch_all, _gc_paused
 from .store import SQL_CHUNK
 
 if TYPE_CHECKING:
@@ -41,6 +41,11 @@ def _sql_experiment_run_ids(engine, experiment_id: str) -> list[str]:
 
 def sql_runs(engine, run_ids: Sequence[str]) -> list[Run]:
     """The active runs among ``run_ids``, in that order, as ``search_runs`` would give them."""
+    with _gc_paused():  # tens of thousands of fresh entities would trigger GC passes (3x slower)
+        return _sql_runs(engine, run_ids)
+
+
+def _sql_runs(engine, run_ids: Sequence[str]) -> list[Run]:
     import sqlalchemy as sa
     from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..curves import Curve, drop_restored_epoch, pair_curves
 from ..verdict import Diagnosis, diagnose_curves
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
-from .history import _read_curves, _sql_engine, database_engine, sql_history_stats
+from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
 from .store import (
     _RUN_ID,
@@ -415,22 +415,29 @@ def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: di
         return {}, {}
     histories: dict[str, str] = {}
     known: dict[str, Diagnosis] = {}
-    for run in runs:
-        run_stats = stats.get(run.info.run_id)
-        if (run_stats is None or run.info.lifecycle_stage != "active"
-                or not_training(run) is not None
-                # a run whose logged keys the database lacks is not (all) in it
-                or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
-            continue
-        history = history_digest(run_stats, with_kept_options(options, run.data.tags), artifacts,
-                                 run.info.status == "RUNNING", run)
-        histories[run.info.run_id] = history
-        tags = run.data.tags
-        if tags.get(TAG_HISTORY) == history and TAG_DIGEST in tags:
-            stored = stored_diagnosis(run)
-            if stored is not None:
-                known[run.info.run_id] = stored
+    with _gc_paused():  # thousands of small objects a run: GC passes would double the time
+        for run in runs:
+            _recognize(run, stats.get(run.info.run_id), options, artifacts, histories, known)
     return histories, known
+
+
+def _recognize(run: Run, run_stats: tuple | None, options: dict, artifacts: str,
+               histories: dict[str, str], known: dict[str, Diagnosis]) -> None:
+    """Add the run's history digest to ``histories`` and, when it shows the run unchanged, its
+    stored diagnosis to ``known``."""
+    if (run_stats is None or run.info.lifecycle_stage != "active"
+            or not_training(run) is not None
+            # a run whose logged keys the database lacks is not (all) in it
+            or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
+        return
+    history = history_digest(run_stats, with_kept_options(options, run.data.tags), artifacts,
+                             run.info.status == "RUNNING", run)
+    histories[run.info.run_id] = history
+    tags = run.data.tags
+    if tags.get(TAG_HISTORY) == history and TAG_DIGEST in tags:
+        stored = stored_diagnosis(run)
+        if stored is not None:
+            known[run.info.run_id] = stored
 
 
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,

@@ -9,7 +9,7 @@ uploaded; a run whose tag equals the digest of its current inputs therefore alre
 the metrics, tags and artifacts a recomputation would write, and nothing is computed or written.
 
 ``history_digest`` is the same digest with each curve summarized (its rows, first and last step,
-first and last timestamp, as one SQL ``GROUP BY`` returns them) instead of read. MLflow only ever
+as one SQL ``GROUP BY`` returns them) instead of read. MLflow only ever
 appends metric rows, so an unchanged summary means no point was added. On SQL stores it is written
 as the tag ``plateau.history`` beside ``plateau.digest``, from a summary taken *before* the
 histories were read: a point logged in between makes the next summary differ from the stored one,
@@ -65,7 +65,7 @@ def _head(kind: str, options: Mapping[str, Any], artifacts: str, partial: bool,
 def history_digest(stats: tuple[tuple, ...], options: Mapping[str, Any], artifacts: str,
                    partial: bool, run: Run | None = None) -> str:
     """SHA-256 (hex) of the same inputs as ``input_digest`` but with the curves summarized by
-    ``history.sql_history_stats`` (rows, first and last step and timestamp per key) instead of
+    ``history.sql_history_stats`` (rows, first and last step per key) instead of
     read point by point (see the module docstring)."""
     h = hashlib.sha256(_head("history", options, artifacts, partial, run))
     h.update(json.dumps(stats).encode())
@@ -131,8 +131,10 @@ def stored_diagnosis(run: Run) -> Diagnosis | None:
         if data.get("version") != __version__ or data.get("run_id") != run.info.run_id:
             return None
         diagnosis = diagnosis_from_dict(data)
-        # The stand-in must be indistinguishable through to_dict(): check, don't assume.
-        if json.dumps(diagnosis.to_dict(), sort_keys=True) != json.dumps(data, sort_keys=True):
+        # The stand-in must be indistinguishable through to_dict(): check, don't assume. (Both are
+        # JSON-safe dicts; == compares them as json.dumps would, but for 1 == 1.0, a type no
+        # field of a diagnosis changes between its writing and its reading back.)
+        if diagnosis.to_dict() != data:
             return None
         return diagnosis
     except Exception:  # missing, unreadable or of another shape: recompute instead
