@@ -81,6 +81,41 @@ def test_unwritable_artifact_store_keeps_metrics_and_tags(client, tracking_uri, 
     assert len(client.get_metric_history(run_id, "plateau/epoch")) == 1
 
 
+@pytest.mark.parametrize("failing", ["_sql_experiment_run_ids", "sql_runs"])
+def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tracking_uri,
+                                                                     monkeypatch, failing):
+    """A store whose tables the SQL listing cannot read (a schema this version does not know,
+    made here by our own listing raising: MLflow's ``search_runs`` reads the same tables) is
+    listed with ``search_runs`` instead: when the id listing fails, and when reading a page fails
+    after the first (that page and the rest are read by id). Every run is diagnosed once, in the
+    same order, with the same diagnosis."""
+    import sqlalchemy.exc
+
+    from mlflow_plateau.tracking import runs as runs_module
+
+    exp = client.create_experiment("listing-falls-back")
+    ids = [log_curves(client, exp, curves(i)) for i in range(7)]
+    want = [d.to_dict() for d in diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri,
+                                               log=False, batch_size=3)]
+    assert sorted(d["run_id"] for d in want) == sorted(ids)
+
+    real = getattr(runs_module, failing)
+    calls = []
+
+    def breaks(*args, **kwargs):
+        calls.append(args)
+        if failing == "_sql_experiment_run_ids" or len(calls) == 2:
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("no such column"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, failing, breaks)
+    got = [d.to_dict() for d in diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri,
+                                              log=False, batch_size=3)]
+    assert got == want
+    # sql_runs is not asked again once a page has failed: the rest are read with search_runs.
+    assert len(calls) == (1 if failing == "_sql_experiment_run_ids" else 2)
+
+
 def _diagnose_command(experiment: str) -> list[str]:
     return [str(SCRIPT), "diagnose", "--experiment-name", experiment, "--artifacts", "json",
             "--json"]
@@ -151,3 +186,43 @@ def test_killed_batch_resumes_without_rediagnosing_or_duplicates(client, trackin
     third = subprocess.run([sys.executable, "-c", _RESUME], capture_output=True, text=True,
                            env=env, cwd=tmp_path, timeout=600)
     assert {line.split()[0] for line in third.stdout.splitlines()} == {"skipped"}
+
+
+def test_a_batch_closed_part_way_leaves_no_half_written_run(client, tracking_uri, monkeypatch):
+    """A caller that stops iterating ``diagnose_runs`` and closes it (a UI that shows the first
+    results, Ctrl-C in a loop): every run whose diagnosis was started has its metrics, tags and
+    artifacts, and is written once; no run of a later page is touched; the next invocation does
+    the rest and rewrites nothing."""
+    from mlflow_plateau.tracking import runs as runs_module
+
+    exp = client.create_experiment("closed-part-way")
+    ids = [log_curves(client, exp, curves(i)) for i in range(10)]
+    logged: list[str] = []
+    real = runs_module.log_many
+
+    def counting(client_, writes, *args, **kwargs):
+        logged.extend(w.run_id for w in writes)
+        return real(client_, writes, *args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "log_many", counting)
+    batch = diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri, artifacts="json",
+                          batch_size=4)
+    first = next(batch)
+    batch.results.close()
+    assert not isinstance(first, RunFailure)
+
+    written = {r for r in ids if TAG_DIGEST in client.get_run(r).data.tags}
+    assert len(written) == 4 and first.run_id in written  # the first page, and only it
+    assert sorted(logged) == sorted(written)              # each written once, none again on close
+    for run_id in ids:
+        has_json = any(a.path == "plateau/diagnosis.json"
+                       for a in client.list_artifacts(run_id, "plateau"))
+        has_metrics = "plateau/epoch" in client.get_run(run_id).data.metrics
+        assert has_json == has_metrics == (run_id in written), run_id
+
+    results = list(diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri, artifacts="json",
+                                 batch_size=4))
+    assert sorted(r.run_id for r in results) == sorted(ids)
+    assert not any(isinstance(r, RunFailure) for r in results)
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    assert set(metric_rows(db, ids).values()) == {1}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -59,6 +59,12 @@ class _Deferred:
     write: PendingWrite
 
 
+def _run_options(options: dict, run: Run) -> tuple[dict, bool]:
+    """The options that hold for ``run`` (those given for it before, kept in plateau.options,
+    unless the caller overrides them) and whether its diagnosis is partial (still running)."""
+    return with_kept_options(options, run.data.tags), run.info.status == "RUNNING"
+
+
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
                   log: bool, artifacts: str, defer: bool = False, history: str | None = None
                   ) -> Diagnosis | RunFailure | _Deferred:
@@ -74,12 +80,10 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
         return RunFailure(run_id, f"{kind}, not a training run")
     if not curves:
         return RunFailure(run_id, "no metric history")
-    # Options given for this run before (plateau.options) hold unless the caller overrides them.
-    options = with_kept_options(options, run.data.tags)
+    options, partial = _run_options(options, run)
     if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
         return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
                           "pass monitor= (--monitor) to diagnose a training metric")
-    partial = run.info.status == "RUNNING"
     digest = None
     if log:
         # An unchanged run (same curves, options, version, artifact level) already holds what a
@@ -219,6 +223,15 @@ def _runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]
     return [by_id[r] for r in run_ids if r in by_id]
 
 
+def _pages_of(ids: Sequence[str], page_size: int,
+              read_page: Callable[[Sequence[str]], list[Run]]) -> Iterator[list[Run]]:
+    """The runs of ``ids`` read ``page_size`` at a time, in that order (empty pages skipped)."""
+    for start in range(0, len(ids), page_size):
+        page = read_page(ids[start:start + page_size])
+        if page:
+            yield page
+
+
 def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str,
                     page_size: int) -> Iterator[list[Run]]:
     """Pages of the runs a filter selects *now*: the ids are listed first, because writing the
@@ -226,26 +239,32 @@ def _filtered_pages(client: MlflowClient, experiment_id: str, filter_string: str
     changing result would skip runs."""
     ids = [r.info.run_id for page in iter_runs(client, experiment_id, filter_string, page_size)
            for r in page]
-    for start in range(0, len(ids), page_size):
-        page = _runs_by_id(client, experiment_id, ids[start:start + page_size])
-        if page:
-            yield page
+    return _pages_of(ids, page_size, lambda chunk: _runs_by_id(client, experiment_id, chunk))
 
 
 def _sql_or_searched_pages(client: MlflowClient, uri: str, experiment_id: str,
                            page_size: int) -> Iterator[list[Run]]:
     """An experiment's active runs listed with SQL (``listing``), or with ``search_runs`` where
-    the store's tables cannot be read that way (a schema this version does not know)."""
+    the store's tables cannot be read that way (a schema this version does not know): if the
+    listing fails, ``search_runs`` pages the experiment; if reading a page fails, that page and
+    the rest are read by id with ``search_runs``."""
     engine = _sql_engine(client, uri)
     try:
         ids = _sql_experiment_run_ids(engine, experiment_id)
     except Exception:
-        yield from iter_runs(client, experiment_id, None, page_size)
-        return
-    for begin in range(0, len(ids), page_size):
-        page = sql_runs(engine, ids[begin:begin + page_size])
-        if page:
-            yield page
+        return iter_runs(client, experiment_id, None, page_size)
+    searched = False
+
+    def read_page(chunk: Sequence[str]) -> list[Run]:
+        nonlocal searched
+        if not searched:
+            try:
+                return sql_runs(engine, chunk)
+            except Exception:
+                searched = True  # the same tables would fail again on every page
+        return _runs_by_id(client, experiment_id, chunk)
+
+    return _pages_of(ids, page_size, read_page)
 
 
 def selected_run_ids(run_ids: Sequence[str] | str | None, experiment_name: str | None,
@@ -430,8 +449,8 @@ def _recognize(run: Run, run_stats: tuple | None, options: dict, artifacts: str,
             # a run whose logged keys the database lacks is not (all) in it
             or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
         return
-    history = history_digest(run_stats, with_kept_options(options, run.data.tags), artifacts,
-                             run.info.status == "RUNNING", run)
+    kept, partial = _run_options(options, run)
+    history = history_digest(run_stats, kept, artifacts, partial, run)
     histories[run.info.run_id] = history
     tags = run.data.tags
     if tags.get(TAG_HISTORY) == history and TAG_DIGEST in tags:
@@ -484,14 +503,16 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
                 held.append(result)
                 waiting += isinstance(result, _Deferred)
                 if waiting >= RUNS_PER_COMMIT or not waiting:
-                    for settled in _settled(client, held):
+                    # Written now: held is emptied before yielding, so a caller closing the
+                    # iterator at one of these yields does not have them logged again below.
+                    done, held, waiting = _settled(client, held), [], 0
+                    for settled in done:
                         breaker.record(settled)
                         yield settled
-                    held, waiting = [], 0
-            for settled in _settled(client, held):
+            done, held = _settled(client, held), []
+            for settled in done:
                 breaker.record(settled)
                 yield settled
-            held = []
         finally:
             # Stopped early (the caller closed the iterator, or a run raised): runs whose
             # artifacts are up still get their metrics and tags; runs not started are not started.
