@@ -552,8 +552,10 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
     width = max(len(r[0]) for r in table)
     for label, seconds in table:
         print(f"  {label:<{width}}  {seconds:8.2f} s  {1000 * seconds / n:7.2f} ms/run")
+    # PostgreSQL's targets are the floor, end to end, re-diagnosis and memory (issue 14); the read
+    # vs naive and HTTP targets are SQLite's, so those ratios are printed without one here.
     print("\nratios (same run, same store):")
-    print(f"  read vs naive            {verdict(t_naive / t_read, TARGETS['read_vs_naive'])}")
+    print(f"  read vs naive            {t_naive / t_read:6.1f}x")
     print(f"  read vs MLflow batched   {t_bulk / t_read:6.1f}x")
     print(f"  public reader vs naive   {t_naive / t_public:6.1f}x; vs MLflow batched "
           f"{t_bulk / t_public:.1f}x")
@@ -590,7 +592,7 @@ def _main_postgresql(args: argparse.Namespace, folder: Path, store: PgStore) -> 
         print(f"\nHTTP (mlflow server --workers 1 on PostgreSQL, 127.0.0.1, first {http_runs} runs):")
         print(f"  naive read  {t_hn:8.2f} s  {1000 * t_hn / http_runs:7.1f} ms/run")
         print(f"  our read    {t_ho:8.2f} s  {1000 * t_ho / http_runs:7.1f} ms/run")
-        print(f"  ratio       {verdict(t_hn / t_ho, TARGETS['http_vs_naive'])}")
+        print(f"  ratio       {t_hn / t_ho:6.1f}x")
         print(f"  server load, reading all {n} runs: {read_requests} requests in {t_all:.2f} s = "
               f"{read_requests / t_all:.1f} req/s, {p_all / t_all:,.0f} rows/s")
         print(f"  server load, diagnosing {ok_h} runs (json): {diag_requests} requests in "

@@ -19,7 +19,23 @@ worse: a rising curve is fitted as flat) and ``c >= 0`` for the bounded kinds (n
 - ``exp3``: ``g = exp(-t / tau)``; ``wbl4`` (Weibull, also Janoschek's form):
   ``g = exp(-(t / tau)^delta)``; ``mmf4`` (Morgan-Mercer-Flodin): ``g = 1 / (1 + (t / tau)^delta)``;
 - ``last``: the mean of the last ``max(3, n/10)`` values, held flat ("last value", LCDB's hard
-  baseline late in a curve).
+  baseline late in a curve);
+- ``rising``: for a curve that has turned (below), its trend since its best epoch continued:
+  ``h = intercept + slope log t`` by least squares over the epochs from the best on (a power law
+  in ``z`` rising ever more slowly). On any other curve it has weight 0.
+
+A curve has turned when it has been getting worse since its best: the epochs from the best on
+are at least ``MIN_EPOCHS`` and a quarter of the epochs seen (a rise over a few epochs of a long
+curve is one of its wiggles, not a regime), their trend slope is positive, and the recent level
+(the ``last`` member) lies more than ``2 sigma`` above the best. The learning-curve families above
+describe a curve improving towards a floor; fitted to a curve that overfits (validation loss
+rising for many epochs) they level off at the mean of its worse part, below where the curve now
+is, and forecast an improvement the curve is not making. On a turned curve ``rising`` gets the
+weight ``w`` of the sloped line against a flat one (``_Rise.weight``: the Schwarz approximation of
+their likelihood ratio, ``1 / (1 + exp(-(t^2 - ln k) / 2))``, ``t`` the slope over its standard
+error, ``k`` the epochs since the best; about 1 for a clear rise); the other members share
+``1 - w`` as their backtest says, the belief that the rise stops. Its ``epochs_to_plateau`` is its
+best epoch.
 
 Fitting is variable projection on a fixed grid of the nonlinear parameters (``alpha``, ``b``,
 ``tau``, ``delta``): at each grid point ``c`` and ``a`` are a closed-form least-squares fit
@@ -38,8 +54,9 @@ whole curve and averaged in ``h`` with these weights: ``predict(epoch)``.
 
 ``interval(epoch)``: the weighted mean +- ``z_(1/2 + level/2)`` weighted sd of the members at
 ``epoch`` in ``h`` (multiplicative for a loss): the interval of the curve's level, not of one noisy
-value. ``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual
-second differences).
+value. ``rising`` adds the variance of its fitted line there (``s^2 (1/k + (log t - mean)^2 /
+Sxx)``), weighted like its spread. ``sigma`` is the robust noise of ``h``
+(``plateau._noise_from_differences``: the residual second differences).
 
 What is reported (in the curve's own units and epochs):
 
@@ -47,10 +64,12 @@ What is reported (in the curve's own units and epochs):
   the forecast level at ``epoch``; ``best_interval(epoch)`` the same at both ends of the interval,
   the better end also lowered by the luck of the extra noisy epochs (the best of ``k`` noisy
   values lies up to ``sigma sqrt(2 ln(1 + k))`` beyond their level; at most ``1 sigma``);
-- ``asymptote``: the forecast level at ``HORIZON`` (100) x the epochs seen;
+- ``asymptote``: the forecast level at ``HORIZON`` (100) x the epochs seen (for a turned curve, a
+  level still rising);
 - ``epochs_to_plateau``: the first epoch from which the forecast stays within the tolerance of the
   asymptote (``max(0.01 x the fitted improvement, 2 sigma)``, the plateau tolerance of
-  ``diagnose_curves``), searched up to 100 x the epochs seen; None beyond;
+  ``diagnose_curves``), searched up to 100 x the epochs seen; None beyond; for a turned curve, its
+  best epoch (where it stopped improving);
 - ``epoch_2x = 2 (last + 1) - 1``, the last epoch of twice as many epochs: ``value_at_2x``
   (``value_at_2x_low``, ``value_at_2x_high``) = ``predict`` / ``interval`` there, ``best_at_2x``,
   and ``gain_if_doubled`` (``gain_low``, ``gain_high``): how much better the best value gets by
@@ -81,8 +100,10 @@ HORIZON = 100            # epochs_to_plateau is searched up to HORIZON x the epo
 _SPLITS = (0.4, 0.5, 0.6, 0.7, 0.8)  # backtest: fit the first fraction, predict the rest
 _FULL_SAY = 60           # epochs at which the backtest has its full say (see _weights)
 _LUCK_MAX = 1.0
+_TURN_SPAN = 0.25        # a turn spans at least this share of the epochs seen (and MIN_EPOCHS)
 _FAR = 10                # forecast_sentence: levelling off past this many x the epochs is "slowly"
-FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last")
+FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last", "rising")
+_PARAMETRIC = len(FAMILIES) - 2
 _TINY = 1e-12
 
 
@@ -207,6 +228,61 @@ def _fit_members(sums: _Sums, m: int, fam: np.ndarray, floor: float, n_families:
 
 
 @dataclass(frozen=True)
+class _Rise:
+    """The trend of a turned curve since its best epoch: ``h = intercept + slope log t``, with
+    what the variance of the fitted line needs (residual variance, points, mean log t, Sxx)."""
+
+    intercept: float
+    slope: float
+    resid_var: float
+    k: int
+    mean_log_t: float
+    sxx: float
+    bounded: bool
+
+    @staticmethod
+    def of(h: np.ndarray, t: np.ndarray, best_i: int, last_h: float, sigma: float,
+           bounded: bool) -> _Rise | None:
+        """The rise of a curve that has turned (see the module docstring), else None."""
+        k = h.size - best_i
+        if k < max(MIN_EPOCHS, _TURN_SPAN * h.size) or last_h - h[best_i] <= 2.0 * sigma:
+            return None
+        lt, hh = np.log(t[best_i:]), h[best_i:]
+        mean_lt = float(lt.mean())
+        dev = lt - mean_lt
+        sxx = float(dev @ dev)
+        if sxx <= 0:
+            return None
+        slope = float(dev @ (hh - hh.mean())) / sxx
+        resid = hh - hh.mean() - slope * dev
+        resid_var = float(resid @ resid) / (k - 2)
+        if slope <= 0:
+            return None
+        return _Rise(float(hh.mean()) - slope * mean_lt, slope, resid_var, k, mean_lt, sxx,
+                     bounded)
+
+    @property
+    def weight(self) -> float:
+        """How much the rise is believed over the curve holding level since its best: the
+        posterior of the sloped line against the flat one, equal priors, by the Schwarz (BIC)
+        approximation of their likelihood ratio for one extra parameter: ``exp((t^2 - ln k) /
+        2)``, ``t`` the slope over its standard error."""
+        t2 = self.slope * self.slope * self.sxx / max(self.resid_var, 1e-300)
+        return float(1.0 / (1.0 + math.exp(-min(700.0, (t2 - math.log(self.k)) / 2.0))))
+
+    def h(self, t: np.ndarray) -> np.ndarray:
+        return self.intercept + self.slope * np.log(t)
+
+    def z(self, t: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.exp(self.h(t)) if self.bounded else self.h(t)
+
+    def var(self, t: np.ndarray) -> np.ndarray:
+        """Variance of the fitted line (the level, not one noisy value) at ``t``."""
+        return self.resid_var * (1.0 / self.k + (np.log(t) - self.mean_log_t) ** 2 / self.sxx)
+
+
+@dataclass(frozen=True)
 class _Ensemble:
     """Members fitted on a prefix of the curve, in ``z``: evaluated anywhere on the grid's t."""
 
@@ -214,20 +290,26 @@ class _Ensemble:
     c: np.ndarray
     a: np.ndarray
     last: float
+    rise: _Rise | None = None
 
-    def members(self, g_rows: np.ndarray) -> np.ndarray:
-        """(members, points): each parametric member, then ``last``, at the grid's columns."""
-        return self.at(g_rows[self.rows])
+    def members(self, g_rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(members, points): each parametric member, then ``last`` and ``rising``, at the grid's
+        columns ``t``."""
+        return self.at(g_rows[self.rows], t)
 
-    def at(self, g_own: np.ndarray) -> np.ndarray:
-        """(members, points) from the basis rows of the members themselves."""
+    def at(self, g_own: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(members, points) from the basis rows of the members themselves, at ``t``."""
         par = self.c[:, None] + self.a[:, None] * g_own
-        return np.vstack([par, np.full((1, g_own.shape[1]), self.last)])
+        last = np.full((1, t.size), self.last)
+        rising = last if self.rise is None else self.rise.z(t)[None, :]
+        return np.vstack([par, last, rising])
 
 
 def _weights(bt_mse: np.ndarray, sigma: float, n: int) -> np.ndarray:
-    """Member weights from the backtest: ``(mse + sigma^2)^-p``, ``p = min(1, n / _FULL_SAY)``."""
+    """Member weights from the backtest: ``(mse + sigma^2)^-p``, ``p = min(1, n / _FULL_SAY)``;
+    ``rising`` (the last member) gets none: it is the only member of a turned curve."""
     w = 1.0 / (bt_mse + sigma * sigma + 1e-12) ** min(1.0, n / _FULL_SAY)
+    w[-1] = 0.0
     return w / w.sum()
 
 
@@ -276,14 +358,16 @@ class _Space:
 
     def from_h(self, h: Any) -> Any:
         hh = np.asarray(h, dtype=np.float64)
-        with np.errstate(over="ignore"):
+        # A level rising far beyond the largest float (a turned curve of 1e300s extrapolated
+        # 100-fold) is inf: reported as None, as every non-finite number is.
+        with np.errstate(over="ignore", invalid="ignore"):
             z = np.exp(hh) if self.bounded else hh
-        if self.kind == "positive":
-            out = z * self.scale
-        elif self.kind == "error_rate":
-            out = 1.0 - z * self.scale
-        else:
-            out = self.sign * (z * self.scale + self.offset)
+            if self.kind == "positive":
+                out = z * self.scale
+            elif self.kind == "error_rate":
+                out = 1.0 - z * self.scale
+            else:
+                out = self.sign * (z * self.scale + self.offset)
         return float(out) if out.ndim == 0 else out
 
 
@@ -309,9 +393,11 @@ class _State:
         flat = e.reshape(-1)
         t = np.maximum(flat - self.first_epoch + 1.0, 1.0)
         members = self.space.h_of_z(
-            self.members.at(_basis(_params(self.span)[self.members.rows], t)))
+            self.members.at(_basis(_params(self.span)[self.members.rows], t), t))
         mean = self.weights @ members
         spread = self.weights @ (members - mean) ** 2
+        if self.members.rise is not None:
+            spread = spread + self.weights[-1] * self.members.rise.var(t)
         sd = np.sqrt(spread)
         return mean.reshape(e.shape), sd.reshape(e.shape)
 
@@ -437,13 +523,12 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     t = (x - x[0] + 1).astype(np.float64)
     span = int(t[-1])
     g, fam = _grid(t, span)
-    n_par = len(FAMILIES) - 1
 
     ends = tuple(sorted({round(frac * n) for frac in _SPLITS if 4 <= round(frac * n) < n} | {n}))
     sums = _Sums.of(g, z, wts, ends)
 
     def fit(m: int) -> _Ensemble:
-        rows, c, a = _fit_members(sums, m, fam, space.floor, n_par)
+        rows, c, a = _fit_members(sums, m, fam, space.floor, _PARAMETRIC)
         k = max(3, m // 10)
         return _Ensemble(rows, c, a, float(z[m - k:m].mean()))
 
@@ -451,28 +536,38 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     mse = np.zeros(len(FAMILIES))
     used = 0
     for m in ends[:-1]:
-        pred = space.h_of_z(fit(m).members(g[:, m:]))
+        pred = space.h_of_z(fit(m).members(g[:, m:], t[m:]))
         mse += np.mean((pred - h[m:]) ** 2, axis=1)
         used += 1
     mse /= max(used, 1)
     sigma = _noise_from_differences(h)
-    w = _weights(mse, sigma, n)
-    full = fit(n)
     best_i = int(np.argmin(h))
+    full = fit(n)
+    rise = _Rise.of(h, t, best_i, float(space.h_of_z(np.array(full.last))), sigma,
+                    space.bounded)
+    w = _weights(mse, sigma, n)
+    if rise is not None:
+        # the learning-curve members cannot follow a rise: they hold the belief that it stops
+        w = (1.0 - rise.weight) * w
+        w[-1] = rise.weight
+        full = replace(full, rise=rise)
     first, last = int(x[0]), int(x[-1])
     state = _State(space, first, last, span, full, w, sigma, float(h[best_i]), mse)
     asym_h = float(state.at(np.array([float(first + HORIZON * span)]))[0][0])
 
-    # epochs_to_plateau: the first epoch from which the forecast stays within tol of the asymptote.
-    fitted, _ = state.at(x)
-    tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
-    probe = np.unique(np.concatenate([
-        x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
-        np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
-    curve, _ = state.at(probe)
-    off = np.flatnonzero(curve - asym_h > tol)
-    plateau_at = int(probe[0]) if off.size == 0 else (
-        int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
+    if rise is not None:
+        plateau_at: int | None = int(x[best_i])
+    else:
+        # the first epoch from which the forecast stays within tol of the asymptote
+        fitted, _ = state.at(x)
+        tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
+        probe = np.unique(np.concatenate([
+            x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
+            np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
+        curve, _ = state.at(probe)
+        off = np.flatnonzero(curve - asym_h > tol)
+        plateau_at = int(probe[0]) if off.size == 0 else (
+            int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
 
     epoch_2x = 2 * (last + 1) - 1
     result = ForecastResult(

@@ -146,3 +146,50 @@ def test_sentence_says_a_slow_power_law_tail_keeps_improving_slowly():
     flat = forecast_curve(0.5 + 2.0 * np.exp(-t / 2.0))
     assert "it levelled off near epoch" in forecast_sentence(flat, "val_loss")
     assert forecast_sentence(forecast_curve([1.0, 0.9]), "val_loss") == ""
+
+
+def _u_curve(n: int, best: int, rise: float = 0.004, seed: int = 3) -> np.ndarray:
+    """A validation loss that learns until ``best`` and then overfits: rising ``rise`` an epoch."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, n + 1, dtype=float)
+    learning = 0.3 + 2.0 * np.minimum(t, best + 1) ** -0.7
+    return learning + rise * np.maximum(t - best - 1, 0) + rng.normal(0, 0.002, n)
+
+
+def test_a_curve_that_turned_is_forecast_to_keep_rising_not_to_improve():
+    """Validation loss rising for 20 epochs after its best (overfitting): the learning-curve
+    members alone would level off at the mean of the rising part, below where the curve is now,
+    and forecast an improvement; the forecast instead continues the rise, promises no gain, and
+    says the curve stopped improving at its best epoch."""
+    y = _u_curve(50, best=29)
+    f = forecast_curve(y)
+    recent = y[-5:].mean()
+    assert f.weights["rising"] > 0.99
+    assert f.value_at_2x > recent and f.value_at_2x_low > recent - 0.01
+    assert f.predict(60) > y[-10:].mean()
+    assert f.gain_if_doubled == pytest.approx(0.0, abs=1e-9)
+    assert f.best_at_2x == pytest.approx(y.min())
+    assert f.epochs_to_plateau == f.best_epoch == int(np.argmin(y))
+    lo, hi = f.interval(70)
+    assert lo <= f.predict(70) <= hi
+    future = f.predict(np.arange(50, 100))
+    assert np.all(np.diff(future) >= 0)
+
+
+def test_a_short_wiggle_after_the_best_is_not_a_turn():
+    """A long learning curve whose last few epochs rise (fewer than a quarter of its epochs) is
+    still forecast by the learning-curve members: "rising" has no weight."""
+    y = _pow_curve(80)
+    y[-6:] += np.linspace(0.002, 0.02, 6)
+    f = forecast_curve(y)
+    assert f.weights["rising"] == 0.0
+    assert f.value_at_2x < y[-6:].max()
+
+
+def test_a_turned_accuracy_is_forecast_to_keep_falling():
+    """The same in max mode: an accuracy that peaked and has been falling since."""
+    acc = 1.0 - _u_curve(60, best=30, rise=0.003) / 3.0
+    f = forecast_curve(acc, mode="max")
+    assert f.space == "error_rate" and f.weights["rising"] > 0.9
+    assert f.value_at_2x < acc[-5:].mean()
+    assert f.best_at_2x == pytest.approx(acc.max())
