@@ -102,6 +102,23 @@ def test_a_changed_option_invalidates_the_skip(client, tracking_uri, experiment)
     assert history[1].timestamp > history[0].timestamp  # the newer value is the latest
 
 
+def test_other_code_invalidates_the_skip(client, tracking_uri, experiment, monkeypatch):
+    """A run diagnosed by other code (an upgrade, or a checkout changed without a version bump)
+    is diagnosed again: the package's source is an input of the digest, beside its version."""
+    from mlflow_plateau.tracking import unchanged
+
+    _, ids = experiment
+    diagnose_all(tracking_uri, artifacts="json")
+    assert all(skipped(d) for d in diagnose_all(tracking_uri, artifacts="json").values())
+    old = client.get_run(ids[0]).data.tags[TAG_DIGEST]
+    assert len(unchanged.code_digest()) == 64
+    monkeypatch.setattr(unchanged, "code_digest", lambda: "0" * 64)
+    again = diagnose_all(tracking_uri, artifacts="json")
+    assert not any(skipped(d) for d in again.values())
+    assert client.get_run(ids[0]).data.tags[TAG_DIGEST] != old
+    assert all(skipped(d) for d in diagnose_all(tracking_uri, artifacts="json").values())
+
+
 def test_a_new_metric_point_invalidates_the_skip(client, tracking_uri, experiment):
     from mlflow.entities import Metric
 

@@ -1,7 +1,8 @@
 """Recognizing a run whose diagnosis is already current, so re-diagnosing it costs only a comparison.
 
 ``input_digest`` is the SHA-256 of everything a diagnosis and its artifacts are made from: this
-package's version, the diagnosis options, the artifact level, whether the run is still RUNNING, the
+package's version and source code (``code_digest``: a checkout changed without a version bump
+diagnoses again), the diagnosis options, the artifact level, whether the run is still RUNNING, the
 run's own metric curves (steps and values, bit for bit) and, for ``artifacts="all"``, what the
 report shows besides the curves (run name, params, the run's own tags). ``diagnose_runs`` writes it
 as the tag ``plateau.digest`` in the same ``log_batch`` as the diagnosis, after the artifacts are
@@ -31,6 +32,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +55,21 @@ def report_inputs(run: Run) -> dict[str, Any]:
     return {"run_name": run.info.run_name, "params": dict(run.data.params), "tags": tags}
 
 
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 (hex) of this package's Python source, file names included: the code that makes a
+    diagnosis is one of its inputs, and the version alone is not bumped for every change."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def _head(kind: str, options: Mapping[str, Any], artifacts: str, partial: bool,
           run: Run | None) -> bytes:
-    head = {"kind": kind, "version": __version__, "options": dict(options),
+    head = {"kind": kind, "version": __version__, "code": code_digest(), "options": dict(options),
             "artifacts": artifacts, "partial": bool(partial)}
     if artifacts == "all" and run is not None:
         head["report"] = report_inputs(run)
