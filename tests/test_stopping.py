@@ -37,6 +37,19 @@ def test_patience_still_stops_an_overfitting_curve():
     assert r.reason == "patience" and r.result.best_epoch == 8
 
 
+def test_a_turned_curve_stops_on_the_forecast_before_patience_at_no_loss():
+    """Validation loss that learned until epoch 20 and has risen steadily since (overfitting):
+    once the rise spans a quarter of the epochs the forecast holds no gain, so training stops
+    before EarlyStopping(patience=10) would, keeping the same best epoch."""
+    e = np.arange(60)
+    y = 0.3 + 2.0 * np.minimum(e + 1, 21) ** -0.7 + 0.004 * np.maximum(e - 20, 0)
+    keras = early_stopping_replay(y, patience=10)
+    r = forecast_stopping_replay(y, patience=10)
+    assert keras.stopped_epoch == 30 and keras.best_epoch == 20
+    assert r.reason == "forecast" and r.result.stopped_epoch < keras.stopped_epoch
+    assert r.result.best_epoch == 20
+
+
 def test_max_mode_and_bad_input():
     acc = 1.0 - 0.5 * np.exp(-np.arange(50) / 3.0)
     assert forecast_stopping_replay(acc, mode="max").result.stopped_epoch is not None
