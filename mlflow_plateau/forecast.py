@@ -20,22 +20,25 @@ worse: a rising curve is fitted as flat) and ``c >= 0`` for the bounded kinds (n
   ``g = exp(-(t / tau)^delta)``; ``mmf4`` (Morgan-Mercer-Flodin): ``g = 1 / (1 + (t / tau)^delta)``;
 - ``last``: the mean of the last ``max(3, n/10)`` values, held flat ("last value", LCDB's hard
   baseline late in a curve);
-- ``rising``: for a curve that has turned (below), its trend since its best epoch continued:
-  ``h = intercept + slope log t`` by least squares over the epochs from the best on (a power law
-  in ``z`` rising ever more slowly). On any other curve it has weight 0.
+- ``rising``: for a curve that has turned (below), the trend of the recent half of its epochs
+  since the best continued: ``h = intercept + slope log t`` by least squares (a power law in
+  ``z`` rising ever more slowly), never beyond what the curve can take (an accuracy of 0). On any
+  other curve it has weight 0.
 
-A curve has turned when it has been getting worse since its best: the epochs from the best on
-are at least ``MIN_EPOCHS`` and a quarter of the epochs seen (a rise over a few epochs of a long
-curve is one of its wiggles, not a regime), their trend slope is positive, and the recent level
-(the ``last`` member) lies more than ``2 sigma`` above the best. The learning-curve families above
-describe a curve improving towards a floor; fitted to a curve that overfits (validation loss
-rising for many epochs) they level off at the mean of its worse part, below where the curve now
-is, and forecast an improvement the curve is not making. On a turned curve ``rising`` gets the
-weight ``w`` of the sloped line against a flat one (``_Rise.weight``: the Schwarz approximation of
-their likelihood ratio, ``1 / (1 + exp(-(t^2 - ln k) / 2))``, ``t`` the slope over its standard
-error, ``k`` the epochs since the best; about 1 for a clear rise); the other members share
-``1 - w`` as their backtest says, the belief that the rise stops. Its ``epochs_to_plateau`` is its
-best epoch.
+A curve has turned when it has got worse since its best, for a while and by a trend: the epochs
+after the best are at least ``MIN_EPOCHS`` and a quarter of the epochs seen (a rise over a few
+epochs of a long curve is one of its wiggles, not a regime), the recent level (the ``last``
+member) lies more than ``2 sigma`` above the best, and so does the least-squares line through the
+epochs after the best (``slope x (log t_last - log t_first) > 2 sigma``): the best of a flat
+noisy curve is a low draw of its noise, above which its recent level always sits. The
+learning-curve families describe a curve improving towards a floor; fitted to a curve that
+overfits they level off at the mean of its worse part, below where the curve now is, and
+forecast an improvement it is not making. A turned curve is therefore forecast by ``rising``,
+with the weight ``w`` of its sloped line against a flat one (``_Rise.weight``: the Schwarz
+approximation of their likelihood ratio, ``1 / (1 + exp(-(t^2 - ln k) / 2))``, ``t`` the slope
+over its standard error, ``k`` its epochs; 0 when the recent half no longer rises), and by
+``last`` (the recent level held) with ``1 - w``; the learning-curve members get none. Its
+``epochs_to_plateau`` is its best epoch.
 
 Fitting is variable projection on a fixed grid of the nonlinear parameters (``alpha``, ``b``,
 ``tau``, ``delta``): at each grid point ``c`` and ``a`` are a closed-form least-squares fit
@@ -55,8 +58,10 @@ whole curve and averaged in ``h`` with these weights: ``predict(epoch)``.
 ``interval(epoch)``: the weighted mean +- ``z_(1/2 + level/2)`` weighted sd of the members at
 ``epoch`` in ``h`` (multiplicative for a loss): the interval of the curve's level, not of one noisy
 value. ``rising`` adds the variance of its fitted line there (``s^2 (1/k + (log t - mean)^2 /
-Sxx)``), weighted like its spread. ``sigma`` is the robust noise of ``h``
-(``plateau._noise_from_differences``: the residual second differences).
+Sxx)``), weighted like its spread, and on a turned curve ``last`` adds the variance of its
+recent mean. No level goes beyond ``_Space.h_max`` (an accuracy below 0, a loss beyond floats).
+``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual second
+differences).
 
 What is reported (in the curve's own units and epochs):
 
@@ -239,39 +244,54 @@ class _Rise:
     mean_log_t: float
     sxx: float
     bounded: bool
+    h_max: float   # the highest level z can take: an accuracy of 0, the largest float of a loss
+    rising: bool   # the recent half of the epochs since the best still rises
+    last_var: float = 0.0  # variance of the recent level (the ``last`` member's mean)
 
     @staticmethod
-    def of(h: np.ndarray, t: np.ndarray, best_i: int, last_h: float, sigma: float,
-           bounded: bool) -> _Rise | None:
-        """The rise of a curve that has turned (see the module docstring), else None."""
-        k = h.size - best_i
-        if k < max(MIN_EPOCHS, _TURN_SPAN * h.size) or last_h - h[best_i] <= 2.0 * sigma:
-            return None
-        lt, hh = np.log(t[best_i:]), h[best_i:]
+    def _line(lt: np.ndarray, hh: np.ndarray) -> tuple[float, float, float, float, float]:
+        """Least squares ``hh ~ intercept + slope lt``: (intercept, slope, residual variance,
+        mean lt, Sxx)."""
         mean_lt = float(lt.mean())
         dev = lt - mean_lt
         sxx = float(dev @ dev)
-        if sxx <= 0:
-            return None
-        slope = float(dev @ (hh - hh.mean())) / sxx
+        slope = float(dev @ (hh - hh.mean())) / sxx if sxx > 0 else 0.0
         resid = hh - hh.mean() - slope * dev
-        resid_var = float(resid @ resid) / (k - 2)
-        if slope <= 0:
+        return (float(hh.mean()) - slope * mean_lt, slope,
+                float(resid @ resid) / max(hh.size - 2, 1), mean_lt, sxx)
+
+    @staticmethod
+    def of(h: np.ndarray, t: np.ndarray, best_i: int, last_h: float, sigma: float,
+           bounded: bool, h_max: float) -> _Rise | None:
+        """The rise of a curve that has turned (see the module docstring), else None."""
+        after = slice(best_i + 1, h.size)  # the best is a low draw of the noise: left out
+        k = h.size - best_i - 1
+        if k < max(MIN_EPOCHS, _TURN_SPAN * h.size) or last_h - h[best_i] <= 2.0 * sigma:
             return None
-        return _Rise(float(hh.mean()) - slope * mean_lt, slope, resid_var, k, mean_lt, sxx,
-                     bounded)
+        lt, hh = np.log(t[after]), h[after]
+        slope = _Rise._line(lt, hh)[1]
+        if slope * (lt[-1] - lt[0]) <= 2.0 * sigma:  # worse by a trend, not by a lucky best
+            return None
+        # Still rising now, or a rise that has held level since? The recent half tells.
+        half = k // 2
+        intercept, slope, resid_var, mean_lt, sxx = _Rise._line(lt[half:], hh[half:])
+        return _Rise(intercept, slope, resid_var, k - half, mean_lt, sxx, bounded, h_max,
+                     slope > 0 and sxx > 0)
 
     @property
     def weight(self) -> float:
         """How much the rise is believed over the curve holding level since its best: the
         posterior of the sloped line against the flat one, equal priors, by the Schwarz (BIC)
         approximation of their likelihood ratio for one extra parameter: ``exp((t^2 - ln k) /
-        2)``, ``t`` the slope over its standard error."""
+        2)``, ``t`` the slope over its standard error; 0 when the recent half of those epochs
+        no longer rises (the curve got worse, then held level)."""
+        if not self.rising:
+            return 0.0
         t2 = self.slope * self.slope * self.sxx / max(self.resid_var, 1e-300)
         return float(1.0 / (1.0 + math.exp(-min(700.0, (t2 - math.log(self.k)) / 2.0))))
 
     def h(self, t: np.ndarray) -> np.ndarray:
-        return self.intercept + self.slope * np.log(t)
+        return np.minimum(self.intercept + self.slope * np.log(t), self.h_max)
 
     def z(self, t: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):
@@ -307,7 +327,8 @@ class _Ensemble:
 
 def _weights(bt_mse: np.ndarray, sigma: float, n: int) -> np.ndarray:
     """Member weights from the backtest: ``(mse + sigma^2)^-p``, ``p = min(1, n / _FULL_SAY)``;
-    ``rising`` (the last member) gets none: it is the only member of a turned curve."""
+    ``rising`` (the last member) gets none here: on a turned curve it gets its own weight
+    (``_Rise.weight``) and these share the rest."""
     w = 1.0 / (bt_mse + sigma * sigma + 1e-12) ** min(1.0, n / _FULL_SAY)
     w[-1] = 0.0
     return w / w.sum()
@@ -346,6 +367,15 @@ class _Space:
     def floor(self) -> float:
         return 0.0 if self.bounded else -math.inf
 
+    @property
+    def h_max(self) -> float:
+        """The highest ``h`` a level may rise to: an accuracy of 0, a loss within floats."""
+        if self.kind == "error_rate":
+            return -math.log(self.scale)
+        if self.kind == "positive":
+            return min(700.0, 700.0 - math.log(self.scale))
+        return math.inf
+
     def to_z(self, y: np.ndarray) -> np.ndarray:
         if self.kind == "positive":
             return y / self.scale
@@ -357,10 +387,10 @@ class _Space:
         return np.log(np.maximum(z, _TINY)) if self.bounded else z
 
     def from_h(self, h: Any) -> Any:
-        hh = np.asarray(h, dtype=np.float64)
-        # A level rising far beyond the largest float (a turned curve of 1e300s extrapolated
-        # 100-fold) is inf: reported as None, as every non-finite number is.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # No level beyond what the curve can take (an accuracy below 0, a loss beyond floats),
+        # however far a rising member or the upper end of an interval reaches.
+        hh = np.minimum(np.asarray(h, dtype=np.float64), self.h_max)
+        with np.errstate(over="ignore"):
             z = np.exp(hh) if self.bounded else hh
             if self.kind == "positive":
                 out = z * self.scale
@@ -397,7 +427,8 @@ class _State:
         mean = self.weights @ members
         spread = self.weights @ (members - mean) ** 2
         if self.members.rise is not None:
-            spread = spread + self.weights[-1] * self.members.rise.var(t)
+            rise = self.members.rise
+            spread = spread + self.weights[-1] * rise.var(t) + self.weights[-2] * rise.last_var
         sd = np.sqrt(spread)
         return mean.reshape(e.shape), sd.reshape(e.shape)
 
@@ -436,6 +467,7 @@ class ForecastResult:
     gain_low: float | None = None
     gain_high: float | None = None
     weights: dict[str, float] = field(default_factory=dict)
+    turned: bool = False   # worse since its best: forecast by "rising" and "last" alone
     state: _State | None = field(default=None, repr=False, compare=False)
 
     def _state(self) -> _State:
@@ -544,28 +576,34 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     best_i = int(np.argmin(h))
     full = fit(n)
     rise = _Rise.of(h, t, best_i, float(space.h_of_z(np.array(full.last))), sigma,
-                    space.bounded)
-    w = _weights(mse, sigma, n)
-    if rise is not None:
-        # the learning-curve members cannot follow a rise: they hold the belief that it stops
-        w = (1.0 - rise.weight) * w
-        w[-1] = rise.weight
-        full = replace(full, rise=rise)
+                    space.bounded, space.h_max)
     first, last = int(x[0]), int(x[-1])
-    state = _State(space, first, last, span, full, w, sigma, float(h[best_i]), mse)
-    asym_h = float(state.at(np.array([float(first + HORIZON * span)]))[0][0])
+    horizon = np.array([float(first + HORIZON * span)])
+    learning = _State(space, first, last, span, full, _weights(mse, sigma, n), sigma,
+                      float(h[best_i]), mse)
+    state = learning
+    if rise is not None:
+        recent = h[n - max(3, n // 10):]
+        rise = replace(rise, last_var=float(np.var(recent, ddof=1)) / recent.size)
+        # Worse than its best: the learning-curve members would level it off at the mean of its
+        # worse part, below where it is. It keeps rising, or holds its recent level (last).
+        w = np.zeros(len(FAMILIES))
+        w[-1] = rise.weight
+        w[-2] = 1.0 - rise.weight
+        state = replace(learning, members=replace(full, rise=rise), weights=w)
+    asym_h = float(state.at(horizon)[0][0])
 
     if rise is not None:
-        plateau_at: int | None = int(x[best_i])
+        plateau_at: int | None = int(x[best_i])  # it stopped improving there
     else:
-        # the first epoch from which the forecast stays within tol of the asymptote
-        fitted, _ = state.at(x)
+        # the first epoch from which the learning members stay within tol of their asymptote
+        fitted, _ = learning.at(x)
         tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
         probe = np.unique(np.concatenate([
             x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
             np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
-        curve, _ = state.at(probe)
-        off = np.flatnonzero(curve - asym_h > tol)
+        curve, _ = learning.at(probe)
+        off = np.flatnonzero(curve - float(learning.at(horizon)[0][0]) > tol)
         plateau_at = int(probe[0]) if off.size == 0 else (
             int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
 
@@ -573,7 +611,8 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     result = ForecastResult(
         False, mode, float(level), n, last, float(y[best_i]), int(x[best_i]), space.kind,
         space.from_h(asym_h), plateau_at, epoch_2x,
-        weights={name: float(v) for name, v in zip(FAMILIES, w, strict=True)}, state=state)
+        weights={name: float(v) for name, v in zip(FAMILIES, state.weights, strict=True)},
+        turned=rise is not None, state=state)
     low2, high2 = result.interval(float(epoch_2x))
     best2 = result.best(float(epoch_2x))
     b_lo, b_hi = result.best_interval(float(epoch_2x))
@@ -595,12 +634,17 @@ def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
     off near epoch 140": ``value_at_2x`` with its interval, then ``epochs_to_plateau``. A curve
     forecast to level off only past ``_FAR`` (10) x its epochs is said to keep improving slowly,
     with how many times its epochs that takes: "near epoch 3563" of a 40-epoch run reads as a
-    promise, when it is a power law's slow tail.
+    promise, when it is a power law's slow tail. A turned curve (see the module docstring) is
+    said to have stopped improving at its best epoch, and whether it is still getting worse.
     """
     if result is None or result.insufficient or result.value_at_2x is None:
         return ""
     text = (f"; training 2x longer would bring {monitor} to about {result.value_at_2x:.3g} "
             f"({result.value_at_2x_low:.3g}–{result.value_at_2x_high:.3g})")
+    if result.turned:
+        still = result.weights.get("rising", 0.0) >= 0.5
+        return text + (f"; it stopped improving at epoch {result.epochs_to_plateau} and "
+                       + ("is still getting worse" if still else "has held a worse level since"))
     if result.epochs_to_plateau is None:
         return text + f"; it does not level off within {HORIZON}x the epochs seen"
     if result.last_epoch is not None and result.epochs_to_plateau <= result.last_epoch:

@@ -193,3 +193,58 @@ def test_a_turned_accuracy_is_forecast_to_keep_falling():
     assert f.space == "error_rate" and f.weights["rising"] > 0.9
     assert f.value_at_2x < acc[-5:].mean()
     assert f.best_at_2x == pytest.approx(acc.max())
+
+
+def test_a_curve_that_got_worse_then_held_level_is_forecast_at_its_recent_level():
+    """Validation loss that rose for 10 epochs after its best and has held level since: no fall
+    below where it is (the learning-curve members would level it off at the mean of its worse
+    part), and no more than the recent half's own (noise) slope of rise: the recent level."""
+    rng = np.random.default_rng(5)
+    t = np.arange(1, 61, dtype=float)
+    y = 0.3 + 2.0 * np.minimum(t, 31) ** -0.7 + 0.004 * np.clip(t - 31, 0, 10)
+    y = y + rng.normal(0, 0.001, t.size)
+    f = forecast_curve(y)
+    recent = y[-6:].mean()
+    assert f.weights["last"] + f.weights["rising"] == pytest.approx(1.0)
+    assert f.value_at_2x == pytest.approx(recent, rel=0.01)
+    assert f.predict(100) == pytest.approx(recent, rel=0.02)
+    assert f.value_at_2x_low < f.value_at_2x < f.value_at_2x_high  # the recent mean's own error
+    assert f.epochs_to_plateau == f.best_epoch and f.gain_if_doubled == pytest.approx(0, abs=1e-9)
+
+
+def test_a_step_in_a_quantized_accuracy_is_not_a_trend():
+    """An accuracy that stepped from 0.92 down to 0.91 and stayed there: forecast at 0.91, not
+    falling on."""
+    acc = np.r_[np.linspace(0.5, 0.92, 18), [0.92] * 3, [0.91] * 19]
+    f = forecast_curve(acc, mode="max")
+    assert f.weights["rising"] == 0.0
+    assert f.value_at_2x == pytest.approx(0.91) and f.asymptote == pytest.approx(0.91)
+
+
+def test_a_collapsing_accuracy_is_never_forecast_below_zero():
+    e = np.arange(60)
+    acc = np.where(e <= 30, 0.5 + 0.4 * e / 30, 0.9 - 0.4 * (e - 30) / 29)
+    f = forecast_curve(acc, mode="max")
+    assert f.weights["rising"] > 0.9 and f.epochs_to_plateau == 30
+    assert 0.0 <= f.value_at_2x_low <= f.value_at_2x <= f.value_at_2x_high < acc[-1]
+    assert f.asymptote >= 0.0 and np.all(f.predict(np.arange(60, 600)) >= 0.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_flat_noise_is_not_taken_for_a_rise(seed):
+    """The best of a flat noisy curve is a low draw of its noise, so its recent level always
+    sits above it: that alone is not a curve getting worse."""
+    y = 0.5 + np.random.default_rng(seed).normal(0, 0.01, 60)
+    assert forecast_curve(y).weights["rising"] == 0.0
+
+
+def test_sentence_of_a_turned_curve_says_it_got_worse():
+    from mlflow_plateau.forecast import forecast_sentence
+
+    f = forecast_curve(_u_curve(50, best=29))
+    assert f.turned and not forecast_curve(_pow_curve(40)).turned
+    text = forecast_sentence(f, "val_loss")
+    assert text.endswith(f"; it stopped improving at epoch {f.best_epoch} and is still getting "
+                         "worse")
+    back = type(f).from_dict(f.to_dict())
+    assert back.turned and forecast_sentence(back, "val_loss") == text

@@ -330,7 +330,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
         exp_id = _experiment_id(client, experiment_name, experiment_id)
         if filter_string:
             pages = _filtered_pages(client, exp_id, filter_string, batch_size)
-            first = next(pages, None)  # lists the ids now: a bad filter fails here, not midway
+            first = next(pages, None)  # ids listed by the call, first page read: fails here
             pages = itertools.chain([first] if first else [], pages)
         elif _is_sql(uri):
             pages = _sql_or_searched_pages(client, uri, exp_id, batch_size)

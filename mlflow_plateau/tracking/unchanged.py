@@ -32,7 +32,6 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,16 +54,25 @@ def report_inputs(run: Run) -> dict[str, Any]:
     return {"run_name": run.info.run_name, "params": dict(run.data.params), "tags": tags}
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """SHA-256 (hex) of this package's Python source, file names included: the code that makes a
-    diagnosis is one of its inputs, and the version alone is not bumped for every change."""
+def _source_digest() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes())
+        h.update(path.read_bytes().replace(b"\r\n", b"\n"))  # a Windows checkout is the same code
     return h.hexdigest()
+
+
+# Taken at import, from the code this process runs: sources edited later (a notebook's
+# long-lived kernel) are not the code that makes its diagnoses.
+_CODE_DIGEST = _source_digest()
+
+
+def code_digest() -> str:
+    """SHA-256 (hex) of this package's Python source as imported, file names included: the code
+    that makes a diagnosis is one of its inputs, and the version alone is not bumped for every
+    change."""
+    return _CODE_DIGEST
 
 
 def _head(kind: str, options: Mapping[str, Any], artifacts: str, partial: bool,
