@@ -246,23 +246,20 @@ def _sql_or_searched_pages(client: MlflowClient, uri: str, experiment_id: str,
                            page_size: int) -> Iterator[list[Run]]:
     """An experiment's active runs listed with SQL (``listing``), or with ``search_runs`` where
     the store's tables cannot be read that way (a schema this version does not know): if the
-    listing fails, ``search_runs`` pages the experiment; if reading a page fails, that page and
-    the rest are read by id with ``search_runs``."""
+    listing fails, ``search_runs`` pages the experiment; if reading a page fails, that page is
+    read by id with ``search_runs``, and the next page tries SQL again (a failed SELECT costs
+    little, and a passing error such as "database is locked" should not slow the whole batch)."""
     engine = _sql_engine(client, uri)
     try:
         ids = _sql_experiment_run_ids(engine, experiment_id)
     except Exception:
         return iter_runs(client, experiment_id, None, page_size)
-    searched = False
 
     def read_page(chunk: Sequence[str]) -> list[Run]:
-        nonlocal searched
-        if not searched:
-            try:
-                return sql_runs(engine, chunk)
-            except Exception:
-                searched = True  # the same tables would fail again on every page
-        return _runs_by_id(client, experiment_id, chunk)
+        try:
+            return sql_runs(engine, chunk)
+        except Exception:
+            return _runs_by_id(client, experiment_id, chunk)
 
     return _pages_of(ids, page_size, read_page)
 
