@@ -294,8 +294,7 @@ class _Rise:
         return np.minimum(self.intercept + self.slope * np.log(t), self.h_max)
 
     def z(self, t: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return np.exp(self.h(t)) if self.bounded else self.h(t)
+        return np.exp(self.h(t)) if self.bounded else self.h(t)
 
     def var(self, t: np.ndarray) -> np.ndarray:
         """Variance of the fitted line (the level, not one noisy value) at ``t``."""
@@ -323,6 +322,11 @@ class _Ensemble:
         last = np.full((1, t.size), self.last)
         rising = last if self.rise is None else self.rise.z(t)[None, :]
         return np.vstack([par, last, rising])
+
+
+def _recent(m: int) -> int:
+    """How many of the first ``m`` epochs the ``last`` member averages: the last ``max(3, m/10)``."""
+    return max(3, m // 10)
 
 
 def _weights(bt_mse: np.ndarray, sigma: float, n: int) -> np.ndarray:
@@ -392,12 +396,12 @@ class _Space:
         hh = np.minimum(np.asarray(h, dtype=np.float64), self.h_max)
         with np.errstate(over="ignore"):
             z = np.exp(hh) if self.bounded else hh
-            if self.kind == "positive":
-                out = z * self.scale
-            elif self.kind == "error_rate":
-                out = 1.0 - z * self.scale
-            else:
-                out = self.sign * (z * self.scale + self.offset)
+        if self.kind == "positive":
+            out = z * self.scale
+        elif self.kind == "error_rate":
+            out = 1.0 - z * self.scale
+        else:
+            out = self.sign * (z * self.scale + self.offset)
         return float(out) if out.ndim == 0 else out
 
 
@@ -561,8 +565,7 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
 
     def fit(m: int) -> _Ensemble:
         rows, c, a = _fit_members(sums, m, fam, space.floor, _PARAMETRIC)
-        k = max(3, m // 10)
-        return _Ensemble(rows, c, a, float(z[m - k:m].mean()))
+        return _Ensemble(rows, c, a, float(z[m - _recent(m):m].mean()))
 
     # Backtest: fit a prefix, score each member (in h) on the rest.
     mse = np.zeros(len(FAMILIES))
@@ -581,9 +584,9 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     horizon = np.array([float(first + HORIZON * span)])
     learning = _State(space, first, last, span, full, _weights(mse, sigma, n), sigma,
                       float(h[best_i]), mse)
-    state = learning
+    state, asym_h = learning, float(learning.at(horizon)[0][0])
     if rise is not None:
-        recent = h[n - max(3, n // 10):]
+        recent = h[n - _recent(n):]
         rise = replace(rise, last_var=float(np.var(recent, ddof=1)) / recent.size)
         # Worse than its best: the learning-curve members would level it off at the mean of its
         # worse part, below where it is. It keeps rising, or holds its recent level (last).
@@ -591,7 +594,7 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
         w[-1] = rise.weight
         w[-2] = 1.0 - rise.weight
         state = replace(learning, members=replace(full, rise=rise), weights=w)
-    asym_h = float(state.at(horizon)[0][0])
+        asym_h = float(state.at(horizon)[0][0])
 
     if rise is not None:
         plateau_at: int | None = int(x[best_i])  # it stopped improving there
@@ -603,7 +606,7 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
             x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
             np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
         curve, _ = learning.at(probe)
-        off = np.flatnonzero(curve - float(learning.at(horizon)[0][0]) > tol)
+        off = np.flatnonzero(curve - asym_h > tol)
         plateau_at = int(probe[0]) if off.size == 0 else (
             int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
 

@@ -5,11 +5,12 @@ has and logs only changed values, in one ``log_batch`` (``diagnose`` on a SQL st
 transaction with other runs', ``batch_writes``); artifacts are re-uploaded only when their
 content would change. Three tags beyond DESIGN.md's list are written, all internal:
 
-- ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version, options, artifact
-  level, RUNNING or not, the run's curves bit for bit, what the report shows); written last, with
-  the metrics and tags, once the artifacts are uploaded. A run whose digest equals that of its
-  current inputs is neither recomputed nor written again (``log_diagnosis``, which is not given
-  the options, digests the diagnosis, its curves and the artifact level instead).
+- ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version and source
+  code, options, artifact level, RUNNING or not, the run's curves bit for bit, what the report
+  shows); written last, with the metrics and tags, once the artifacts are uploaded. A run whose
+  digest equals that of its current inputs is neither recomputed nor written again
+  (``log_diagnosis``, which is not given the options, digests the diagnosis, its curves and the
+  artifact level instead).
 - ``plateau.history``: the same inputs with each curve summarized by SQL instead of read
   (``unchanged.history_digest``), on SQL stores, with ``plateau.digest``: an unchanged run is then
   recognized without reading its histories.
