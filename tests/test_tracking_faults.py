@@ -83,7 +83,8 @@ def test_unwritable_artifact_store_keeps_metrics_and_tags(client, tracking_uri, 
 
 @pytest.mark.parametrize("failing", ["_sql_experiment_run_ids", "sql_runs"])
 def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tracking_uri,
-                                                                     monkeypatch, failing):
+                                                                     monkeypatch, caplog,
+                                                                     failing):
     """A store whose tables the SQL listing cannot read (a schema this version does not know,
     made here by our own listing raising: MLflow's ``search_runs`` reads the same tables) is
     listed with ``search_runs`` instead: when the id listing fails, and when reading a page fails
@@ -109,11 +110,17 @@ def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tr
         return real(*args, **kwargs)
 
     monkeypatch.setattr(runs_module, failing, breaks)
-    got = [d.to_dict() for d in diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri,
-                                              log=False, batch_size=3)]
+    with caplog.at_level("WARNING", logger="mlflow_plateau.tracking.runs"):
+        got = [d.to_dict() for d in diagnose_runs(experiment_id=exp, tracking_uri=tracking_uri,
+                                                  log=False, batch_size=3)]
     assert got == want
     # A page that failed is read with search_runs; the next one tries SQL again.
     assert len(calls) == (1 if failing == "_sql_experiment_run_ids" else 3)
+    # The user is told, once per fallback, with the reason and no SQL statement.
+    told = [r.getMessage() for r in caplog.records if r.name == "mlflow_plateau.tracking.runs"]
+    assert len(told) == 1
+    assert f"experiment {exp}" in told[0] and "no such column" in told[0]
+    assert "search_runs" in told[0] and "SELECT" not in told[0]
 
 
 def _diagnose_command(experiment: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -49,6 +50,8 @@ from .writing import ArtifactsNotWritten, PendingWrite, _commit, _prepare_write,
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -252,13 +255,19 @@ def _sql_or_searched_pages(client: MlflowClient, uri: str, experiment_id: str,
     engine = _sql_engine(client, uri)
     try:
         ids = _sql_experiment_run_ids(engine, experiment_id)
-    except Exception:
+    except Exception as exc:
+        _logger.warning("experiment %s: the store's tables could not be listed with SQL (%s); "
+                        "listing its runs with MLflow's search_runs instead (slower, same runs)",
+                        experiment_id, one_line(exc))
         return iter_runs(client, experiment_id, None, page_size)
 
     def read_page(chunk: Sequence[str]) -> list[Run]:
         try:
             return sql_runs(engine, chunk)
-        except Exception:
+        except Exception as exc:
+            _logger.warning("experiment %s: %d runs could not be read with SQL (%s); reading "
+                            "them with MLflow's search_runs instead", experiment_id, len(chunk),
+                            one_line(exc))
             return _runs_by_id(client, experiment_id, chunk)
 
     return _pages_of(ids, page_size, read_page)
