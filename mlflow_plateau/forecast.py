@@ -9,7 +9,14 @@ positive values (a loss) is ``z = value / max``, bounded below by 0; a max-mode 
 [0, 1] (an accuracy) is its error rate ``z = (1 - value) / max``, bounded by 0; any other curve
 is ``z = (sign x value - median) / max deviation``, unbounded. The members are averaged, and
 their spread and the backtest measured, in ``h = log z`` for the bounded kinds (a multiplicative
-error, as the benchmark scores it), ``h = z`` otherwise. ``t = epoch - first epoch + 1``.
+error, as the benchmark scores it), ``h = z`` otherwise.
+
+Time ``t`` is the epochs of training at an epoch: ``t = epoch - origin + 1``. The origin is the
+first logged epoch when that is 0 or 1 (a log that starts with training, numbered from 0 as Keras
+and MLflow's autolog do, or from 1), and 0 when the first logged epoch is later: a curve validated
+every k epochs (Keras's ``validation_freq``: epochs 4, 9, 14, ...) or a resumed run (epochs
+1000-1039) is placed at its distance from the start of training, not stretched as if its first
+point were the first epoch (a power law in ``t`` is not one in ``t - 999``).
 
 Members, each ``z(t) = c + a g(t; theta)`` with ``a >= 0`` (no member predicts a curve that gets
 worse: a rising curve is fitted as flat) and ``c >= 0`` for the bounded kinds (no loss below 0):
@@ -75,7 +82,8 @@ What is reported (in the curve's own units and epochs):
   asymptote (``max(0.01 x the fitted improvement, 2 sigma)``, the plateau tolerance of
   ``diagnose_curves``), searched up to 100 x the epochs seen; None beyond; for a turned curve, its
   best epoch (where it stopped improving);
-- ``epoch_2x = 2 (last + 1) - 1``, the last epoch of twice as many epochs: ``value_at_2x``
+- ``epoch_2x = origin + 2 t_last - 1``, the last epoch of twice as many epochs of training (79
+  for epochs 0-39, 80 for epochs 1-40, 2079 for a run resumed at epoch 1000): ``value_at_2x``
   (``value_at_2x_low``, ``value_at_2x_high``) = ``predict`` / ``interval`` there, ``best_at_2x``,
   and ``gain_if_doubled`` (``gain_low``, ``gain_high``): how much better the best value gets by
   then, positive = better, from ``best_interval``;
@@ -324,6 +332,12 @@ class _Ensemble:
         return np.vstack([par, last, rising])
 
 
+def _origin(first_epoch: int) -> int:
+    """The epoch before which training started (see the module docstring): the first logged
+    epoch when it is 0 or 1 (or below), else 0."""
+    return first_epoch if first_epoch <= 1 else 0
+
+
 def _recent(m: int) -> int:
     """How many of the first ``m`` epochs the ``last`` member averages: the last ``max(3, m/10)``."""
     return max(3, m // 10)
@@ -410,7 +424,7 @@ class _State:
     """What ``predict``/``interval`` evaluate: the fitted members and their weights."""
 
     space: _Space
-    first_epoch: int
+    origin: int       # the epoch before which training started: t = epoch - origin + 1
     last_epoch: int
     span: int
     members: _Ensemble
@@ -425,7 +439,7 @@ class _State:
         if not np.all(np.isfinite(e)):
             raise ValueError("epoch must be finite")
         flat = e.reshape(-1)
-        t = np.maximum(flat - self.first_epoch + 1.0, 1.0)
+        t = np.maximum(flat - self.origin + 1.0, 1.0)
         members = self.space.h_of_z(
             self.members.at(_basis(_params(self.span)[self.members.rows], t), t))
         mean = self.weights @ members
@@ -556,7 +570,8 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     # Relative least squares for a bounded curve (a loss): each epoch counts by its own scale.
     wts = 1.0 / np.maximum(z, _TINY) ** 2 if space.bounded else np.ones(n)
     wts = wts / wts.max()
-    t = (x - x[0] + 1).astype(np.float64)
+    origin = _origin(int(x[0]))
+    t = (x - origin + 1).astype(np.float64)
     span = int(t[-1])
     g, fam = _grid(t, span)
 
@@ -580,9 +595,9 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     full = fit(n)
     rise = _Rise.of(h, t, best_i, float(space.h_of_z(np.array(full.last))), sigma,
                     space.bounded, space.h_max)
-    first, last = int(x[0]), int(x[-1])
-    horizon = np.array([float(first + HORIZON * span)])
-    learning = _State(space, first, last, span, full, _weights(mse, sigma, n), sigma,
+    last = int(x[-1])
+    horizon = np.array([float(origin + HORIZON * span)])
+    learning = _State(space, origin, last, span, full, _weights(mse, sigma, n), sigma,
                       float(h[best_i]), mse)
     state, asym_h = learning, float(learning.at(horizon)[0][0])
     if rise is not None:
@@ -604,13 +619,13 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
         tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
         probe = np.unique(np.concatenate([
             x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
-            np.geomspace(last + 1, first + HORIZON * span, 200).round()]))
+            np.geomspace(last + 1, origin + HORIZON * span, 200).round()]))
         curve, _ = learning.at(probe)
         off = np.flatnonzero(curve - asym_h > tol)
         plateau_at = int(probe[0]) if off.size == 0 else (
             int(probe[off[-1] + 1]) if off[-1] + 1 < probe.size else None)
 
-    epoch_2x = 2 * (last + 1) - 1
+    epoch_2x = origin + 2 * span - 1
     result = ForecastResult(
         False, mode, float(level), n, last, float(y[best_i]), int(x[best_i]), space.kind,
         space.from_h(asym_h), plateau_at, epoch_2x,

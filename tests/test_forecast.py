@@ -51,6 +51,24 @@ def test_max_mode_accuracy_is_forecast_upwards():
     assert lo <= f.predict(50) <= hi
 
 
+def test_time_counts_from_the_start_of_training():
+    """A log numbered from 1 doubles to epoch 2 x last; a resumed run (epochs 1000-1039) is
+    forecast at its distance from the start of training: its 2x forecast holds the truth (with
+    time counted from its first logged epoch, 40 epochs were stretched 27-fold and the interval
+    missed it); a curve validated every 5 epochs is not stretched either."""
+    truth_of = lambda e: _pow_curve(int(e) + 1)[-1]  # noqa: E731  (t = epoch + 1)
+    one_based = forecast_curve(_pow_curve(40), epochs=np.arange(1, 41))
+    assert one_based.epoch_2x == 80
+    resumed_epochs = np.arange(1000, 1040)
+    resumed = forecast_curve(_pow_curve(1040)[1000:], epochs=resumed_epochs)
+    assert resumed.epoch_2x == 2079
+    assert resumed.value_at_2x_low <= truth_of(2079) <= resumed.value_at_2x_high
+    every_5 = np.arange(4, 60, 5)
+    sparse = forecast_curve(_pow_curve(60)[every_5], epochs=every_5)
+    assert sparse.epoch_2x == 119
+    assert sparse.best_at_2x == pytest.approx(truth_of(119), rel=0.03)
+
+
 def test_epochs_are_respected():
     y = _pow_curve(20)
     f = forecast_curve(y, epochs=np.arange(10, 30))
