@@ -66,7 +66,8 @@ whole curve and averaged in ``h`` with these weights: ``predict(epoch)``.
 ``epoch`` in ``h`` (multiplicative for a loss): the interval of the curve's level, not of one noisy
 value. ``rising`` adds the variance of its fitted line there (``s^2 (1/k + (log t - mean)^2 /
 Sxx)``), weighted like its spread, and on a turned curve ``last`` adds the variance of its
-recent mean. No level goes beyond ``_Space.h_max`` (an accuracy below 0, a loss beyond floats).
+recent mean. No level goes beyond what the metric can take (``_Space``: an accuracy below 0 or
+above 1, a loss below 0 or beyond floats), however far a member or an interval reaches.
 ``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual second
 differences).
 
@@ -118,6 +119,8 @@ _FAR = 10                # forecast_sentence: levelling off past this many x the
 FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last", "rising")
 _PARAMETRIC = len(FAMILIES) - 2
 _TINY = 1e-12
+_ROUNDING = 1e-9         # h differences below this are rounding, not a distance
+_PROBES = 2000           # epochs_to_plateau: at most this many epochs probed after the last one
 
 
 @lru_cache(maxsize=16)
@@ -359,13 +362,17 @@ class _Space:
     ``positive``: a min-mode curve of positive values (a loss): ``z = value / scale``, bounded
     below by 0, ``h = log z``; ``error_rate``: a max-mode curve inside [0, 1] (an accuracy):
     ``z = (1 - value) / scale``, bounded by 0, ``h = log z``; ``linear``: anything else,
-    ``z = h = (sign x value - median) / scale``, unbounded.
+    ``z = h = (sign x value - median) / scale``, held within ``[lo, hi]``: a loss that reached 0
+    (no loss below 0) or an accuracy that reached 1 (none above 1, none below 0), which the
+    log spaces cannot take; unbounded otherwise.
     """
 
     kind: str
     sign: int
     offset: float
     scale: float
+    lo: float = -math.inf   # linear: the lowest z a level may take (the best the metric allows)
+    hi: float = math.inf    # linear: the highest (the worst it allows)
 
     @staticmethod
     def choose(y: np.ndarray, sign: int) -> _Space:
@@ -375,6 +382,11 @@ class _Space:
             return _Space("error_rate", sign, 0.0, float(np.max(1.0 - y)))
         offset = float(np.median(sign * y))
         scale = float(np.max(np.abs(sign * y - offset))) or 1.0
+        if sign == 1 and np.all(y >= 0):  # a loss that reached 0
+            return _Space("linear", sign, offset, scale, lo=-offset / scale)
+        if sign == -1 and np.all((y >= 0) & (y <= 1)):  # an accuracy that reached 1
+            return _Space("linear", sign, offset, scale, lo=(-1.0 - offset) / scale,
+                          hi=-offset / scale)
         return _Space("linear", sign, offset, scale)
 
     @property
@@ -383,7 +395,7 @@ class _Space:
 
     @property
     def floor(self) -> float:
-        return 0.0 if self.bounded else -math.inf
+        return 0.0 if self.bounded else self.lo
 
     @property
     def h_max(self) -> float:
@@ -392,7 +404,7 @@ class _Space:
             return -math.log(self.scale)
         if self.kind == "positive":
             return min(700.0, 700.0 - math.log(self.scale))
-        return math.inf
+        return self.hi
 
     def to_z(self, y: np.ndarray) -> np.ndarray:
         if self.kind == "positive":
@@ -408,6 +420,8 @@ class _Space:
         # No level beyond what the curve can take (an accuracy below 0, a loss beyond floats),
         # however far a rising member or the upper end of an interval reaches.
         hh = np.minimum(np.asarray(h, dtype=np.float64), self.h_max)
+        if not self.bounded:
+            hh = np.maximum(hh, self.lo)  # nor better than it allows (a loss below 0)
         with np.errstate(over="ignore"):
             z = np.exp(hh) if self.bounded else hh
         if self.kind == "positive":
@@ -415,7 +429,7 @@ class _Space:
         elif self.kind == "error_rate":
             out = 1.0 - z * self.scale
         else:
-            out = self.sign * (z * self.scale + self.offset)
+            out = self.sign * (z * self.scale + self.offset) + 0.0  # an accuracy of 0, not -0
         return float(out) if out.ndim == 0 else out
 
 
@@ -616,9 +630,14 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     else:
         # the first epoch from which the learning members stay within tol of their asymptote
         fitted, _ = learning.at(x)
-        tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma)
+        # A constant curve has no improvement and no noise: differences in the last bits of
+        # the members' sums are not a distance from the asymptote.
+        tol = max(0.01 * float(fitted[0] - fitted.min()), 2.0 * sigma, _ROUNDING)
+        # Every epoch of the next 4 spans (at most _PROBES of them: a run logged at global step
+        # numbers spans millions), then a geometric sweep out to the horizon.
+        near = np.linspace(last + 1, last + 1 + 4 * span, min(4 * span + 1, _PROBES)).round()
         probe = np.unique(np.concatenate([
-            x.astype(np.float64), np.arange(last + 1, last + 2 + 4 * span, dtype=np.float64),
+            x.astype(np.float64), near,
             np.geomspace(last + 1, origin + HORIZON * span, 200).round()]))
         curve, _ = learning.at(probe)
         off = np.flatnonzero(curve - asym_h > tol)
@@ -639,10 +658,12 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
     # worse (a loss of 1e-156 read back through a floored log space, say).
     keep = min if mode == "min" else max
     best2, b_lo, b_hi = keep(best2, best_now), keep(b_lo, best_now), keep(b_hi, best_now)
-    gains = sorted(sign * (best_now - b) for b in (b_lo, b_hi))
+    # + 0.0: no gain is 0, not -0.0 (a max-mode curve's sign would write "-0" to MLflow)
+    gains = sorted(sign * (best_now - b) + 0.0 for b in (b_lo, b_hi))
     return replace(result, value_at_2x=result.predict(float(epoch_2x)), value_at_2x_low=low2,
                    value_at_2x_high=high2, best_at_2x=best2,
-                   gain_if_doubled=sign * (best_now - best2), gain_low=gains[0], gain_high=gains[1])
+                   gain_if_doubled=sign * (best_now - best2) + 0.0, gain_low=gains[0],
+                   gain_high=gains[1])
 
 
 def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:

@@ -266,3 +266,60 @@ def test_sentence_of_a_turned_curve_says_it_got_worse():
                          "worse")
     back = type(f).from_dict(f.to_dict())
     assert back.turned and forecast_sentence(back, "val_loss") == text
+
+
+def _within(values, low, high):
+    v = np.asarray(values, dtype=float)
+    return bool(np.all((v >= low - 1e-12) & (v <= high + 1e-12)))
+
+
+def test_an_accuracy_at_1_or_a_loss_at_0_is_not_forecast_past_it():
+    """One accuracy of 1.0 (or a loss of exactly 0) kept the curve out of the log spaces, and the
+    forecast went past the bound: 1.09 (0.96-1.22) for an accuracy held at 1.0, a gain of 0.09
+    over a best of 1.0, a loss forecast at -0.40."""
+    held = forecast_curve(np.r_[np.linspace(0.3, 0.99, 20), [1.0] * 20], mode="max")
+    assert _within([held.value_at_2x, held.value_at_2x_low, held.value_at_2x_high,
+                    held.asymptote, held.best_at_2x], 0.0, 1.0)
+    assert held.best_at_2x == 1.0 and held.gain_if_doubled == 0.0 == held.gain_high
+    e = np.arange(40)
+    collapse = forecast_curve(np.r_[np.linspace(0.5, 1, 10), np.linspace(1, 0.05, 30)],
+                              mode="max")
+    assert _within([collapse.value_at_2x, collapse.value_at_2x_low, collapse.asymptote,
+                    *collapse.predict(np.arange(40, 400))], 0.0, 1.0)
+    zero = forecast_curve(np.maximum(0.0, 1 - e / 30))
+    assert min(zero.value_at_2x_low, zero.asymptote, zero.best_at_2x) >= 0.0
+    assert np.all(zero.predict(np.arange(40, 400)) >= 0.0)
+    assert zero.gain_if_doubled == 0.0 == zero.gain_high  # nothing below a loss of 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0]), min_size=MIN_EPOCHS,
+                max_size=60), st.sampled_from(["accuracy", "loss"]))
+def test_a_bounded_metric_that_reaches_its_bound_stays_within_it(values, kind):
+    """Accuracies in [0, 1] and non-negative losses, with values at the bounds themselves (a
+    small validation set gives them): every level, interval end and best stays in range, and no
+    gain is a negative zero."""
+    y = np.asarray(values) if kind == "accuracy" else 2.0 * np.asarray(values)
+    f = forecast_curve(y, mode="max" if kind == "accuracy" else "min")
+    high = 1.0 if kind == "accuracy" else np.inf
+    levels = [f.value_at_2x, f.value_at_2x_low, f.value_at_2x_high, f.asymptote, f.best_at_2x,
+              *f.best_interval(200.0), *f.interval(500.0)]
+    assert _within(levels, 0.0, high)
+    assert all(math.copysign(1.0, g) > 0 for g in (f.gain_if_doubled, f.gain_low, f.gain_high))
+
+
+def test_a_constant_curve_has_levelled_off_from_its_first_epoch():
+    """Its tolerance is 0 (no improvement, no noise): the members' last-bit rounding was read as
+    a distance from the asymptote, and a flat 1.0 got epochs_to_plateau 3908."""
+    for y, mode in ((np.ones(40), "min"), (np.full(40, 0.7), "max"), (np.full(30, 0.7), "min")):
+        assert forecast_curve(y, mode=mode).epochs_to_plateau == 0
+
+
+def test_a_run_logged_at_large_step_numbers_costs_what_its_points_cost():
+    """epochs_to_plateau probed every epoch of the next 4 spans: 30 points logged at steps of
+    1e6 asked for an array of 120 million epochs per member (a MemoryError)."""
+    y = _pow_curve(30)
+    for k in (1, 10**6, 10**9):
+        f = forecast_curve(y, epochs=np.arange(30) * k)
+        assert f.epoch_2x == 2 * (29 * k + 1) - 1
+        assert f.epochs_to_plateau is None or f.epochs_to_plateau > 29 * k
