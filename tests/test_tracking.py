@@ -513,6 +513,23 @@ def test_forecast_and_best_metrics_are_written_once(client):
     assert histories(client, run_id) == before  # re-diagnosing adds nothing
 
 
+def test_best_metrics_leave_the_users_own_best_names_alone(client):
+    """A best/f1 the user logged (no curve f1) was taken for a stale value of ours and got a NaN
+    point on every re-diagnosis; a metric whose best/ name would pass MLflow's 250-character key
+    limit failed the whole write, after the artifacts were uploaded (half written)."""
+    exp = client.create_experiment("users-best")
+    long_name = "a" * 250
+    run_id = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL, long_name: VAL})
+    client.log_metric(run_id, "best/f1", 0.9, step=0)
+    uri = client.tracking_uri
+    diagnose_run(run_id, tracking_uri=uri)
+    diagnose_run(run_id, tracking_uri=uri, patience=3)
+    assert [m.value for m in client.get_metric_history(run_id, "best/f1")] == [0.9]
+    run = client.get_run(run_id)
+    assert run.data.tags["plateau.verdict"] and "best/val_loss" in run.data.metrics
+    assert not any(k.startswith("best/a") for k in run.data.metrics)
+
+
 def test_too_short_a_curve_writes_no_forecast(client):
     exp = client.create_experiment("forecast-short")
     run_id = log_curves(client, exp, {"loss": TRAIN[:4], "val_loss": VAL[:4]})

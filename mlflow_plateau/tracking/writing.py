@@ -108,16 +108,23 @@ def best_metrics(diagnosis: Diagnosis, curves: Mapping[str, Curve],
     """``best/<metric>``: every curve's value at the monitor's best epoch (``plateau.best_epoch``).
 
     That epoch's model is the one ``EarlyStopping(restore_best_weights=True)`` keeps. A curve not
-    logged at that epoch, or not finite there, gets None; so do ``best/`` names already on the run
-    (``existing``) whose curve is gone or no longer has a value (the stale value is retired).
+    logged at that epoch, or not finite there, gets None, and so does one whose ``best/`` value an
+    earlier diagnosis wrote when this one has no best epoch (the stale value is retired). Only the
+    names of the run's curves are touched: a ``best/f1`` the user logged, with no curve ``f1``,
+    is theirs. A name past MLflow's 250-character limit for a metric key is left out (MLflow
+    would refuse the whole write).
     """
-    out: dict[str, float | None] = {k: None for k in existing or {} if k.startswith(BEST_PREFIX)}
+    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH
+
+    names = {BEST_PREFIX + name: name for name in curves
+             if len(BEST_PREFIX + name) <= MAX_ENTITY_KEY_LENGTH}
+    out: dict[str, float | None] = {k: None for k in names if k in (existing or {})}
     p = diagnosis.plateau
     if p is None:
         return out
-    for name, curve in curves.items():
-        value = curve.value_at(p.best_epoch)
-        out[BEST_PREFIX + name] = value if value is not None and math.isfinite(value) else None
+    for key, name in names.items():
+        value = curves[name].value_at(p.best_epoch)
+        out[key] = value if value is not None and math.isfinite(value) else None
     return out
 
 
