@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,29 @@ def _redact_uncaught() -> None:
     sys.excepthook = hook
 
 
+def _number(low: float, high: float = math.inf, *, integer: bool = False, open_high: bool = False
+            ) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number (an int with ``integer``) in [low, high] (or
+    [low, high)), so a bad option is a usage error (exit 2) of every command, not a failure
+    repeated for each run (``--chance nan`` was kept with the runs and made them at chance)."""
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{'an integer' if integer else 'a number'} is needed, not {text!r}") from None
+        above = value >= high if open_high else value > high
+        if not math.isfinite(value) or value < low or above:
+            bounds = [f">= {low:g}"] if low > -math.inf else []
+            bounds += [f"< {high:g}"] if open_high else ([f"<= {high:g}"] if high < math.inf else [])
+            raise argparse.ArgumentTypeError(
+                f"must be {'an integer' if integer else 'a finite number'}"
+                f"{' ' + ' and '.join(bounds) if bounds else ''}, "
+                f"not {text}")
+        return value
+    return parse
+
+
 def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("diagnosis options")
     group.add_argument("--monitor", "--val-metric", dest="monitor",
@@ -153,19 +177,20 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
                        "(default: found by name, e.g. loss for val_loss)")
     group.add_argument("--mode", choices=["min", "max"],
                        help="whether lower or higher is better (default: from the metric name)")
-    group.add_argument("--patience", type=int, default=10, metavar="N",
+    group.add_argument("--patience", type=_number(0, integer=True), default=10, metavar="N",
                        help="EarlyStopping patience for the would-be stop epoch (default: 10)")
-    group.add_argument("--min-delta", type=float, default=0.0, metavar="X",
+    group.add_argument("--min-delta", type=_number(0.0), default=0.0, metavar="X",
                        help="smallest change that counts as an improvement, in the metric's "
                        "units (default: 0)")
-    group.add_argument("--relative-delta", type=float, default=0.01, metavar="F",
+    group.add_argument("--relative-delta", type=_number(0.0, 1.0, open_high=True), default=0.01,
+                       metavar="F",
                        help="tolerance as a fraction of the curve's total improvement "
                        "(default: 0.01)")
-    group.add_argument("--num-classes", type=int, metavar="K",
+    group.add_argument("--num-classes", type=_number(2, integer=True), metavar="K",
                        help="number of classes, for the chance level ln(K) / 1/K (default: read "
                        "off the run when its accuracy and loss agree on one, else unknown); kept "
                        "with the run's diagnosis and reused by later commands")
-    group.add_argument("--chance", type=float, metavar="X",
+    group.add_argument("--chance", type=_number(-math.inf), metavar="X",
                        help="the monitor's chance level itself, e.g. the loss of a constant "
                        "predictor (kept with the run's diagnosis like --num-classes)")
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -359,10 +384,6 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
         parser.error(f"no runs selected: give {runs_usage} or --experiment-name/--experiment-id")
     if args.filter_string and not by_experiment:
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
-    if args.patience < 0:
-        parser.error("--patience must be >= 0")
-    if args.num_classes is not None and args.num_classes < 2:
-        parser.error("--num-classes must be >= 2")
 
 
 def _experiment_missing(args: argparse.Namespace) -> bool:

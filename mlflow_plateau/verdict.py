@@ -194,6 +194,8 @@ def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: in
     if num_classes is not None and num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, not {num_classes}")
     if chance is not None:
+        if not np.isfinite(chance):
+            raise ValueError(f"chance must be a finite number, not {chance}")
         return float(chance), num_classes, "given"
     if num_classes is not None:
         k, source = num_classes, f"{num_classes} classes (given)"

@@ -90,6 +90,12 @@ def test_some_runs_fail_exit_1_and_the_rest_complete(client, experiment, capsys)
     ["diagnose", "--experiment-name", "cli", "--bogus"],            # unknown option
     ["diagnose", "--experiment-name", "cli", "--artifacts", "png"],
     ["diagnose", "--experiment-name", "cli", "--patience", "-1"],
+    ["diagnose", "--experiment-name", "cli", "--chance", "nan"],     # kept with the runs before
+    ["diagnose", "--experiment-name", "cli", "--min-delta", "-5"],  # failed once per run before
+    ["diagnose", "--experiment-name", "cli", "--relative-delta", "nan"],
+    ["compare", "a", "b", "--relative-delta", "1"],
+    ["curves", "x.csv", "--chance", "inf"],
+    ["import", "x.csv", "--num-classes", "1"],
     ["scaling", "--size-param", "train_size"],                      # no experiment
     ["nope"],
     [],

@@ -67,6 +67,20 @@ def test_num_classes_is_kept_and_reused_by_later_commands(tracking_uri, client, 
                                                                          "num_classes": 10}
 
 
+def test_a_kept_value_the_options_refuse_is_dropped(tracking_uri, client, capsys):
+    """An earlier version kept --chance nan (every later default diagnose said at_chance); a tag
+    edited by hand can hold a mode that is neither min nor max. Such a value is dropped like
+    garbled JSON and the valid ones are still reused."""
+    exp = client.create_experiment("kept-refused")
+    run_id = log_curves(client, exp, _ten_class_run_at_chance())
+    client.set_tag(run_id, TAG_OPTIONS, '{"chance": NaN, "mode": "sideways", "num_classes": 10}')
+    code, doc = _diagnose(capsys, run_id)
+    assert code == 0 and doc["runs"][0]["verdict"] == "at_chance"
+    (d,) = diagnose_runs([run_id], log=False)
+    assert d.config["chance"] is None and d.config["mode"] == "min"
+    assert d.config["num_classes"] == 10
+
+
 def test_the_evaluator_reuses_the_kept_options(tracking_uri, client, capsys):
     import mlflow
 

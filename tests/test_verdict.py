@@ -478,3 +478,12 @@ def test_a_smooth_curve_still_improving_says_no_measurable_noise_not_inf():
     d = diagnose_curves({"loss": 2 / (1 + epochs), "val_loss": 2.5 / (1 + epochs) ** 0.5})
     assert d.verdict == "not_converged"
     assert "no measurable noise" in d.summary and "inf" not in d.summary
+
+
+def test_a_chance_that_is_not_a_number_is_a_clear_error():
+    """diagnose_curves(chance=nan) said at_chance for a run that learned."""
+    e = np.arange(30)
+    history = {"loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1) + 0.1}
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="chance must be a finite number"):
+            diagnose_curves(history, chance=bad)
