@@ -48,6 +48,7 @@ trip. Each ``fit`` call is diagnosed on its own epochs.
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 import threading
 import warnings
@@ -303,8 +304,11 @@ class ForecastStopping(keras.callbacks.Callback):
 
     ``stopped_epoch`` (None when it did not stop), ``stop_reason`` (``"forecast"`` or
     ``"patience"``), ``best_epoch``, ``best`` and ``decision`` (the last ``StopDecision``) are
-    kept for inspection. A missing or non-finite monitor value is skipped (with one warning).
-    No MLflow call is made; combine with ``PlateauCallback`` to diagnose the run.
+    kept for inspection. An epoch without the monitor (validation every few epochs) is skipped,
+    as EarlyStopping skips it; a NaN or infinite value counts as an epoch without improvement, as
+    in EarlyStopping, so a diverged run stops after ``patience`` epochs (one warning each way);
+    the forecast is made from the finite values. No MLflow call is made; combine with
+    ``PlateauCallback`` to diagnose the run.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str | None = None,
@@ -327,7 +331,8 @@ class ForecastStopping(keras.callbacks.Callback):
     def _reset(self) -> None:
         self._epochs: list[int] = []
         self._values: list[float] = []
-        self._warned = False
+        self._warned: set[str] = set()
+        self._wait = 0  # EarlyStopping's own counter: epochs with the monitor since the best
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.best_weights: list[Any] | None = None
@@ -344,31 +349,49 @@ class ForecastStopping(keras.callbacks.Callback):
         delta = self.options["min_delta"]
         return value < self.best - delta if self.mode == "min" else value > self.best + delta
 
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            warnings.warn(f"ForecastStopping: {message}", UserWarning, stacklevel=3)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = _as_number((logs or {}).get(self.monitor))
-        if value is None or value != value or value in (float("inf"), float("-inf")):
-            if not self._warned:
-                self._warned = True
-                warnings.warn(f"ForecastStopping: no finite {self.monitor!r} at epoch {epoch} "
-                              f"(logs: {', '.join(sorted(logs or {})) or 'none'}); skipped",
-                              UserWarning, stacklevel=2)
+        if value is None:
+            self._warn_once("missing", f"no {self.monitor!r} at epoch {epoch} (logs: "
+                            f"{', '.join(sorted(logs or {})) or 'none'}); skipped")
             return
-        self._epochs.append(int(epoch))
-        self._values.append(value)
-        if self._improves(value):
-            self.best, self.best_epoch = value, int(epoch)
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()  # as EarlyStopping: the first epoch's
+            self.best_epoch = int(epoch)
+        self._wait += 1
+        finite = math.isfinite(value)
+        if finite and self._improves(value):
+            self.best, self.best_epoch, self._wait = value, int(epoch), 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
-        budget_end = int((self.params or {}).get("epochs", epoch + 1)) - 1
-        self.decision = forecast_stop_decision(self._values, budget_end=budget_end,
-                                               mode=self.mode, epochs=self._epochs,
-                                               **self.options)
-        if self.decision.stop:
-            self.stopped_epoch, self.stop_reason = int(epoch), self.decision.reason
-            self.model.stop_training = True
-            if self.verbose:
-                print(f"ForecastStopping: stopped at epoch {epoch} ({self.decision.reason}); "
-                      f"best {self.monitor} {self.best:.4g} at epoch {self.best_epoch}")
+        if not finite:
+            self._warn_once("nan", f"{self.monitor} is {value} at epoch {epoch}: counted as no "
+                            "improvement, as EarlyStopping does")
+            self.decision = None
+        else:
+            self._epochs.append(int(epoch))
+            self._values.append(value)
+            budget_end = int((self.params or {}).get("epochs", epoch + 1)) - 1
+            self.decision = forecast_stop_decision(self._values, budget_end=budget_end,
+                                                   mode=self.mode, epochs=self._epochs,
+                                                   **self.options)
+        if self.decision is not None and self.decision.stop:
+            reason = self.decision.reason
+        elif self._wait >= self.options["patience"] and epoch > 0:
+            reason = "patience"  # EarlyStopping's rule over every epoch, NaN ones included
+        else:
+            return
+        self.stopped_epoch, self.stop_reason = int(epoch), reason
+        self.model.stop_training = True
+        if self.verbose:
+            best = "none finite" if self.best is None else f"{self.best:.4g}"
+            print(f"ForecastStopping: stopped at epoch {epoch} ({reason}); best {self.monitor} "
+                  f"{best} at epoch {self.best_epoch}")
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.restore_best_weights and self.best_weights is not None:

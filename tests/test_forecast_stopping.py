@@ -72,3 +72,59 @@ def test_bad_options_fail_at_construction():
         ForecastStopping(patience=-2)
     with pytest.raises(ValueError, match="lower or higher"):
         ForecastStopping(monitor="val_widgets")
+
+
+def _feed(callback, logs_per_epoch, model, epochs):
+    """Drive a callback through ``fit``'s calls with the given logs (no training needed)."""
+    model.stop_training = False  # what fit sets before the first epoch
+    callback.set_model(model)
+    callback.set_params({"epochs": epochs, "verbose": 0})
+    callback.on_train_begin()
+    for epoch, logs in enumerate(logs_per_epoch):
+        callback.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("first_bad", [0, 10])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_diverged_run_stops_where_early_stopping_does(first_bad, bad):
+    """A NaN or infinite val_loss counts as an epoch without improvement, as in Keras's
+    EarlyStopping; it was skipped, and a run NaN from epoch 0 trained its whole budget."""
+    import keras
+
+    from mlflow_plateau.callback import ForecastStopping
+
+    values = [1.0 / (e + 1) if e < first_bad else bad for e in range(100)]
+    logs = [{"loss": v, "val_loss": v} for v in values]
+    stops = {}
+    for name, callback in (("keras", keras.callbacks.EarlyStopping(patience=5)),
+                           ("forecast", ForecastStopping(patience=5))):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        with pytest.warns(UserWarning) if name == "forecast" else _nothing():
+            stops[name] = _feed(callback, logs, model, epochs=100)
+    assert stops["keras"] is not None and stops["forecast"] is not None
+    assert stops["forecast"] <= stops["keras"] == max(first_bad + 4, 5)
+
+
+def test_epochs_without_the_monitor_are_skipped_as_early_stopping_skips_them():
+    """validation_freq=5: val_loss only every fifth epoch; neither rule counts the others."""
+    import keras
+
+    from mlflow_plateau.callback import ForecastStopping
+
+    logs = [{"loss": 1.0, **({"val_loss": 0.5} if e % 5 == 4 else {})} for e in range(100)]
+    stops = {}
+    for name, callback in (("keras", keras.callbacks.EarlyStopping(patience=3)),
+                           ("forecast", ForecastStopping(patience=3))):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        with pytest.warns(UserWarning) if name == "forecast" else _nothing():
+            stops[name] = _feed(callback, logs, model, epochs=100)
+    assert stops["forecast"] == stops["keras"] == 19  # the fourth val_loss: 3 without a gain
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
