@@ -323,3 +323,30 @@ def test_a_run_logged_at_large_step_numbers_costs_what_its_points_cost():
         f = forecast_curve(y, epochs=np.arange(30) * k)
         assert f.epoch_2x == 2 * (29 * k + 1) - 1
         assert f.epochs_to_plateau is None or f.epochs_to_plateau > 29 * k
+
+
+def test_a_step_up_held_since_the_best_is_a_turn():
+    """Validation loss that jumped a quarter above its best and held there: no trend among the
+    epochs after the best, but a level far above the one the curve had reached. It was left to
+    the learning-curve members, which said it levels off near epoch 1978."""
+    rng = np.random.default_rng(0)
+    e = np.arange(30)
+    y = np.where(e <= 15, 2 * np.exp(-e / 6) + 0.3, 0.6) + rng.normal(0, 0.005, 30)
+    f = forecast_curve(y)
+    assert f.turned and f.epochs_to_plateau == f.best_epoch == 15
+    assert f.weights["last"] > 0.5
+    assert f.value_at_2x == pytest.approx(y[-5:].mean(), rel=0.03)
+    assert f.gain_if_doubled == 0.0
+    from mlflow_plateau.forecast import forecast_sentence
+
+    assert "stopped improving at epoch 15" in forecast_sentence(f, "val_loss")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_one_lucky_low_epoch_is_not_a_step(seed):
+    """A flat noisy curve whose best is one outlier far below the rest has not turned: the
+    level before its best (a median) is the level after it."""
+    rng = np.random.default_rng(seed)
+    y = 0.5 + rng.normal(0, 0.01, 40)
+    y[rng.integers(5, 20)] -= 0.1
+    assert not forecast_curve(y).turned
