@@ -172,7 +172,8 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("diagnosis options")
     group.add_argument("--monitor", "--val-metric", dest="monitor",
                        help="metric to diagnose (default: val_loss, else the first validation "
-                       "loss, else any validation metric, else the training loss)")
+                       "loss, else any validation metric; a tracked run with only training "
+                       "metrics needs this option, a log file falls back to its training loss)")
     group.add_argument("--train-metric", help="training metric paired with the monitor "
                        "(default: found by name, e.g. loss for val_loss)")
     group.add_argument("--mode", choices=["min", "max"],
