@@ -307,8 +307,9 @@ class ForecastStopping(keras.callbacks.Callback):
     kept for inspection. An epoch without the monitor (validation every few epochs) is skipped,
     as EarlyStopping skips it; a NaN or infinite value counts as an epoch without improvement, as
     in EarlyStopping, so a diverged run stops after ``patience`` epochs (one warning each way);
-    the forecast is made from the finite values. No MLflow call is made; combine with
-    ``PlateauCallback`` to diagnose the run.
+    the forecast is made from the finite values. Unlike EarlyStopping, only a finite value can be
+    the best (it keeps a NaN first value as its best for good, and takes -inf as one). No MLflow
+    call is made; combine with ``PlateauCallback`` to diagnose the run.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str | None = None,
@@ -360,19 +361,20 @@ class ForecastStopping(keras.callbacks.Callback):
             self._warn_once("missing", f"no {self.monitor!r} at epoch {epoch} (logs: "
                             f"{', '.join(sorted(logs or {})) or 'none'}); skipped")
             return
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()  # as EarlyStopping: the first epoch's
-            self.best_epoch = int(epoch)
-        self._wait += 1
         finite = math.isfinite(value)
-        if finite and self._improves(value):
-            self.best, self.best_epoch, self._wait = value, int(epoch), 0
+        # EarlyStopping takes its first monitored epoch as the best whatever its value (its
+        # weights, and the wait starts there); from then on only a finite value can improve.
+        first = self.best_epoch is None
+        improved = first or (finite and self._improves(value))
+        self._wait = 0 if improved else self._wait + 1
+        if improved:
+            self.best_epoch = int(epoch)
+            self.best = value if finite else self.best
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
         if not finite:
             self._warn_once("nan", f"{self.monitor} is {value} at epoch {epoch}: counted as no "
                             "improvement, as EarlyStopping does")
-            self.decision = None
         else:
             self._epochs.append(int(epoch))
             self._values.append(value)
@@ -380,9 +382,9 @@ class ForecastStopping(keras.callbacks.Callback):
             self.decision = forecast_stop_decision(self._values, budget_end=budget_end,
                                                    mode=self.mode, epochs=self._epochs,
                                                    **self.options)
-        if self.decision is not None and self.decision.stop:
+        if finite and self.decision is not None and self.decision.stop:
             reason = self.decision.reason
-        elif self._wait >= self.options["patience"] and epoch > 0:
+        elif not improved and self._wait >= self.options["patience"] and epoch > 0:
             reason = "patience"  # EarlyStopping's rule over every epoch, NaN ones included
         else:
             return

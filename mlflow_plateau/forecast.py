@@ -37,9 +37,10 @@ the epochs after the best are at least ``MIN_EPOCHS`` and a quarter of the epoch
 over a few epochs of a long curve is one of its wiggles, not a regime), the recent level (the
 ``last`` member) lies more than ``2 sigma`` above the best, and so does either the least-squares
 line through the epochs after the best (``slope x (log t_last - log t_first) > 2 sigma``: a
-trend) or their median above the median of the ``_TURN_BEFORE`` (5) epochs up to the best (a
-step held since): the best of a flat noisy curve is a low draw of its noise, above which its
-recent level always sits, but neither its trend nor its level after the best differs. The
+trend) or their median above the median of the ``_TURN_BEFORE`` (5) epochs before the best (a
+step held since; at least 3 of them): the best of a flat noisy curve is a low draw of its noise,
+above which its recent level always sits, but neither its trend nor its level after the best
+differs. The
 learning-curve families describe a curve improving towards a floor; fitted to a curve that
 overfits they level off at the mean of its worse part, below where the curve now is, and
 forecast an improvement it is not making. A turned curve is therefore forecast by ``rising``,
@@ -117,7 +118,7 @@ _SPLITS = (0.4, 0.5, 0.6, 0.7, 0.8)  # backtest: fit the first fraction, predict
 _FULL_SAY = 60           # epochs at which the backtest has its full say (see _weights)
 _LUCK_MAX = 1.0
 _TURN_SPAN = 0.25        # a turn spans at least this share of the epochs seen (and MIN_EPOCHS)
-_TURN_BEFORE = 5         # a step is measured against the median of this many epochs to the best
+_TURN_BEFORE = 5         # a step is measured against the median of this many epochs before the best
 _FAR = 10                # forecast_sentence: levelling off past this many x the epochs is "slowly"
 FAMILIES = ("pow3", "pow4", "ilog2", "exp3", "wbl4", "mmf4", "last", "rising")
 _PARAMETRIC = len(FAMILIES) - 2
@@ -285,11 +286,11 @@ class _Rise:
         lt, hh = np.log(t[after]), h[after]
         slope = _Rise._line(lt, hh)[1]
         # Worse by a trend, or by a step held since: the level after the best (its median) above
-        # the level the curve had reached by its best (the median of its last _TURN_BEFORE epochs
-        # up to the best, so one lucky low epoch does not make a step). A lucky best alone does
-        # neither.
-        before = h[max(0, best_i + 1 - _TURN_BEFORE):best_i + 1]
-        step = float(np.median(hh) - np.median(before))
+        # the level the curve had reached before it (the median of the _TURN_BEFORE epochs before
+        # the best, which is left out: one lucky low epoch is not a step; at least 3 of them).
+        # A lucky best alone does neither.
+        before = h[max(0, best_i - _TURN_BEFORE):best_i]
+        step = float(np.median(hh) - np.median(before)) if before.size >= 3 else -math.inf
         if slope * (lt[-1] - lt[0]) <= 2.0 * sigma and step <= 2.0 * sigma:
             return None
         # Still rising now, or a rise that has held level since? The recent half tells.

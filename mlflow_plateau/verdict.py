@@ -187,15 +187,40 @@ def _aligned(a: Curve, b: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return common, a.values[ia], b.values[ib]
 
 
+def check_options(*, mode: str | None = None, min_delta: float = 0.0,
+                  relative_delta: float | None = 0.01, patience: int = 10,
+                  chance: float | None = None, num_classes: Any = None) -> int | None:
+    """Raise ValueError for an option ``diagnose_curves`` cannot use; return ``num_classes`` as
+    an int (10.0 and numpy integers are accepted). One check for every face: the API, the
+    batch (before any run is read) and the options kept with a run."""
+    import numbers
+
+    if mode not in (None, "min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+        raise ValueError(f"patience must be an int >= 0, not {patience!r}")
+    if not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta) or min_delta < 0:
+        raise ValueError(f"min_delta must be a finite number >= 0, not {min_delta!r}")
+    if relative_delta is not None and (not isinstance(relative_delta, numbers.Real)
+                                       or not 0 <= relative_delta < 1):
+        raise ValueError(f"relative_delta must be in [0, 1), not {relative_delta!r}")
+    if chance is not None and (isinstance(chance, bool) or not isinstance(chance, numbers.Real)
+                               or not math.isfinite(chance)):
+        raise ValueError(f"chance must be a finite number, not {chance!r}")
+    if num_classes is None:
+        return None
+    whole = isinstance(num_classes, numbers.Integral) or (
+        isinstance(num_classes, float) and num_classes.is_integer())
+    if isinstance(num_classes, bool) or not whole or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, not {num_classes!r}")
+    return int(num_classes)
+
+
 def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: int | None,
                   val_accuracy: np.ndarray | None, losses: list[np.ndarray | None]
                   ) -> tuple[float | None, int | None, str]:
     """(chance level of the monitor, class count k, where it came from)."""
-    if num_classes is not None and num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, not {num_classes}")
     if chance is not None:
-        if not np.isfinite(chance):
-            raise ValueError(f"chance must be a finite number, not {chance}")
         return float(chance), num_classes, "given"
     if num_classes is not None:
         k, source = num_classes, f"{num_classes} classes (given)"
@@ -257,6 +282,8 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                     thresholds: Thresholds | None = None) -> Diagnosis:
     """Diagnose one run's history (see the module docstring). Raises ValueError on bad input."""
     th = thresholds or Thresholds()
+    num_classes = check_options(mode=mode, min_delta=min_delta, relative_delta=relative_delta,
+                                patience=patience, chance=chance, num_classes=num_classes)
     given = {k: v for k, v in (("monitor", monitor), ("train_metric", train_metric), ("mode", mode),
                                ("num_classes", num_classes), ("chance", chance)) if v is not None}
     curves = history_curves(history)
@@ -488,6 +515,7 @@ __all__ = [
     "Diagnosis",
     "ScalingVerdict",
     "Thresholds",
+    "check_options",
     "diagnose_curves",
     "scaling_verdict",
 ]

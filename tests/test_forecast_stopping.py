@@ -104,8 +104,22 @@ def test_a_diverged_run_stops_where_early_stopping_does(first_bad, bad):
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         with pytest.warns(UserWarning) if name == "forecast" else _nothing():
             stops[name] = _feed(callback, logs, model, epochs=100)
-    assert stops["keras"] is not None and stops["forecast"] is not None
-    assert stops["forecast"] <= stops["keras"] == max(first_bad + 4, 5)
+    assert stops["forecast"] == stops["keras"] == first_bad + 5 - (first_bad > 0)
+
+
+@pytest.mark.parametrize("patience", [0, 1, 3])
+def test_an_improving_run_is_never_stopped_by_patience(patience):
+    """An improvement resets the wait before the patience check (patience 0 stopped an
+    improving run at epoch 1)."""
+    import keras
+
+    from mlflow_plateau.callback import ForecastStopping
+
+    logs = [{"loss": 1.0 / (e + 1), "val_loss": 1.0 / (e + 1)} for e in range(30)]
+    for callback in (keras.callbacks.EarlyStopping(patience=patience),
+                     ForecastStopping(patience=patience, relative_delta=0.0)):
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        assert _feed(callback, logs, model, epochs=30) is None
 
 
 def test_epochs_without_the_monitor_are_skipped_as_early_stopping_skips_them():

@@ -81,6 +81,23 @@ def test_a_kept_value_the_options_refuse_is_dropped(tracking_uri, client, capsys
     assert d.config["num_classes"] == 10
 
 
+def test_a_bad_option_fails_the_batch_once_before_any_run_is_read(tracking_uri, client):
+    """diagnose_runs(chance=nan) failed every run, one RunFailure each; now it is one
+    ValueError; num_classes=10.0 is taken as 10 and kept as an int."""
+    import pytest
+
+    exp = client.create_experiment("bad-option")
+    run_id = log_curves(client, exp, _ten_class_run_at_chance())
+    for bad in ({"chance": float("nan")}, {"num_classes": 1}, {"min_delta": -5.0},
+                {"relative_delta": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            list(diagnose_runs(experiment_id=exp, **bad))
+    assert TAG_OPTIONS not in client.get_run(run_id).data.tags
+    (d,) = diagnose_runs(experiment_id=exp, num_classes=10.0)
+    assert d.verdict == "at_chance"
+    assert json.loads(client.get_run(run_id).data.tags[TAG_OPTIONS]) == {"num_classes": 10}
+
+
 def test_the_evaluator_reuses_the_kept_options(tracking_uri, client, capsys):
     import mlflow
 

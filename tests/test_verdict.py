@@ -487,3 +487,7 @@ def test_a_chance_that_is_not_a_number_is_a_clear_error():
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="chance must be a finite number"):
             diagnose_curves(history, chance=bad)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
+        diagnose_curves(history, num_classes=2.5)
+    d = diagnose_curves(history, num_classes=np.int64(10))
+    assert d.config["num_classes"] == 10 and type(d.config["num_classes"]) is int

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..curves import Curve, drop_restored_epoch, pair_curves
-from ..verdict import Diagnosis, diagnose_curves
+from ..verdict import Diagnosis, check_options, diagnose_curves
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
@@ -133,10 +133,10 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
 
 def _options(monitor, train_metric, mode, patience, min_delta, relative_delta, num_classes,
              chance) -> dict:
-    if mode not in (None, "min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-    if patience is not None and patience < 0:
-        raise ValueError(f"patience must be >= 0, not {patience}")
+    """The diagnosis options, checked once for the whole batch (a bad one is a ValueError before
+    any run is read, not a failure repeated for each run)."""
+    num_classes = check_options(mode=mode, min_delta=min_delta, relative_delta=relative_delta,
+                                patience=patience, chance=chance, num_classes=num_classes)
     return {"monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
             "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes,
             "chance": chance}

@@ -42,20 +42,19 @@ TAG_SCALING_SIZE_PARAM = "scaling.size_param"
 TAG_OPTIONS = "plateau.options"
 KEPT_OPTIONS = ("monitor", "train_metric", "mode", "num_classes", "chance")
 
+
 def _valid_kept(key: str, value: object) -> bool:
     """Whether a kept option's value is one the options accept (a tag edited by hand, or a NaN
     chance an earlier version accepted, is dropped like garbled JSON, not failed on each run)."""
-    import math
+    from ..verdict import check_options
 
-    if isinstance(value, bool):
-        return False
     if key in ("monitor", "train_metric"):
         return isinstance(value, str) and bool(value)
-    if key == "mode":
-        return value in ("min", "max")
-    if key == "num_classes":
-        return isinstance(value, int) and value >= 2
-    return isinstance(value, (int, float)) and math.isfinite(value)  # chance
+    try:
+        check_options(**{key: value})
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def kept_options(tags: Mapping[str, str]) -> dict:
@@ -72,7 +71,8 @@ def kept_options(tags: Mapping[str, str]) -> dict:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: v for k, v in data.items() if k in KEPT_OPTIONS and _valid_kept(k, v)}
+    return {k: v for k, v in data.items()
+            if k in KEPT_OPTIONS and v is not None and _valid_kept(k, v)}
 
 
 def with_kept_options(options: Mapping, tags: Mapping[str, str]) -> dict:
