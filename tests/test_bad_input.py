@@ -368,6 +368,49 @@ def test_scaling_repeated_sizes(client, capsys):
     assert group["verdict"] == "data_limited"
 
 
+@gets("scaling: a run whose error is 0 (an accuracy of 1.0) or whose metric diverged",
+      "failure `its best val_accuracy is 1, an error of 0: ...` / `val_loss is nan at epoch 3: "
+      "a run that diverged is not a point of the learning curve`, exit 1; the other runs and "
+      "groups are fitted")
+def test_scaling_run_with_zero_error_or_diverged(client, capsys):
+    """One perfect accuracy stopped the whole command (no group fitted, nothing logged); a run
+    that diverged was fitted with its best from before the NaN."""
+    exp = client.create_experiment("zero-error")
+    for opt in ("adam", "sgd"):
+        for n in (100, 200, 400, 800):
+            acc = 1.0 - 2.0 * n ** -0.5 + (EPOCHS - 20.0) ** 2 / 1e4
+            log_curves(client, exp, {"loss": 1 - acc, "val_accuracy": acc},
+                       params={"train_size": n, "opt": opt})
+    perfect = log_curves(client, exp, {"loss": 0.1 + 0 * EPOCHS,
+                                       "val_accuracy": np.minimum(1.0, 0.9 + EPOCHS / 20)},
+                         params={"train_size": 1600, "opt": "sgd"})
+    code = main(["scaling", "--experiment-name", "zero-error", "--metric", "val_accuracy",
+                 "--json", "--dry-run"])
+    captured = capsys.readouterr()
+    assert code == 1
+    groups = json.loads(captured.out)["groups"]
+    assert [g["group"] for g in groups] == ["opt=adam", "opt=sgd"]
+    assert all(len(g["run_ids"]) == 4 and g["verdict"] == "data_limited" for g in groups)
+    assert captured.err.splitlines() == [
+        f"mlflow-plateau: run {perfect}: its best val_accuracy is 1, an error of 0: a learning "
+        "curve is fitted in log space and needs errors > 0"]
+
+    exp = client.create_experiment("diverged-member")
+    for n in (100, 200, 400):
+        size_run(client, exp, n, 2.0 * n ** -0.5)
+    curve = 2.0 * 800 ** -0.5 + (EPOCHS - 8.0) ** 2 / 300.0
+    diverged = log_curves(client, exp, {"loss": curve, "val_loss": np.where(EPOCHS < 3, curve,
+                                                                              np.nan)},
+                          params={"train_size": 800})
+    assert main(["scaling", "--experiment-name", "diverged-member", "--json", "--dry-run"]) == 1
+    captured = capsys.readouterr()
+    (group,) = json.loads(captured.out)["groups"]
+    assert diverged not in group["run_ids"] and group["verdict"] == "data_limited"
+    assert captured.err.splitlines() == [
+        f"mlflow-plateau: run {diverged}: val_loss is nan at epoch 3: a run that diverged is not "
+        "a point of the learning curve"]
+
+
 @gets("scaling: errors that grow with size",
       "verdict `saturated`, the summary says `(error grows with size)`")
 def test_scaling_errors_grow_with_size(client, capsys):

@@ -339,6 +339,13 @@ def test_scaling_groups_log_a_summary_run_and_tag_members(client):
     with pytest.raises(ValueError, match="scaling summary run"):
         diagnose_run(big.summary_run_id, tracking_uri=uri)
 
+    # With a filter, the summary run (which has no params) is still found: no second one.
+    for _ in range(2):
+        diagnose_scaling(experiment_id=exp, size_param="train_size",
+                         filter_string="params.model = 'small'", tracking_uri=uri)
+    kinds = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
+    assert len(kinds) == 2
+
     # --group-by: one group over both models.
     (one,), _ = diagnose_scaling(experiment_id=exp, size_param="train_size", group_by=["model"],
                                  filter_string="params.model = 'small'", tracking_uri=uri,

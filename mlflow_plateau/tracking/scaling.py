@@ -83,16 +83,25 @@ def _group_label(params: Mapping[str, str]) -> str:
     return label
 
 
-def _run_error(curve: Curve, metric: str, mode: str | None) -> float | None:
-    """The run's error on ``metric``: best loss, or 1 - best score (fractions, not percent)."""
+def _run_error(curve: Curve, metric: str, mode: str | None) -> float | str:
+    """The run's error on ``metric`` (best loss, or 1 - best score, in fractions, not percent),
+    or why the run is not a point of a learning curve."""
     from ..curves import as_fraction
 
     values, _ = as_fraction(curve.values, metric)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size == values.size:
+        return f"no finite values of {metric!r}"
+    if bad.size:  # its best is that of a training that broke off, not of its data
+        return (f"{metric} is {values[bad[0]]} at epoch {int(curve.epochs[bad[0]])}: a run that "
+                "diverged is not a point of the learning curve")
     mode = mode or metric_mode(metric)
-    return float(values.min()) if mode == "min" else 1.0 - float(values.max())
+    error = float(values.min()) if mode == "min" else 1.0 - float(values.max())
+    if error <= 0:
+        best = float(values.min() if mode == "min" else values.max())
+        return (f"its best {metric} is {best:g}, an error of {error:g}: a learning curve is "
+                "fitted in log space and needs errors > 0")
+    return error
 
 
 def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str | None = None,
@@ -108,8 +117,10 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     distinct sizes gets a summary run (found again by its tags, so re-running updates it) with the fit as
     metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
     ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
-    whose size is not a positive number or that lack the metric are returned as failures; summary
-    runs of earlier calls are skipped.
+    whose size is not a positive number, that lack the metric, whose metric became NaN/inf
+    (diverged) or whose error is not above 0 (an accuracy of 1.0: the fit is in log space) are
+    returned as failures and the others fitted; summary runs of earlier calls are skipped (and
+    found again with a filter too).
     """
     if mode not in (None, "min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
@@ -152,15 +163,22 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         curves = _read_curves(client, uri, [r for r, _ in members])
         for run, size in members:
             curve = curves.get(run.info.run_id, {}).get(metric)
-            error = _run_error(curve, metric, mode) if curve is not None and len(curve) else None
-            if error is None:
-                failures.append(RunFailure(run.info.run_id, f"no finite values of {metric!r}"))
+            error = (_run_error(curve, metric, mode) if curve is not None and len(curve)
+                     else f"no metric {metric!r}")
+            if isinstance(error, str):  # this run is left out, the others are fitted
+                failures.append(RunFailure(run.info.run_id, error))
                 continue
             points.append((run.info.run_id, dict(run.data.params), size, error))
             if log:  # what the member's tagging compares with: no second read of each run
                 state[run.info.run_id] = (
                     {k: v for k, v in run.data.tags.items() if k in _MEMBER_TAGS},
                     {k: v for k, v in run.data.metrics.items() if k in SCALING_METRICS})
+
+    if filter_string and log:
+        # The summary runs of earlier calls hold no params: a filter on params never selects them.
+        for page in iter_runs(client, exp_id, f"tags.`{TAG_KIND}` = 'scaling'", page_size=1000):
+            for run in page:
+                summaries.setdefault(run.data.tags.get(TAG_SCALING_GROUP, ""), run)
 
     # Keras's auto-numbered object names (optimizer_name = adam, adam_1, ...) are not a setup.
     ignored = auto_numbered([p for _, p, _, _ in points]) if not group_by else set()
