@@ -6,9 +6,12 @@ stopped first and a one-line ``answer`` ("<run> stopped learning first (epoch N)
 
 The order, best first:
 
-1. runs that stopped learning: a plateau that is not ``still_improving``, at ``plateau.epoch``; a
-   diverged run at its plateau or its ``diverged_epoch``, whichever came first;
-2. runs still improving at their last epoch (they never stopped), by plateau epoch;
+1. runs that stopped learning: a plateau before the last epoch that is not ``still_improving``,
+   at ``plateau.epoch``; a diverged run at its plateau or its ``diverged_epoch``, whichever came
+   first;
+2. runs still improving at their last epoch (they never stopped), by plateau epoch: the plateau's
+   ``still_improving``, a plateau at the last epoch (a short run that improved at every epoch)
+   or the verdict ``not_converged``;
 3. runs with no plateau at all (``insufficient_data``).
 
 Within one epoch, runs with the same monitor are ordered by their best value (the better first,
@@ -97,7 +100,11 @@ def _int(x: Any) -> int | None:
 def _row(key: str, label: str, d: Diagnosis) -> ComparisonRow:
     p, g = d.plateau, d.gap
     diverged_at = _int(d.evidence.get("diverged_epoch"))
-    stopped_epoch = int(p.epoch) if p is not None and not p.still_improving else None
+    # A plateau at the last epoch is a run that improved to its end (a diverged run's plateau
+    # is that of its finite prefix: its last improvement, before the NaN).
+    improving = p is not None and (bool(p.still_improving) or d.verdict == "not_converged" or (
+        d.verdict != "diverged" and p.epoch >= p.last_epoch))
+    stopped_epoch = int(p.epoch) if p is not None and not improving else None
     if d.verdict == "diverged" and diverged_at is not None:
         # A run that blew up stopped learning there at the latest, improving until then or not.
         stopped_epoch = diverged_at if stopped_epoch is None else min(stopped_epoch, diverged_at)
@@ -108,7 +115,7 @@ def _row(key: str, label: str, d: Diagnosis) -> ComparisonRow:
         plateau_high=_int(p.high) if p else None, best_epoch=_int(p.best_epoch) if p else None,
         best_value=_num(p.best_value) if p else None, stop_epoch=_int(p.stop_epoch) if p else None,
         wasted_epochs=_int(p.wasted_epochs) if p else None,
-        still_improving=bool(p.still_improving) if p else None,
+        still_improving=improving if p else None,
         last_epoch=_int(p.last_epoch) if p else None, gap_final=_num(g.final) if g else None,
         **_forecast_fields(d))
 

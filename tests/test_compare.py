@@ -152,6 +152,24 @@ def test_nothing_stopped_and_diverged_runs():
         compare_diagnoses([replace(fast, run_id="f"), replace(fast, run_id="f")])
 
 
+def test_a_short_run_that_improved_at_every_epoch_did_not_stop():
+    """Runs of 3-8 epochs whose loss fell at every epoch were ranked as having "stopped
+    learning first" at their last epoch, ahead of a run that really plateaued."""
+    def improving(n):
+        e = np.arange(n, dtype=float)
+        return {"loss": 1 / (1 + 0.3 * e) + 0.05, "val_loss": 1 / (1 + 0.3 * e) + 0.1}
+
+    short = [replace(diagnose_curves(improving(n)), run_id=f"imp{n}") for n in (3, 4, 5, 8)]
+    fast = replace(diagnose_curves(RUNS["lr=0.1"][0]), run_id="plateaued")
+    comparison = compare_diagnoses([*short, fast])
+    assert comparison.first is not None and comparison.first.key == "plateaued"
+    rows = {r.key: r for r in comparison.rows}
+    for n in (3, 4, 5, 8):
+        assert not rows[f"imp{n}"].stopped and rows[f"imp{n}"].still_improving
+    alone = compare_diagnoses(short)
+    assert alone.first is None and alone.answer.startswith("None of the 4 runs")
+
+
 # ---------------------------------------------------------------------------------------- report
 
 class _Page(HTMLParser):
