@@ -59,9 +59,9 @@ import keras
 import mlflow
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
-from .curves import Curve, metric_mode, pair_curves
+from .curves import Curve, metric_mode
 from .stopping import StopDecision, forecast_stop_decision
-from .verdict import Diagnosis, diagnose_curves
+from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
 # How far up the stack the Keras CallbackList may be from on_train_begin (it is the caller).
@@ -242,12 +242,9 @@ class PlateauCallback(keras.callbacks.Callback):
         """Diagnose the recorded history; None (and a warning at the end) when it cannot be."""
         curves = self.curves()
         where = f"run {self.run_id}" if self.run_id else "this training"
-        problem = None
-        if self.options["monitor"] is None and not any(
-                pair.val for pair in pair_curves(curves).values()):
-            # Like `mlflow-plateau diagnose`: a training curve alone says nothing about plateaus.
-            problem = (f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'}); "
-                       "pass validation_data or validation_split to fit, or monitor=")
+        problem = no_validation_metric(curves, self.options["monitor"])
+        if problem:  # like `mlflow-plateau diagnose`
+            problem += "; pass validation_data or validation_split to fit, or monitor="
         else:
             try:
                 diagnosis = replace(diagnose_curves(curves, **self.options), run_id=self.run_id)

@@ -61,7 +61,7 @@ from mlflow.tracking.artifact_utils import get_artifact_uri
 
 from .curves import history_curves
 from .tracking import diagnosis_metrics, log_diagnosis, run_kept_options
-from .verdict import Diagnosis, diagnose_curves
+from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 MODEL_TYPE = "training-curve"
 _DIAGNOSIS_KEYS = ("monitor", "train_metric", "mode", "patience", "min_delta", "relative_delta",
@@ -136,6 +136,10 @@ class PlateauEvaluator(ModelEvaluator):
         frame = _history_frame(dataset, run_id)
         try:
             curves = history_curves(frame)
+            missing = no_validation_metric(curves, options.get("monitor"))
+            if missing:  # as diagnose_run and the callback: a training curve alone is not enough
+                raise ValueError(f"{missing}; set evaluator_config={{'monitor': ...}} or "
+                                 "targets= to diagnose a training metric")
             diagnosis: Diagnosis = replace(diagnose_curves(curves, **options), run_id=run_id)
         except ValueError as exc:
             raise _invalid(f"run {run_id}: the training history could not be diagnosed: {exc}") \

@@ -187,6 +187,15 @@ def _aligned(a: Curve, b: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return common, a.values[ia], b.values[ib]
 
 
+def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str | None:
+    """Why a tracked run cannot be diagnosed without ``monitor``: it has no validation curve (a
+    training curve alone says nothing about plateaus or overfitting); None when it can. Each face
+    adds how to pass a monitor."""
+    if monitor is not None or any(p.val for p in pair_curves(curves).values()):
+        return None
+    return f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'})"
+
+
 def check_options(*, mode: str | None = None, min_delta: float = 0.0,
                   relative_delta: float | None = 0.01, patience: int = 10,
                   chance: float | None = None, num_classes: Any = None) -> int | None:
@@ -517,5 +526,6 @@ __all__ = [
     "Thresholds",
     "check_options",
     "diagnose_curves",
+    "no_validation_metric",
     "scaling_verdict",
 ]

@@ -155,6 +155,24 @@ def test_history_that_cannot_be_diagnosed_names_run_and_reason(tracking_uri, cli
     assert "plateau.verdict" not in client.get_run(run.info.run_id).data.tags
 
 
+def test_a_history_without_validation_is_refused_as_diagnose_run_refuses_it(tracking_uri,
+                                                                           client):
+    """Training metrics only: the training loss was diagnosed as if it were validation ("over
+    the last 7 epochs validation still improved") and the verdict written to the run."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    df = _overfitting_history()[["epoch", "loss", "accuracy"]]
+    with mlflow.start_run() as run, pytest.raises(MlflowException,
+                                                   match="no validation metric") as info:
+        mlflow.models.evaluate(data=df, model_type=MODEL_TYPE, evaluators="plateau")
+    assert run.info.run_id in str(info.value.message)
+    assert "plateau.verdict" not in client.get_run(run.info.run_id).data.tags
+    # Asked for, a training metric is diagnosed.
+    run_id, result = _evaluate(df, evaluators="plateau", evaluator_config={"monitor": "loss"})
+    assert client.get_run(run_id).data.tags["plateau.monitor"] == "loss"
+
+
 def test_classifier_evaluation_is_unaffected(tracking_uri, client):
     """With the plugin installed, a default classifier evaluation runs as before, without it."""
     import mlflow

@@ -19,8 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..curves import Curve, drop_restored_epoch, pair_curves
-from ..verdict import Diagnosis, check_options, diagnose_curves
+from ..curves import Curve, drop_restored_epoch
+from ..verdict import Diagnosis, check_options, diagnose_curves, no_validation_metric
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
@@ -84,9 +84,10 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     if not curves:
         return RunFailure(run_id, "no metric history")
     options, partial = _run_options(options, run)
-    if options.get("monitor") is None and not any(p.val for p in pair_curves(curves).values()):
-        return RunFailure(run_id, f"no validation metric (metrics: {', '.join(sorted(curves))}); "
-                          "pass monitor= (--monitor) to diagnose a training metric")
+    missing = no_validation_metric(curves, options.get("monitor"))
+    if missing:
+        return RunFailure(run_id, f"{missing}; pass monitor= (--monitor) to diagnose a training "
+                          "metric")
     digest = None
     if log:
         # An unchanged run (same curves, options, version, artifact level) already holds what a
