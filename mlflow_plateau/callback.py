@@ -51,12 +51,14 @@ import importlib
 import math
 import sys
 import threading
+import time
 import warnings
 from dataclasses import replace
 from typing import Any
 
 import keras
 import mlflow
+from mlflow.entities import Metric
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
 from .curves import Curve, metric_mode
@@ -64,6 +66,10 @@ from .stopping import StopDecision, forecast_stop_decision
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
+# Runs a PlateauCallback started and has not ended yet. Keras does not call on_train_end when fit
+# raises (KeyboardInterrupt, an error): such a run stays active, and the next fit would log into
+# it; the next on_train_begin ends it as KILLED instead.
+_OPEN_RUNS: set[str] = set()
 # How far up the stack the Keras CallbackList may be from on_train_begin (it is the caller).
 _MAX_FRAMES = 6
 
@@ -175,9 +181,21 @@ class PlateauCallback(keras.callbacks.Callback):
         self._started_run = False
         try:
             run = mlflow.active_run()
+            if run is not None and run.info.run_id in _OPEN_RUNS:
+                warnings.warn(f"PlateauCallback: run {run.info.run_id} of an earlier fit that did "
+                              "not finish (interrupted) is ended as KILLED; this fit gets its own "
+                              "run", UserWarning, stacklevel=2)
+                _OPEN_RUNS.discard(run.info.run_id)
+                mlflow.end_run("KILLED")
+                run = None
             if run is None:
+                from .tracking.store import check_reachable
+
+                # A server that is down: fail in seconds, not after minutes of MLflow's retries.
+                check_reachable(mlflow.get_tracking_uri())
                 run = mlflow.start_run()
                 self._started_run = True
+                _OPEN_RUNS.add(run.info.run_id)
             self.run_id = run.info.run_id
         except Exception as exc:  # a tracking problem must not stop training
             self._tracking_failed("could not start an MLflow run", exc)
@@ -199,7 +217,12 @@ class PlateauCallback(keras.callbacks.Callback):
             values[str(name)] = number
         if self.logs_epochs and self._tracking_ok and values:
             try:
-                mlflow.log_metrics(values, step=int(epoch), synchronous=False, run_id=self.run_id)
+                # The client's log_batch, not mlflow.log_metrics(run_id=): that one reads the
+                # run from the store first, a blocking round trip each epoch.
+                now = int(time.time() * 1000)
+                mlflow.MlflowClient().log_batch(
+                    self.run_id, [Metric(k, v, now, int(epoch)) for k, v in values.items()],
+                    synchronous=False)
             except Exception as exc:
                 self._tracking_failed(f"could not log the metrics of epoch {epoch}", exc)
         if self.diagnose_every and (epoch + 1) % self.diagnose_every == 0:
@@ -215,6 +238,7 @@ class PlateauCallback(keras.callbacks.Callback):
         if self._started_run:
             # End our own run before writing, so the diagnosis is not marked partial.
             self._started_run = False
+            _OPEN_RUNS.discard(self.run_id or "")
             try:
                 mlflow.end_run()
             except Exception as exc:

@@ -233,6 +233,35 @@ def test_unreachable_tracking_server_does_not_stop_training(tracking_uri, monkey
     assert callback.run_id is None and callback.logs_epochs is False
     assert callback.diagnosis is not None  # the diagnosis itself needs no store
     assert any("could not start an MLflow run" in str(w.message) for w in caught)
+    # Probed first: a server that is down is told at once, not after MLflow's minutes of retries.
+    assert any("is not reachable" in str(w.message) for w in caught)
+
+
+def test_a_fit_interrupted_before_its_end_does_not_leave_its_run_to_the_next(tracking_uri,
+                                                                              client):
+    """Keras skips on_train_end when fit raises: the callback's run stayed RUNNING and active,
+    and the next fit logged its epochs into it (steps 0, 0, 1, 1, ...)."""
+    import keras
+
+    from mlflow_plateau import PlateauCallback
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    first = PlateauCallback(verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        _fit([first, Interrupt()])
+    second = PlateauCallback(verbose=0)
+    with pytest.warns(UserWarning, match="ended as KILLED"):
+        history = _fit([second])
+    second.wait()
+    assert second.run_id != first.run_id
+    assert client.get_run(first.run_id).info.status == "KILLED"
+    assert [p[0] for p in _points(client, first.run_id, "val_loss")] == [0, 1, 2]
+    _assert_one_point_per_epoch(client, second.run_id, history)
+    assert client.get_run(second.run_id).info.status == "FINISHED"
 
 
 def test_a_script_ending_right_after_fit_still_gets_the_artifacts(tracking_uri, client, tmp_path):

@@ -169,7 +169,7 @@ def test_a_history_without_validation_is_refused_as_diagnose_run_refuses_it(trac
     assert run.info.run_id in str(info.value.message)
     assert "plateau.verdict" not in client.get_run(run.info.run_id).data.tags
     # Asked for, a training metric is diagnosed.
-    run_id, result = _evaluate(df, evaluators="plateau", evaluator_config={"monitor": "loss"})
+    run_id, _ = _evaluate(df, evaluators="plateau", evaluator_config={"monitor": "loss"})
     assert client.get_run(run_id).data.tags["plateau.monitor"] == "loss"
 
 
