@@ -39,8 +39,9 @@ How this fits MLflow 3's evaluation API (``mlflow/models/evaluation/base.py``):
 ``evaluator_config`` keys: ``monitor``, ``train_metric``, ``mode``, ``patience``, ``min_delta``,
 ``relative_delta``, ``num_classes``, ``chance`` (as for ``diagnose_curves``), ``artifacts``
 (``"all"``, ``"json"``, ``"none"``) and ``log`` (False: return the result without writing to the
-run). Any other key is an error naming it, so a typo is not silently ignored (MLflow's generic
-``col_mapping`` is accepted and applied to ``monitor``/``train_metric``). A history that cannot
+run). Any other key is an error naming it, so a typo is not silently ignored. MLflow's generic
+``col_mapping`` is accepted for ``monitor``/``train_metric`` (``{"val_loss": "validation
+loss"}``: that column is read as ``val_loss``, the name kept with the run). A history that cannot
 be diagnosed raises ``MlflowException`` (INVALID_PARAMETER_VALUE) naming the run and the reason.
 """
 
@@ -102,15 +103,20 @@ def _options(config: dict[str, Any] | None, targets: str | None, run_id: str) ->
     if unknown:
         raise _invalid(f"run {run_id}: unknown evaluator_config key(s) for the plateau evaluator: "
                        f"{', '.join(map(repr, unknown))}; known keys: "
-                       f"{', '.join(_DIAGNOSIS_KEYS + _OWN_KEYS)}")
+                       f"{', '.join(_DIAGNOSIS_KEYS + _OWN_KEYS + _MLFLOW_KEYS)}")
     options = {key: config[key] for key in _DIAGNOSIS_KEYS if key in config}
     if options.get("monitor") is None and targets is not None:
         options["monitor"] = targets
-    mapping = config.get("col_mapping") or {}
-    for key in ("monitor", "train_metric"):
-        if options.get(key) in mapping:
-            options[key] = mapping[options[key]]
     return options
+
+
+def _mapped_columns(config: dict[str, Any] | None, options: dict[str, Any]) -> dict[str, str]:
+    """Column -> metric name, from ``col_mapping`` (metric name -> the DataFrame's column) for the
+    monitor and the training metric: the history is read under the names the user gave, so
+    those are the names kept with the run (a column name exists only in that one DataFrame)."""
+    mapping = (config or {}).get("col_mapping") or {}
+    return {mapping[name]: name for name in (options.get("monitor"), options.get("train_metric"))
+            if name is not None and name in mapping}
 
 
 class PlateauEvaluator(ModelEvaluator):
@@ -133,7 +139,7 @@ class PlateauEvaluator(ModelEvaluator):
                            f"'none', not {artifacts!r}")
         # Options given for this run before (plateau.options) hold unless evaluator_config sets them.
         options = {**run_kept_options(run_id), **options}
-        frame = _history_frame(dataset, run_id)
+        frame = _history_frame(dataset, run_id).rename(columns=_mapped_columns(config, options))
         try:
             curves = history_curves(frame)
             missing = no_validation_metric(curves, options.get("monitor"))

@@ -173,6 +173,21 @@ def test_a_history_without_validation_is_refused_as_diagnose_run_refuses_it(trac
     assert client.get_run(run_id).data.tags["plateau.monitor"] == "loss"
 
 
+def test_col_mapping_reads_a_column_under_the_metric_name_kept_with_the_run(tracking_uri,
+                                                                             client):
+    """The mapped column name ("validation loss") was kept as the run's monitor: every later
+    default diagnosis failed with monitor 'validation loss' not in the history."""
+    import json
+
+    df = _overfitting_history().rename(columns={"val_loss": "validation loss"})
+    run_id, result = _evaluate(df, evaluators="plateau", evaluator_config={
+        "monitor": "val_loss", "col_mapping": {"val_loss": "validation loss"}})
+    tags = client.get_run(run_id).data.tags
+    assert tags["plateau.monitor"] == "val_loss"
+    assert json.loads(tags["plateau.options"]) == {"monitor": "val_loss"}
+    assert result.metrics["plateau/best_epoch"] == int(_overfitting_history()["val_loss"].idxmin())
+
+
 def test_classifier_evaluation_is_unaffected(tracking_uri, client):
     """With the plugin installed, a default classifier evaluation runs as before, without it."""
     import mlflow
