@@ -484,6 +484,11 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     n = r.z.size
     w = tail_window(n)
     if n <= w:
+        # A run as short as the window: still learning when its last epoch is its best and the
+        # whole run still falls beyond its noise (an underfitting verdict would say "converged").
+        if r.best_index == n - 1 and tail_still_falling(r.z, r.epochs):
+            return Finding("not_converged", True, 1.0, f"all {n} epochs: the last is the best and "
+                           "validation still falls beyond its noise")
         return Finding("not_converged", False, 0.0, "too few epochs to tell")
     # Still improving = the last window sets a new best beyond the noise (a recovery from a
     # spike back to an earlier level is not), and the smoothed curve still falls across it.

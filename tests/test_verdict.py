@@ -491,3 +491,13 @@ def test_a_chance_that_is_not_a_number_is_a_clear_error():
         diagnose_curves(history, num_classes=2.5)
     d = diagnose_curves(history, num_classes=np.int64(10))
     assert d.config["num_classes"] == 10 and type(d.config["num_classes"]) is int
+
+
+def test_a_three_epoch_run_still_falling_has_not_converged():
+    """3 epochs, each better than the last: the not_converged rule said "too few epochs to tell"
+    and the run was called underfitting, "val_loss converged"."""
+    d = diagnose_curves({"loss": [2.4, 2.3, 2.25], "val_loss": [2.3353, 2.2842, 2.2444]})
+    assert d.verdict == "not_converged" and "val_loss converged" not in d.summary
+    # Its best not at the end: too few epochs to say it is still learning.
+    d = diagnose_curves({"loss": [2.4, 2.3, 2.25], "val_loss": [2.3353, 2.2442, 2.2444]})
+    assert d.verdict != "not_converged"
