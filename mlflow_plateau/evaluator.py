@@ -61,7 +61,13 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import get_artifact_uri
 
 from .curves import history_curves
-from .tracking import diagnosis_metrics, log_diagnosis, run_kept_options
+from .tracking import (
+    best_metrics,
+    diagnosis_metrics,
+    log_diagnosis,
+    run_kept_options,
+    user_curves,
+)
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 MODEL_TYPE = "training-curve"
@@ -155,7 +161,10 @@ class PlateauEvaluator(ModelEvaluator):
             log_diagnosis(run_id, diagnosis, curves, artifacts=artifacts, partial=False)
         else:
             artifacts = "none"
-        metrics = {k: v for k, v in diagnosis_metrics(diagnosis).items() if v is not None}
+        # The metrics the run gets: the diagnosis's and best/<metric> (the model kept).
+        metrics = {k: v for k, v in {**diagnosis_metrics(diagnosis),
+                                     **best_metrics(diagnosis, user_curves(curves))}.items()
+                   if v is not None}
         result_artifacts = {
             name: cls(uri=get_artifact_uri(run_id, path))
             for name, (path, cls, levels) in _ARTIFACTS.items() if artifacts in levels}

@@ -59,7 +59,11 @@ def test_evaluate_returns_and_writes_the_diagnosis(tracking_uri, client):
     assert result.metrics["plateau/epoch"] == expected.plateau.epoch
     assert result.metrics["plateau/best_epoch"] == expected.plateau.best_epoch
     assert result.metrics["gap/final"] == pytest.approx(expected.gap.final)
-    assert all(k.startswith(("plateau/", "gap/", "forecast/")) for k in result.metrics)
+    assert all(k.startswith(("plateau/", "gap/", "forecast/", "best/")) for k in result.metrics)
+    # best/<metric>, the model kept at the best epoch, as the run gets them (they were missing)
+    best = expected.plateau.best_epoch
+    assert result.metrics["best/val_accuracy"] == pytest.approx(df["val_accuracy"][best])
+    assert result.metrics["best/loss"] == pytest.approx(df["loss"][best])
     assert result.metrics["forecast/value_at_2x"] == pytest.approx(expected.forecast.value_at_2x)
     assert all(np.isfinite(v) for v in result.metrics.values())
 
