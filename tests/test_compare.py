@@ -328,6 +328,18 @@ def test_compare_runs_logs_one_comparison_run_and_leaves_the_runs_alone(client, 
     assert isinstance(refused, RunFailure) and "comparison summary run" in refused.reason
 
 
+def test_the_same_runs_named_in_another_order_find_their_comparison_run(client):
+    """Runs in two experiments: the comparison run goes to the first-named run's experiment, and
+    naming them the other way round looked only in the other one, adding a second run."""
+    e1, e2 = client.create_experiment("cmp-one"), client.create_experiment("cmp-two")
+    a = log_curves(client, e1, RUNS["lr=0.1"][0], run_name="a")
+    b = log_curves(client, e2, RUNS["baseline"][0], run_name="b")
+    first = compare_runs([a, b])
+    again = compare_runs([b, a])
+    assert again.run_id == first.run_id
+    assert len(_comparison_runs(client, e1)) + len(_comparison_runs(client, e2)) == 1
+
+
 def test_hostile_run_names_are_escaped_in_the_logged_report(client, runs, tmp_path):
     _, ids = runs
     client.update_run(ids["wide"], name=HOSTILE)

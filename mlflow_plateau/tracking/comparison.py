@@ -12,7 +12,8 @@ comparison run in the experiment of the first run compared:
 - artifacts ``comparison/overlay.png``, ``comparison/report.html``, ``comparison/comparison.json``.
 
 Comparing the same runs with the same options again updates that comparison run (found by
-``plateau.comparison_key``, a hash of the sorted run ids and the options) instead of adding another.
+``plateau.comparison_key``, a hash of the sorted run ids and the options, in any of the compared
+runs' experiments: named in another order, it may be in another one) instead of adding another.
 Runs that cannot be diagnosed are listed with their reason and the rest compared; fewer than two
 runs to compare raises ``TooFewRuns``. The comparison and scaling summary runs this package logs
 are never compared.
@@ -177,18 +178,21 @@ def compared_runs_tag(run_ids: Sequence[str], limit: int = MAX_TAG_CHARS) -> str
     return ",".join(out)
 
 
-def _existing(client: MlflowClient, experiment_id: str, key: str) -> str | None:
+def _existing(client: MlflowClient, experiment_ids: Sequence[str], key: str) -> str | None:
+    """The comparison run of ``key`` in any of the compared runs' experiments: the same runs named
+    in another order, their first in another experiment, were compared there."""
     from mlflow.entities import ViewType
 
     found = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{TAG_KIND}` = '{KIND_COMPARISON}' and "
+        sorted(set(experiment_ids)), filter_string=f"tags.`{TAG_KIND}` = '{KIND_COMPARISON}' and "
         f"tags.`{TAG_COMPARISON_KEY}` = '{key}'", run_view_type=ViewType.ACTIVE_ONLY, max_results=1)
     return found[0].info.run_id if found else None
 
 
 def _log(client: MlflowClient, experiment_id: str, key: str, comparison: Comparison,
-         files: Mapping[str, bytes]) -> str:
-    """Create (or find again) the comparison run, upload its artifacts, then tag it."""
+         files: Mapping[str, bytes], experiment_ids: Sequence[str] = ()) -> str:
+    """Create (or find again, in ``experiment_ids`` too) the comparison run, upload its
+    artifacts, then tag it."""
     from mlflow.entities import RunTag
 
     ids = [r.key for r in comparison.rows]
@@ -196,7 +200,7 @@ def _log(client: MlflowClient, experiment_id: str, key: str, comparison: Compari
             TAG_COMPARED_RUNS: compared_runs_tag(ids),
             TAG_FIRST_RUN: comparison.first.key if comparison.first else "",
             TAG_SUMMARY: comparison.answer[:MAX_TAG_CHARS], TAG_VERSION: __version__}
-    run_id = _existing(client, experiment_id, key)
+    run_id = _existing(client, [experiment_id, *experiment_ids], key)
     created = run_id is None
     if run_id is None:
         run_id = client.create_run(experiment_id, run_name=f"plateau comparison of {len(ids)} runs",
@@ -278,7 +282,8 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
                                            allow_nan=False).encode("utf-8")}
     # The key of a plateau ranking is unchanged from before rankings by forecast existed.
     key_options = diagnosis_options if by == "plateau" else {**diagnosis_options, "by": by}
-    run_id = _log(client, first_experiment, _key(list(labels), key_options), comparison, files)
+    run_id = _log(client, first_experiment, _key(list(labels), key_options), comparison, files,
+                  [by_id[d.run_id].info.experiment_id for d in diagnoses])
     return ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,
                             failures=failures, run_id=run_id, experiment_id=first_experiment)
 
