@@ -66,10 +66,12 @@ from .stopping import StopDecision, forecast_stop_decision
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
-# Runs a PlateauCallback started and has not ended yet. Keras does not call on_train_end when fit
-# raises (KeyboardInterrupt, an error): such a run stays active, and the next fit would log into
-# it; the next on_train_begin ends it as KILLED instead.
-_OPEN_RUNS: set[str] = set()
+# Runs a PlateauCallback started and has not ended yet: run id -> (that callback, MLflow's
+# ActiveRun). Keras does not call on_train_end when fit raises (KeyboardInterrupt, an error): such
+# a run stays active, and the next fit would log into it; the next on_train_begin ends it as
+# KILLED instead, unless its callback is part of the same fit (two PlateauCallbacks share the
+# run) or it is no longer the same active run (the user ended it and resumed it themselves).
+_OPEN_RUNS: dict[str, tuple[Any, Any]] = {}
 # How far up the stack the Keras CallbackList may be from on_train_begin (it is the caller).
 _MAX_FRAMES = 6
 
@@ -181,11 +183,15 @@ class PlateauCallback(keras.callbacks.Callback):
         self._started_run = False
         try:
             run = mlflow.active_run()
-            if run is not None and run.info.run_id in _OPEN_RUNS:
+            owner, started = _OPEN_RUNS.get(run.info.run_id, (None, None)) if run else (None, None)
+            if owner is not None and started is not run:
+                _OPEN_RUNS.pop(run.info.run_id, None)  # ended, then resumed by the user: theirs
+            elif owner is not None and not any(cb is owner and cb is not self
+                                               for cb in self._fit_callbacks() or ()):
                 warnings.warn(f"PlateauCallback: run {run.info.run_id} of an earlier fit that did "
                               "not finish (interrupted) is ended as KILLED; this fit gets its own "
                               "run", UserWarning, stacklevel=2)
-                _OPEN_RUNS.discard(run.info.run_id)
+                _OPEN_RUNS.pop(run.info.run_id, None)
                 mlflow.end_run("KILLED")
                 run = None
             if run is None:
@@ -195,7 +201,7 @@ class PlateauCallback(keras.callbacks.Callback):
                 check_reachable(mlflow.get_tracking_uri())
                 run = mlflow.start_run()
                 self._started_run = True
-                _OPEN_RUNS.add(run.info.run_id)
+                _OPEN_RUNS[run.info.run_id] = (self, run)
             self.run_id = run.info.run_id
         except Exception as exc:  # a tracking problem must not stop training
             self._tracking_failed("could not start an MLflow run", exc)
@@ -238,7 +244,7 @@ class PlateauCallback(keras.callbacks.Callback):
         if self._started_run:
             # End our own run before writing, so the diagnosis is not marked partial.
             self._started_run = False
-            _OPEN_RUNS.discard(self.run_id or "")
+            _OPEN_RUNS.pop(self.run_id or "", None)
             try:
                 mlflow.end_run()
             except Exception as exc:

@@ -264,6 +264,42 @@ def test_a_fit_interrupted_before_its_end_does_not_leave_its_run_to_the_next(tra
     assert client.get_run(second.run_id).info.status == "FINISHED"
 
 
+def test_two_callbacks_of_one_fit_share_its_run_and_a_resumed_run_is_the_users(tracking_uri,
+                                                                               client):
+    """The first callback's new run is not an interrupted fit's to the second callback of the
+    same fit (it was ended as KILLED, with a false warning); a run the user ended and resumed
+    after an interrupted fit is theirs, not ended."""
+    import keras
+    import mlflow
+
+    from mlflow_plateau import PlateauCallback
+
+    a, b = PlateauCallback(verbose=0), PlateauCallback(monitor="val_accuracy", verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _fit([a, b])
+    a.wait(), b.wait()
+    assert a.run_id == b.run_id and client.get_run(a.run_id).info.status == "FINISHED"
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    first = PlateauCallback(verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        _fit([first, Interrupt()])
+    mlflow.end_run()
+    with mlflow.start_run(run_id=first.run_id):
+        resumed = PlateauCallback(verbose=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            _fit([resumed], epochs=3)
+        resumed.wait()
+    assert resumed.run_id == first.run_id
+    assert client.get_run(first.run_id).info.status == "FINISHED"
+
+
 def test_a_script_ending_right_after_fit_still_gets_the_artifacts(tracking_uri, client, tmp_path):
     # The final write runs on a non-daemon thread: the interpreter waits for it at exit.
     script = tmp_path / "train.py"
