@@ -345,6 +345,14 @@ def test_scaling_groups_log_a_summary_run_and_tag_members(client):
                          filter_string="params.model = 'small'", tracking_uri=uri)
     kinds = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
     assert len(kinds) == 2
+    # A fit of another metric is another summary: it never overwrites the val_loss one.
+    before = read_json(client, big.summary_run_id, "scaling/fit.json")
+    (other, *_), _ = diagnose_scaling(experiment_id=exp, size_param="train_size", metric="loss",
+                                      filter_string="params.model = 'big'", tracking_uri=uri)
+    assert other.summary_run_id != big.summary_run_id
+    assert read_json(client, big.summary_run_id, "scaling/fit.json") == before
+    assert client.get_run(other.summary_run_id).data.tags["scaling.metric"] == "loss"
+    assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 3
 
     # --group-by: one group over both models.
     (one,), _ = diagnose_scaling(experiment_id=exp, size_param="train_size", group_by=["model"],

@@ -36,6 +36,7 @@ from .store import (
     TAG_DIGEST,
     TAG_KIND,
     TAG_SCALING_GROUP,
+    TAG_SCALING_METRIC,
     TAG_SCALING_SIZE_PARAM,
     TAG_SCALING_VERDICT,
     TAG_SUMMARY,
@@ -81,6 +82,14 @@ def _group_label(params: Mapping[str, str]) -> str:
     if len(label) > 200:  # keep the tag short and still unique
         label = label[:150] + " #" + hashlib.sha256(label.encode()).hexdigest()[:12]
     return label
+
+
+def _summary_key(tags: Mapping[str, str]) -> tuple[str, str, str]:
+    """What a summary run summarizes: its group, size param and metric (a summary from before
+    the metric was tagged is one of val_loss, the default). A fit of another metric or size param
+    of the same group gets its own summary, never overwrites this one."""
+    return (tags.get(TAG_SCALING_GROUP, ""), tags.get(TAG_SCALING_SIZE_PARAM, ""),
+            tags.get(TAG_SCALING_METRIC, "val_loss"))
 
 
 def _run_error(curve: Curve, metric: str, mode: str | None) -> float | str:
@@ -132,7 +141,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     exp_id = _experiment_id(client, experiment_name, experiment_id)
     points: list[tuple[str, dict[str, str], float, float]] = []  # run id, params, size, error
     failures: list[RunFailure] = []
-    summaries: dict[str, Run] = {}
+    summaries: dict[tuple[str, str, str], Run] = {}
     state: dict[str, tuple[dict[str, str], dict[str, float]]] = {}  # member: scaling tags, metrics
     # Pages of 1,000 (MLflow's most for one search_runs call): the points of every run are kept
     # anyway, so the diagnosis's smaller memory-bounding pages would only add round trips.
@@ -140,7 +149,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         members = []
         for run in page:
             if run.data.tags.get(TAG_KIND) == "scaling":
-                summaries[run.data.tags.get(TAG_SCALING_GROUP, "")] = run
+                summaries[_summary_key(run.data.tags)] = run
                 continue
             if not_training(run) is not None:
                 continue  # a comparison summary or a container run: no curve of its own
@@ -178,7 +187,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         # The summary runs of earlier calls hold no params: a filter on params never selects them.
         for page in iter_runs(client, exp_id, f"tags.`{TAG_KIND}` = 'scaling'", page_size=1000):
             for run in page:
-                summaries.setdefault(run.data.tags.get(TAG_SCALING_GROUP, ""), run)
+                summaries.setdefault(_summary_key(run.data.tags), run)
 
     # Keras's auto-numbered object names (optimizer_name = adam, adam_1, ...) are not a setup.
     ignored = auto_numbered([p for _, p, _, _ in points]) if not group_by else set()
@@ -211,8 +220,9 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     with ThreadPoolExecutor(workers) as pool:
         summary_ids = [
             None if group.verdict.verdict == "insufficient_points" else  # a summary of nothing
-            pool.submit(_log_scaling_group, client, exp_id, group, summaries.get(group.label),
-                        state, size_param=size_param, metric=metric)
+            pool.submit(_log_scaling_group, client, exp_id, group,
+                        summaries.get((group.label, size_param, metric)), state,
+                        size_param=size_param, metric=metric)
             for group in results]
         results = [group if future is None else replace(group, summary_run_id=future.result())
                    for group, future in zip(results, summary_ids, strict=True)]
@@ -255,12 +265,12 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
         summary = client.create_run(
             experiment_id, run_name=f"scaling: {short_label(group.label, 60)}",
             tags={TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
-                  TAG_SCALING_SIZE_PARAM: size_param})
+                  TAG_SCALING_SIZE_PARAM: size_param, TAG_SCALING_METRIC: metric})
         end_run(client, summary.info.run_id)
         summary = client.get_run(summary.info.run_id)
     rid = summary.info.run_id
     digest = hashlib.sha256(fit_json.encode()).hexdigest()
-    wanted = {TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
+    wanted = {TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label, TAG_SCALING_METRIC: metric,
               TAG_SCALING_VERDICT: group.verdict.verdict,
               TAG_SUMMARY: group.verdict.summary[:MAX_TAG_CHARS], TAG_VERSION: __version__}
     if summary.data.tags.get(TAG_DIGEST) != digest:

@@ -37,6 +37,7 @@ TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "platea
 TAG_HISTORY = "plateau.history"  # unchanged.history_digest, beside plateau.digest
 TAG_SCALING_VERDICT, TAG_SCALING_GROUP = "scaling.verdict", "scaling.group"
 TAG_SCALING_SIZE_PARAM = "scaling.size_param"
+TAG_SCALING_METRIC = "scaling.metric"
 # The options a user gave for a run (JSON): reused by later diagnoses unless overridden, so a
 # default run of the tool never silently flips a verdict decided with, say, --num-classes.
 TAG_OPTIONS = "plateau.options"
