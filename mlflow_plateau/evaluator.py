@@ -145,7 +145,12 @@ class PlateauEvaluator(ModelEvaluator):
                            f"'none', not {artifacts!r}")
         # Options given for this run before (plateau.options) hold unless evaluator_config sets them.
         options = {**run_kept_options(run_id), **options}
-        frame = _history_frame(dataset, run_id).rename(columns=_mapped_columns(config, options))
+        frame = _history_frame(dataset, run_id)
+        renamed = {c: name for c, name in _mapped_columns(config, options).items()
+                   if c in frame.columns}
+        # The mapping says which column is the metric: a column already of that name is not.
+        frame = frame.drop(columns=[n for n in renamed.values() if n in frame.columns])
+        frame = frame.rename(columns=renamed)
         try:
             curves = history_curves(frame)
             missing = no_validation_metric(curves, options.get("monitor"))

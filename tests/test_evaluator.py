@@ -190,6 +190,11 @@ def test_col_mapping_reads_a_column_under_the_metric_name_kept_with_the_run(trac
     assert tags["plateau.monitor"] == "val_loss"
     assert json.loads(tags["plateau.options"]) == {"monitor": "val_loss"}
     assert result.metrics["plateau/best_epoch"] == int(_overfitting_history()["val_loss"].idxmin())
+    # A column already named val_loss is not the one the mapping names.
+    both = _overfitting_history().assign(**{"validation loss": lambda d: d["val_loss"][::-1].values})
+    _, result = _evaluate(both, evaluators="plateau", evaluator_config={
+        "monitor": "val_loss", "col_mapping": {"val_loss": "validation loss"}})
+    assert result.metrics["plateau/best_epoch"] == int(both["validation loss"].idxmin())
 
 
 def test_classifier_evaluation_is_unaffected(tracking_uri, client):
