@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import unicodedata
@@ -145,27 +144,25 @@ def _redact_uncaught() -> None:
     sys.excepthook = hook
 
 
-def _number(low: float, high: float = math.inf, *, integer: bool = False, open_high: bool = False
-            ) -> Callable[[str], float]:
-    """An argparse ``type``: a finite number (an int with ``integer``) in [low, high] (or
-    [low, high)), so a bad option is a usage error (exit 2) of every command, not a failure
-    repeated for each run (``--chance nan`` was kept with the runs and made them at chance)."""
-    def parse(text: str) -> float:
+def _option(name: str, parse: Callable[[str], Any] = float) -> Callable[[str], Any]:
+    """An argparse ``type`` for the diagnosis option ``name``: parsed, then checked by the core's
+    own ``verdict.check_options``, so a bad option is a usage error (exit 2) of every command,
+    not a failure repeated for each run (``--chance nan`` was kept with the runs and made them at
+    chance), and the CLI and the API accept the same values."""
+    def convert(text: str) -> Any:
         try:
-            value = int(text) if integer else float(text)
+            value = parse(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{'an integer' if integer else 'a number'} is needed, not {text!r}") from None
-        above = value >= high if open_high else value > high
-        if not math.isfinite(value) or value < low or above:
-            bounds = [f">= {low:g}"] if low > -math.inf else []
-            bounds += [f"< {high:g}"] if open_high else ([f"<= {high:g}"] if high < math.inf else [])
-            raise argparse.ArgumentTypeError(
-                f"must be {'an integer' if integer else 'a finite number'}"
-                f"{' ' + ' and '.join(bounds) if bounds else ''}, "
-                f"not {text}")
+                f"{'an integer' if parse is int else 'a number'} is needed, not {text!r}") from None
+        from .verdict import check_options  # imported when an option is given, not for --help
+
+        try:
+            check_options(**{name: value})
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
         return value
-    return parse
+    return convert
 
 
 def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
@@ -178,20 +175,20 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
                        "(default: found by name, e.g. loss for val_loss)")
     group.add_argument("--mode", choices=["min", "max"],
                        help="whether lower or higher is better (default: from the metric name)")
-    group.add_argument("--patience", type=_number(0, integer=True), default=10, metavar="N",
+    group.add_argument("--patience", type=_option("patience", int), default=10, metavar="N",
                        help="EarlyStopping patience for the would-be stop epoch (default: 10)")
-    group.add_argument("--min-delta", type=_number(0.0), default=0.0, metavar="X",
+    group.add_argument("--min-delta", type=_option("min_delta"), default=0.0, metavar="X",
                        help="smallest change that counts as an improvement, in the metric's "
                        "units (default: 0)")
-    group.add_argument("--relative-delta", type=_number(0.0, 1.0, open_high=True), default=0.01,
+    group.add_argument("--relative-delta", type=_option("relative_delta"), default=0.01,
                        metavar="F",
                        help="tolerance as a fraction of the curve's total improvement "
                        "(default: 0.01)")
-    group.add_argument("--num-classes", type=_number(2, integer=True), metavar="K",
+    group.add_argument("--num-classes", type=_option("num_classes", int), metavar="K",
                        help="number of classes, for the chance level ln(K) / 1/K (default: read "
                        "off the run when its accuracy and loss agree on one, else unknown); kept "
                        "with the run's diagnosis and reused by later commands")
-    group.add_argument("--chance", type=_number(-math.inf), metavar="X",
+    group.add_argument("--chance", type=_option("chance"), metavar="X",
                        help="the monitor's chance level itself, e.g. the loss of a constant "
                        "predictor (kept with the run's diagnosis like --num-classes)")
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")

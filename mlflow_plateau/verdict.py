@@ -302,9 +302,7 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
             raise ValueError(f"train metric {train_metric!r} not in the history; metrics "
                              f"present: {', '.join(sorted(curves))}")
         partner = train_metric
-    mode = mode or metric_mode(monitor)
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    mode = mode or metric_mode(monitor)  # a given mode was checked by check_options
     config = {"given": given, "monitor": monitor, "train_metric": partner, "mode": mode,
               "min_delta": min_delta,
               "relative_delta": relative_delta, "patience": patience, "chance": chance,
