@@ -137,6 +137,7 @@ class PlateauCallback(keras.callbacks.Callback):
         self.diagnosis: Diagnosis | None = None
         self.run_id: str | None = None
         self.logs_epochs = False  # decided per fit call in on_train_begin
+        self._client: Any = None  # the MlflowClient the epochs are logged with, one per fit
         self._points: dict[str, tuple[list[int], list[float]]] = {}
         self._started_run = False
         self._tracking_ok = True
@@ -177,6 +178,7 @@ class PlateauCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.wait()  # the previous fit's write must not race this fit's state
         self._writer = None
+        self._client = None
         self._points = {}
         self.diagnosis = None
         self._tracking_ok = True
@@ -226,7 +228,9 @@ class PlateauCallback(keras.callbacks.Callback):
                 # The client's log_batch, not mlflow.log_metrics(run_id=): that one reads the
                 # run from the store first, a blocking round trip each epoch.
                 now = int(time.time() * 1000)
-                mlflow.MlflowClient().log_batch(
+                if self._client is None:
+                    self._client = mlflow.MlflowClient()
+                self._client.log_batch(
                     self.run_id, [Metric(k, v, now, int(epoch)) for k, v in values.items()],
                     synchronous=False)
             except Exception as exc:
