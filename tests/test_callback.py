@@ -237,22 +237,28 @@ def test_unreachable_tracking_server_does_not_stop_training(tracking_uri, monkey
     assert any("is not reachable" in str(w.message) for w in caught)
 
 
+def _interrupt_at(at: int):
+    """A callback that interrupts fit at the end of epoch ``at``, as Ctrl-C would."""
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == at:
+                raise KeyboardInterrupt
+
+    return Interrupt()
+
+
 def test_a_fit_interrupted_before_its_end_does_not_leave_its_run_to_the_next(tracking_uri,
                                                                               client):
     """Keras skips on_train_end when fit raises: the callback's run stayed RUNNING and active,
     and the next fit logged its epochs into it (steps 0, 0, 1, 1, ...)."""
-    import keras
 
     from mlflow_plateau import PlateauCallback
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 2:
-                raise KeyboardInterrupt
-
     first = PlateauCallback(verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        _fit([first, Interrupt()])
+        _fit([first, _interrupt_at(2)])
     second = PlateauCallback(verbose=0)
     with pytest.warns(UserWarning, match="ended as KILLED"):
         history = _fit([second])
@@ -269,7 +275,6 @@ def test_two_callbacks_of_one_fit_share_its_run_and_a_resumed_run_is_the_users(t
     """The first callback's new run is not an interrupted fit's to the second callback of the
     same fit (it was ended as KILLED, with a false warning); a run the user ended and resumed
     after an interrupted fit is theirs, not ended."""
-    import keras
     import mlflow
 
     from mlflow_plateau import PlateauCallback
@@ -281,14 +286,9 @@ def test_two_callbacks_of_one_fit_share_its_run_and_a_resumed_run_is_the_users(t
     a.wait(), b.wait()
     assert a.run_id == b.run_id and client.get_run(a.run_id).info.status == "FINISHED"
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-
     first = PlateauCallback(verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        _fit([first, Interrupt()])
+        _fit([first, _interrupt_at(1)])
     mlflow.end_run()
     with mlflow.start_run(run_id=first.run_id):
         resumed = PlateauCallback(verbose=0)

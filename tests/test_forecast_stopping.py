@@ -74,8 +74,12 @@ def test_bad_options_fail_at_construction():
         ForecastStopping(monitor="val_widgets")
 
 
-def _feed(callback, logs_per_epoch, model, epochs):
-    """Drive a callback through ``fit``'s calls with the given logs (no training needed)."""
+def _feed(callback, logs_per_epoch, epochs):
+    """Drive a callback through ``fit``'s calls with the given logs (no training needed); the
+    epoch it stopped at, or None."""
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.stop_training = False  # what fit sets before the first epoch
     callback.set_model(model)
     callback.set_params({"epochs": epochs, "verbose": 0})
@@ -87,24 +91,27 @@ def _feed(callback, logs_per_epoch, model, epochs):
     return None
 
 
+def _stops(logs, *, patience):
+    """Where Keras's EarlyStopping and ForecastStopping stop on the same logs, each with
+    ``patience`` (ForecastStopping warns once about the epochs it skips or counts)."""
+    import keras
+
+    from mlflow_plateau.callback import ForecastStopping
+
+    keras_stop = _feed(keras.callbacks.EarlyStopping(patience=patience), logs, epochs=len(logs))
+    with pytest.warns(UserWarning):
+        forecast_stop = _feed(ForecastStopping(patience=patience), logs, epochs=len(logs))
+    return keras_stop, forecast_stop
+
+
 @pytest.mark.parametrize("first_bad", [0, 10])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_a_diverged_run_stops_where_early_stopping_does(first_bad, bad):
     """A NaN or infinite val_loss counts as an epoch without improvement, as in Keras's
     EarlyStopping; it was skipped, and a run NaN from epoch 0 trained its whole budget."""
-    import keras
-
-    from mlflow_plateau.callback import ForecastStopping
-
     values = [1.0 / (e + 1) if e < first_bad else bad for e in range(100)]
-    logs = [{"loss": v, "val_loss": v} for v in values]
-    stops = {}
-    for name, callback in (("keras", keras.callbacks.EarlyStopping(patience=5)),
-                           ("forecast", ForecastStopping(patience=5))):
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        with pytest.warns(UserWarning) if name == "forecast" else _nothing():
-            stops[name] = _feed(callback, logs, model, epochs=100)
-    assert stops["forecast"] == stops["keras"] == first_bad + 5 - (first_bad > 0)
+    keras_stop, forecast_stop = _stops([{"loss": v, "val_loss": v} for v in values], patience=5)
+    assert forecast_stop == keras_stop == first_bad + 5 - (first_bad > 0)
 
 
 @pytest.mark.parametrize("patience", [0, 1, 3])
@@ -118,27 +125,11 @@ def test_an_improving_run_is_never_stopped_by_patience(patience):
     logs = [{"loss": 1.0 / (e + 1), "val_loss": 1.0 / (e + 1)} for e in range(30)]
     for callback in (keras.callbacks.EarlyStopping(patience=patience),
                      ForecastStopping(patience=patience, relative_delta=0.0)):
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        assert _feed(callback, logs, model, epochs=30) is None
+        assert _feed(callback, logs, epochs=30) is None
 
 
 def test_epochs_without_the_monitor_are_skipped_as_early_stopping_skips_them():
     """validation_freq=5: val_loss only every fifth epoch; neither rule counts the others."""
-    import keras
-
-    from mlflow_plateau.callback import ForecastStopping
-
     logs = [{"loss": 1.0, **({"val_loss": 0.5} if e % 5 == 4 else {})} for e in range(100)]
-    stops = {}
-    for name, callback in (("keras", keras.callbacks.EarlyStopping(patience=3)),
-                           ("forecast", ForecastStopping(patience=3))):
-        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        with pytest.warns(UserWarning) if name == "forecast" else _nothing():
-            stops[name] = _feed(callback, logs, model, epochs=100)
-    assert stops["forecast"] == stops["keras"] == 19  # the fourth val_loss: 3 without a gain
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
+    keras_stop, forecast_stop = _stops(logs, patience=3)
+    assert forecast_stop == keras_stop == 19  # the fourth val_loss: 3 without a gain
