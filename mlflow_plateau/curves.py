@@ -186,7 +186,8 @@ def metric_mode(name: str) -> Mode:
     if words & set(_SCORE_WORDS) or "accuracy" in joined:
         return "max"
     raise ValueError(f"cannot tell whether lower or higher is better for metric {name!r}; "
-                     "pass mode='min' or mode='max'")
+                     "pass mode='min' or mode='max' (--mode min or --mode max on the command "
+                     "line)")
 
 
 def as_fraction(values: np.ndarray, name: str) -> tuple[np.ndarray, bool]:

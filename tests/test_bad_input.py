@@ -275,13 +275,14 @@ def test_metric_names_with_spaces_slashes_unicode(client, exp, capsys, train, va
 
 @gets("a metric name that says nothing about its direction (`val_pérdida`)",
       "failure `cannot tell whether lower or higher is better for metric 'val_pérdida'; pass "
-      "mode=...`, exit 1; `--mode min` diagnoses it")
+      "mode=... (--mode ... on the command line)`, exit 1; `--mode min` diagnoses it")
 def test_unicode_name_of_unknown_direction(client, exp, capsys):
     run_id = log_curves(client, exp, {"pérdida": TRAIN, "val_pérdida": VAL})
     code, doc, err = diagnose(capsys, run_id)
     assert (code, doc) == (1, None)
     assert err.startswith(f"mlflow-plateau: run {run_id}: cannot tell whether lower or higher is "
                           "better for metric 'val_pérdida'")
+    assert "--mode min or --mode max on the command line" in err  # the flag the user has
     code, doc, _ = diagnose(capsys, run_id, "--mode", "min")
     assert code == 0 and (doc["monitor"], doc["verdict"]) == ("val_pérdida", "healthy")
 
