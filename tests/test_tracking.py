@@ -375,6 +375,28 @@ def test_scaling_with_too_few_sizes_is_insufficient(client):
     assert all("scaling.verdict" not in client.get_run(r).data.tags for r in runs)
 
 
+def test_scaling_summary_follows_its_group_down_to_too_few_sizes(client):
+    exp = client.create_experiment("shrinking")
+    runs = {n: log_curves(client, exp, {"val_loss": [2.0, 1.0, 3.0 * n ** -0.5]},
+                          params={"train_size": n}) for n in (100, 400, 1600)}
+    (group,), _ = diagnose_scaling(experiment_id=exp, tracking_uri=client.tracking_uri)
+    assert group.verdict.verdict != "insufficient_points" and group.summary_run_id
+    client.delete_run(runs[1600])
+    # The summary and the members left now say what the 2 remaining sizes support, not the
+    # verdict of a fit that included the deleted run.
+    (again,), _ = diagnose_scaling(experiment_id=exp, tracking_uri=client.tracking_uri)
+    assert again.verdict.verdict == "insufficient_points"
+    assert again.summary_run_id == group.summary_run_id
+    summary = client.get_run(group.summary_run_id)
+    assert summary.data.tags["scaling.verdict"] == "insufficient_points"
+    assert read_json(client, group.summary_run_id, "scaling/fit.json")["run_ids"] == \
+        [runs[100], runs[400]]
+    assert math.isnan(summary.data.metrics["scaling/exponent"])  # the old fit's is retired
+    for n in (100, 400):
+        assert client.get_run(runs[n]).data.tags["scaling.verdict"] == "insufficient_points"
+    assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 1
+
+
 # --- HTTP: a real `mlflow server` ------------------------------------------------------------
 
 @pytest.mark.slow

@@ -123,8 +123,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     Runs group by every other param (runs that differ only in the size) but those carrying only
     Keras's auto-numbering (``grouping.auto_numbered``), or by ``group_by``. The error of a run is
     the best value of ``metric`` (``1 - best`` for a score). With ``log``, each group with 3 or more
-    distinct sizes gets a summary run (found again by its tags, so re-running updates it) with the fit as
-    metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
+    distinct sizes gets a summary run (found again by its tags, so re-running updates it, also when
+    fewer than 3 sizes are left) with the fit as metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
     ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
     whose size is not a positive number, that lack the metric, whose metric became NaN/inf
     (diverged) or whose error is not above 0 (an accuracy of 1.0: the fit is in log space) are
@@ -218,12 +218,14 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     # draws its picture in the shared process pool (store.writer_threads: how many side by side).
     workers = writer_threads(uri)
     with ThreadPoolExecutor(workers) as pool:
+        # A group of fewer than 3 sizes gets no summary of nothing; one that had a summary
+        # (a member was deleted since) has it updated, not left with a fit of runs now gone.
         summary_ids = [
-            None if group.verdict.verdict == "insufficient_points" else  # a summary of nothing
-            pool.submit(_log_scaling_group, client, exp_id, group,
-                        summaries.get((group.label, size_param, metric)), state,
+            None if summary is None and group.verdict.verdict == "insufficient_points" else
+            pool.submit(_log_scaling_group, client, exp_id, group, summary, state,
                         size_param=size_param, metric=metric)
-            for group in results]
+            for group in results
+            for summary in [summaries.get((group.label, size_param, metric))]]
         results = [group if future is None else replace(group, summary_run_id=future.result())
                    for group, future in zip(results, summary_ids, strict=True)]
     return results, failures
