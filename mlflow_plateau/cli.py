@@ -653,10 +653,15 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     except TooFewRuns as exc:
         for failure in exc.failures:
             _err(f"run {failure.run_id}: {failure.reason}")
-        if args.json:
-            print(json.dumps({"dry_run": args.dry_run, "comparison_run_id": None, "runs": [],
-                              "failures": [f.to_dict() for f in exc.failures]}, indent=2))
-        _err("nothing compared: fewer than 2 of the runs selected could be diagnosed")
+        selected = exc.diagnosed + len(exc.failures)
+        why = (f"the selection holds {selected} run{'s' * (selected != 1)}" if not exc.failures
+               else f"{exc.diagnosed} of the {selected} runs selected could be diagnosed")
+        if args.json:  # the keys of a comparison, empty
+            print(json.dumps({"dry_run": args.dry_run, "comparison_run_id": None,
+                              "answer": None, "by": args.by, "first": None, "tied_with": [],
+                              "runs": [], "failures": [f.to_dict() for f in exc.failures]},
+                             indent=2))
+        _err(f"nothing compared: {why}; a comparison needs 2")
         return EXIT_FAILED
     for failure in result.failures:
         _err(f"run {failure.run_id}: {failure.reason}")

@@ -411,8 +411,19 @@ def test_cli_compare_exit_codes_json_and_dry_run(client, runs, capsys):
     # Fewer than two runs that can be diagnosed: exit 1 with a clear message.
     assert main(["compare", ids["baseline"], ids["train only"]]) == 1
     err = capsys.readouterr().err
-    assert "fewer than 2 of the runs selected could be diagnosed" in err
+    assert "nothing compared: 1 of the 2 runs selected could be diagnosed; a comparison needs 2" \
+        in err
     assert _comparison_runs(client, exp) == []
+    # An experiment of one run: nothing failed, it holds too few runs; the JSON has every key.
+    solo = client.create_experiment("solo")
+    log_curves(client, solo, {"loss": np.linspace(1, 0.1, 20), "val_loss": np.linspace(1, 0.3, 20)})
+    assert main(["compare", "--experiment-name", "solo", "--json", "--by", "forecast"]) == 1
+    captured = capsys.readouterr()
+    assert "nothing compared: the selection holds 1 run; a comparison needs 2" in captured.err
+    assert "could be diagnosed" not in captured.err
+    doc = json.loads(captured.out)
+    assert {"answer", "by", "first", "runs", "failures"} <= set(doc)
+    assert (doc["by"], doc["runs"], doc["failures"]) == ("forecast", [], [])
     # A hostile run name does not break the table (rich markup) and is printed as is.
     client.update_run(ids["wide"], name="[/] [red]x")
     assert main(["compare", ids["wide"], ids["baseline"], "--dry-run"]) == 0

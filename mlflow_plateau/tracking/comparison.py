@@ -62,11 +62,13 @@ MAX_COMPARED = 100  # an overlay of more runs is unreadable; narrow the selectio
 
 
 class TooFewRuns(ValueError):
-    """Fewer than two runs could be diagnosed; ``failures`` says why for each run that failed."""
+    """Fewer than two runs could be diagnosed; ``failures`` says why for each run that failed,
+    ``diagnosed`` is how many could be."""
 
-    def __init__(self, message: str, failures: Sequence[RunFailure]) -> None:
+    def __init__(self, message: str, failures: Sequence[RunFailure], diagnosed: int = 0) -> None:
         super().__init__(message)
         self.failures = list(failures)
+        self.diagnosed = diagnosed
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     if len(diagnoses) < 2:
         reasons = "; ".join(f"run {f.run_id}: {f.reason}" for f in failures[:3])
         raise TooFewRuns(f"{len(diagnoses)} run(s) could be diagnosed, a comparison needs 2"
-                         + (f" ({reasons})" if reasons else ""), failures)
+                         + (f" ({reasons})" if reasons else ""), failures, len(diagnoses))
 
     labels = _labels([by_id[d.run_id] for d in diagnoses])
     # The curves the diagnoses were made on (mlflow.tensorflow's re-logged restored epoch dropped).
