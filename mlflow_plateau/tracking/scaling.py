@@ -124,12 +124,12 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     Keras's auto-numbering (``grouping.auto_numbered``), or by ``group_by``. The error of a run is
     the best value of ``metric`` (``1 - best`` for a score). With ``log``, each group with 3 or more
     distinct sizes gets a summary run (found again by its tags, so re-running updates it, also when
-    fewer than 3 sizes are left) with the fit as metrics, ``scaling/fit.json`` and ``scaling/learning_curve.png``, and each member the
-    ``scaling.*`` tags and metrics. Runs without the size param are not part of any group; runs
-    whose size is not a positive number, that lack the metric, whose metric became NaN/inf
-    (diverged) or whose error is not above 0 (an accuracy of 1.0: the fit is in log space) are
-    returned as failures and the others fitted; summary runs of earlier calls are skipped (and
-    found again with a filter too).
+    fewer than 3 sizes are left) with the fit as metrics, ``scaling/fit.json`` and
+    ``scaling/learning_curve.png``, and each member the ``scaling.*`` tags and metrics. Runs
+    without the size param are not part of any group; runs whose size is not a positive number,
+    that lack the metric, whose metric became NaN/inf (diverged) or whose error is not above 0 (an
+    accuracy of 1.0: the fit is in log space) are returned as failures and the others fitted;
+    summary runs of earlier calls are skipped (and found again with a filter too).
     """
     if mode not in (None, "min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
