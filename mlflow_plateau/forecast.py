@@ -698,8 +698,11 @@ def forecast_sentence(result: ForecastResult | None, monitor: str) -> str:
         return text + f"; it does not level off within {HORIZON}x the epochs seen"
     if result.last_epoch is not None and result.epochs_to_plateau <= result.last_epoch:
         return text + f"; it levelled off near epoch {result.epochs_to_plateau}"
-    seen = result.n_epochs if result.last_epoch is None else result.last_epoch + 1
-    times = result.epochs_to_plateau / max(seen, 1)
+    seen, origin = result.n_epochs, 0  # epochs of training seen, and the first one's number
+    if result.last_epoch is not None and result.epoch_2x is not None:
+        seen = result.epoch_2x - result.last_epoch  # epoch_2x = origin + 2 seen - 1
+        origin = result.last_epoch - seen + 1
+    times = (result.epochs_to_plateau - origin + 1) / max(seen, 1)
     if times > _FAR:
         return text + (f"; it keeps improving slowly, levelling off only near epoch "
                        f"{result.epochs_to_plateau} ({times:.0f}x the epochs seen)")

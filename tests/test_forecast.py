@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -158,9 +159,13 @@ def test_sentence_says_a_slow_power_law_tail_keeps_improving_slowly():
         assert "does not level off" in text
     else:
         assert slow.epochs_to_plateau > 10 * 40
-        times = slow.epochs_to_plateau / 40
+        times = (slow.epochs_to_plateau + 1) / 40  # epoch N is the (N+1)th of training
         assert f"keeps improving slowly, levelling off only near epoch " \
                f"{slow.epochs_to_plateau} ({times:.0f}x the epochs seen)" in text
+        # The same curve logged 1-based: 40 epochs seen, not 41 (its last epoch + 1).
+        one_based = forecast_curve(2.0 * t ** -0.3, epochs=t.astype(int))
+        said = re.search(r"\((\d+)x the epochs seen\)", forecast_sentence(one_based, "val_loss"))
+        assert said and abs(int(said[1]) - times) <= 1
     flat = forecast_curve(0.5 + 2.0 * np.exp(-t / 2.0))
     assert "it levelled off near epoch" in forecast_sentence(flat, "val_loss")
     assert forecast_sentence(forecast_curve([1.0, 0.9]), "val_loss") == ""
