@@ -44,17 +44,19 @@ The rules:
                    smoothed curve, beating the best before it by ``tail_gain_sd`` (1) late noise
                    sd and ``tail_gain_came`` (5%) of how far it came, and the smoothed curve still
                    falls across the window.
-``underfitting``   the training accuracy's robust best stays below ``good_accuracy`` (0.8), or
-                   (no accuracy) the training loss stays above ``underfit_chance_fraction`` (0.6)
-                   of a known chance loss, or it fell by less than ``flat_fraction`` (10%) of its
-                   first value.
+``underfitting``   the training accuracy's robust best stays below ``good_accuracy`` (0.8; scored
+                   on the error, 1 - accuracy, against 0.2), or (no accuracy) the training loss,
+                   in its own units even when read in log10, stays above
+                   ``underfit_chance_fraction`` (0.6) of a known chance loss, or it fell by less
+                   than ``flat_fraction`` (10%) of its first value.
 ``healthy``        none of the above: converged, no clear worsening, a small or stable gap.
 
 Scales: **noise** is the robust noise of one epoch (1.4826 x MAD of second differences / sqrt 6;
 0 for a curve that changes direction at most once; "late" noise is that of the second half);
 **came** is how far the smoothed validation curve came (first - best; its range when it started
 at its best); positive losses whose trend spans a factor of 10 after the first epoch are read in
-log10, as a reader plots them.
+log10, as a reader plots them; the amounts the summaries quote are then percentages or factors
+of the loss, never log10 differences.
 
 Nothing here imports mlflow or keras.
 """
@@ -250,10 +252,11 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
                     1 / r.chance_k + _accuracy_margin(1 / r.chance_k, th)
             scores.append(score)
             if score >= 1.0 and agree:
+                near = (f"is within {100 * th.chance_loss_margin:.0f}% of" if below > 0
+                        else "is no better than")
                 return Finding("at_chance", True, score,
-                               f"best validation {_what(r)} {z_best:.4g} is within "
-                               f"{100 * th.chance_loss_margin:.0f}% of chance {r.chance:.4g} "
-                               f"({r.chance_source})")
+                               f"best validation {_what(r)} {z_best:.4g} {near} chance "
+                               f"{r.chance:.4g} ({r.chance_source})")
         else:
             # The accuracy a reader sees the run reach: a running median's best, so the luckiest
             # of many noisy epochs on a small validation set does not count as learning.
@@ -267,9 +270,11 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
                 agree = float(np.min(r.val_loss)) >= (1 - th.chance_loss_margin) * math.log(r.chance_k)
             scores.append(score)
             if score >= 1.0 and agree:
+                near = ("is within a quarter of the way from chance {:.4g} to 1" if above > 0
+                        else "is no better than chance {:.4g}").format(level)
                 return Finding("at_chance", True, score,
-                               f"best validation {_what(r)} {best:.4g} is within a quarter of the "
-                               f"way from chance {level:.4g} to 1 ({r.chance_source})")
+                               f"best validation {_what(r)} {best:.4g} {near} "
+                               f"({r.chance_source})")
     if r.chance_k is None and acc is not None and acc.size >= 5 \
             and float(np.median(acc)) <= 0.5 and _flat(acc, higher_is_better=True):
         loss = r.val_loss
@@ -294,6 +299,33 @@ def _what(r: Reading) -> str:
     return "loss" if r.is_loss else "score"
 
 
+# A loss read in log10 (``Reading.log_scale``) is judged by ratios: its amounts are said as the
+# percentages or factors a reader sees on a log axis, never as log10 numbers in the loss's place.
+
+def _fall(r: Reading, x: float) -> str:
+    """An improvement of ``x`` on the reading's scale, in the run's terms."""
+    return f"{100 * (1 - 10 ** -x):.3g}%" if r.log_scale else f"{x:.3g}"
+
+
+def _rise(r: Reading, x: float) -> str:
+    """A worsening of ``x`` on the reading's scale, in the run's terms."""
+    return f"{100 * (10 ** x - 1):.3g}%" if r.log_scale else f"{x:.3g}"
+
+
+def _spread(r: Reading, x: float) -> str:
+    """A noise or a movement of ``x`` on the reading's scale, in the run's terms."""
+    return f"a factor of {10 ** x:.3g}" if r.log_scale else f"{x:.3g}"
+
+
+def _last_epochs(r: Reading, w: int) -> str:
+    """"the last w epochs", saying which when the points skip epochs (validation every k epochs,
+    or a long run read in blocks)."""
+    first, last = int(r.epochs[-w]), int(r.epochs[-1])
+    if last - first + 1 == w:
+        return f"the last {w} epochs"
+    return f"the last {w} points (epochs {first}-{last})"
+
+
 def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
     width = 5 if r.z.size >= 10 else 3
     yardstick = _yardstick(r, float(np.ptp(_running_median(r.z, width))))
@@ -305,8 +337,8 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
     ratio = _ratio(sigma, yardstick)
     if ratio >= th.unstable_noise_ratio:
         return Finding("unstable", True, ratio / th.unstable_noise_ratio,
-                       f"validation noise {sigma:.3g} is {100 * ratio:.0f}% of its improvement "
-                       f"({yardstick:.3g}): no trend can be read")
+                       f"validation noise ({_spread(r, sigma)}) is {100 * ratio:.0f}% of its "
+                       f"improvement ({_spread(r, yardstick)}): no trend can be read")
     # Swings: separate excursions from a running median (a run of consecutive epochs is one
     # excursion), after the first fifth of the run (readers discount early spikes). Spikes in
     # validation alone are the noise of a small validation set over a readable trend; when the
@@ -323,7 +355,7 @@ def rule_unstable(r: Reading, th: RuleThresholds) -> Finding:
         big = sum(p >= th.unstable_jump * yardstick for p in peaks)
         return Finding("unstable", True, swing_score,
                        f"validation swings away from its trend {big} times by half of its "
-                       f"movement ({yardstick:.3g}) or more, and training jumps too")
+                       f"movement ({_spread(r, yardstick)}) or more, and training jumps too")
     relapse = _validation_relapse(r, th)
     if relapse is not None:
         return relapse
@@ -430,8 +462,9 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
         if rise > 0 else 0.0
     if train_after and rise_score >= 1.0:
         return Finding("overfitting", True, rise_score,
-                       f"validation ended {rise:.3g} above its best ({100 * _ratio(rise, came):.0f}% of "
-                       "how far it came) while training kept improving")
+                       f"validation ended {_rise(r, rise)} above its best "
+                       f"({100 * _ratio(rise, came):.0f}% of how far it came) while training kept "
+                       "improving")
     # (b) after validation stopped improving, the gap widens while validation stays flat.
     n = r.z.size
     start = min(int(np.searchsorted(r.epochs, r.plateau_epoch)), n - tail_window(n))
@@ -459,7 +492,7 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     val_flat = val_flat and not still
     if train_in_window and low > 0 and val_flat and gap[-1] > 0 and growth_score >= 1.0:
         return Finding("overfitting", True, growth_score,
-                       f"from epoch {int(common[0])} the gap grew by {growth:.3g} while "
+                       f"from epoch {int(common[0])} the gap grew by {_rise(r, growth)} while "
                        "validation stayed flat and training kept improving")
     score = max(rise_score if train_after else 0.0,
                 growth_score if (train_in_window and low > 0 and val_flat) else 0.0)
@@ -500,33 +533,43 @@ def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
     score = min(sd / th.tail_gain_sd, frac / th.tail_gain_came) if record > 0 and fall > 0 \
         else 0.0
     # The best epoch is the last and the trend over the last window still falls beyond the noise
-    # (``tail_still_falling``): still learning, however small the share of how far it came.
-    if r.best_index == n - 1 and tail_still_falling(r.z, r.epochs):
+    # (``tail_still_falling``): still learning, however small the share of how far it came. The
+    # record then stays under its own line: a close call, scored 1.0 and said so.
+    falling = r.best_index == n - 1 and tail_still_falling(r.z, r.epochs)
+    below_line = score < 1.0
+    if falling:
         score = max(score, 1.0)
     # A curve without measurable late noise (a smooth one) is "beyond noise" by any amount: say
     # so rather than "inf noise sd".
     noise = f"{max(sd, 0.0):.1f} noise sd" if math.isfinite(sd) else "no measurable noise"
     if score >= 1.0:
+        trend = ("; its last epoch is its best and the trend still falls beyond the noise"
+                 if falling and below_line else "")
         return Finding("not_converged", True, score,
-                       f"over the last {w} epochs validation still improved on its earlier best by "
-                       f"{record:.3g} ({noise}, {100 * frac:.0f}% of how far it came)")
+                       f"over {_last_epochs(r, w)} validation still improved on its earlier best "
+                       f"by {_fall(r, max(record, 0.0))} ({noise}, {100 * max(frac, 0.0):.0f}% "
+                       f"of how far it came){trend}")
     return Finding("not_converged", False, score,
-                   f"over the last {w} epochs validation improved on its earlier best by "
-                   f"{max(record, 0.0):.3g} ({noise}, {100 * max(frac, 0.0):.0f}% of how far it "
-                   f"came)")
+                   f"over {_last_epochs(r, w)} validation improved on its earlier best by "
+                   f"{_fall(r, max(record, 0.0))} ({noise}, {100 * max(frac, 0.0):.0f}% of how "
+                   "far it came)")
 
 
 def rule_underfitting(r: Reading, th: RuleThresholds) -> Finding:
     ta = r.train_accuracy
     if ta is not None and ta.size:
         best = float(np.max(_running_median(ta)))
-        score = _ratio(th.good_accuracy, best) if best > 0 else math.inf
+        # Judged on the error (1 - accuracy) against the line's (0.2): an accuracy of 0.99 is 20
+        # times under the line, not "0.8 of it" (a ratio of accuracies cannot exceed 1.25).
+        score = _ratio(1.0 - best, 1.0 - th.good_accuracy) if best < 1 else 0.0
         return Finding("underfitting", score >= 1.0, score,
                        f"training accuracy only reaches {best:.3g} (good: {th.good_accuracy:g})"
                        if score >= 1.0 else f"training accuracy reaches {best:.3g}")
     if r.train is None or not r.is_loss:
         return Finding("underfitting", False, 0.0, "no training loss to judge the fit by")
-    t = r.train
+    # The training loss in its own units: how far it fell, and where it is against chance, are
+    # ratios of raw losses (log10 values would make the verdict depend on the loss's units).
+    t = np.power(10.0, r.train) if r.log_scale else r.train
     if r.chance is not None and r.chance > 0:
         share = _ratio(float(t.min()), r.chance)
         score = share / th.underfit_chance_fraction

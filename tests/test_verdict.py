@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -501,3 +502,81 @@ def test_a_three_epoch_run_still_falling_has_not_converged():
     # Its best not at the end: too few epochs to say it is still learning.
     d = diagnose_curves({"loss": [2.4, 2.3, 2.25], "val_loss": [2.3353, 2.2442, 2.2444]})
     assert d.verdict != "not_converged"
+
+
+# --- what the summary says is in the run's own terms -----------------------------------------
+
+@pytest.mark.parametrize("scale", [1e-12, 1.0, 1e6, 1e20, 1e30])
+def test_verdict_and_summary_do_not_depend_on_the_loss_units(scale):
+    """A loss read on a log scale is judged by ratios: multiplying it by a constant (MSE in
+    dollars squared, say) changes no verdict and no close call. The training loss's fall was
+    measured on its log10 values: 95% read as 6% at 1e20 (underfitting), 12% at 1e11."""
+    r, x = _rng(2), np.arange(50)
+    train = 2 * np.exp(-x / 8) + 0.1
+    val = train + 0.2 + 0.01 * r.standard_normal(50)
+    d = diagnose_curves({"loss": scale * train, "val_loss": scale * val})
+    assert d.verdict == "healthy"
+    assert "underfitting" not in [a["verdict"] for a in d.alternatives]
+    mse = 1e11 * np.exp(-np.arange(60) / 6) + 5e9  # falls by 95%, read in log10
+    d = diagnose_curves({"loss": mse * scale, "val_loss": 1.05 * mse * scale + 1e9 * scale})
+    assert "fell by" not in d.summary or "fell by 95%" in d.summary
+
+
+def test_a_near_perfect_training_accuracy_is_not_close_to_underfitting():
+    """The underfitting line is a training accuracy of 0.8: 0.999 is far from it (an error of
+    0.001 against 0.2), not "0.8 of the line" as a ratio of accuracies read it."""
+    x = np.arange(30)
+    acc = 0.999 - 0.5 * np.exp(-x / 3)
+    h = {**healthy(0, n=30), "accuracy": acc, "val_accuracy": acc - 0.02}
+    d = diagnose_curves(h)
+    assert d.verdict == "healthy"
+    assert "underfitting" not in [a["verdict"] for a in d.alternatives]
+    assert d.evidence.get("score_underfitting", 0.0) < 0.1
+    # Near the line it is a close call, on either side.
+    for top, verdict in ((0.83, "healthy"), (0.78, "underfitting")):
+        acc = top - 0.3 * np.exp(-x / 3)
+        d = diagnose_curves({**healthy(0, n=30), "accuracy": acc, "val_accuracy": acc - 0.02})
+        assert d.verdict == verdict
+        assert {a["verdict"] for a in d.alternatives} & {"healthy", "underfitting"}
+
+
+def test_at_chance_above_the_chance_loss_is_not_said_to_be_within_it():
+    """A best validation loss of 3.0 against chance ln 7 = 1.95 is worse than chance, not
+    "within 10% of" it."""
+    h = random_images_5_classes(0)
+    del h["accuracy"], h["val_accuracy"]
+    d = diagnose_curves({k: v + 1.5 for k, v in h.items()}, num_classes=5)
+    assert d.verdict == "at_chance"
+    assert "is no better than chance" in d.summary and "within" not in d.evidence["decided_by"]
+    d = diagnose_curves(h, num_classes=5)  # at chance, within the margin: said so
+    assert "within 10% of chance" in d.evidence["decided_by"]
+
+
+def test_log_scale_amounts_are_said_as_percentages():
+    """A loss falling by decades is read in log10; what the summary quotes is a percentage of
+    the loss, never a log10 difference in the loss's place."""
+    x = np.arange(40)
+    val = 10.0 ** (-x / 10)  # still falling by 21% an epoch: not converged
+    d = diagnose_curves({"loss": 0.8 * val, "val_loss": val})
+    assert d.verdict == "not_converged"
+    why = d.evidence["decided_by"]
+    record = val[-11] / val[-1]  # the last 10 epochs' best against the best before them
+    assert f"by {100 * (1 - 1 / record):.3g}%" in why, why
+    # Overfitting on a log scale: the rise above the best is a percentage of the best.
+    u = np.concatenate([10.0 ** (-x[:25] / 8), 10.0 ** (-24 / 8) * 1.04 ** np.arange(1, 16)])
+    d = diagnose_curves({"loss": 10.0 ** (-x / 8) * 0.5, "val_loss": u})
+    assert d.verdict == "overfitting"
+    assert re.search(r"validation ended \d+(\.\d+)?% above its best", d.evidence["decided_by"])
+
+
+def test_a_log_validated_every_few_epochs_says_which_epochs_its_window_spans():
+    """Validation every 5 epochs: "the last 10 epochs" would be 50 epochs; the points are named."""
+    from mlflow_plateau.curves import Curve
+
+    x = np.arange(0, 200, 5)
+    val = 2.0 - x / 200
+    d = diagnose_curves({"loss": Curve("loss", x, val - 0.05), "val_loss": Curve("val_loss", x, val)})
+    assert d.verdict == "not_converged"
+    assert "the last 10 points (epochs 150-195)" in d.evidence["decided_by"]
+    d = diagnose_curves({"loss": val - 0.05, "val_loss": val})  # every epoch: as it was
+    assert "over the last 10 epochs" in d.evidence["decided_by"]
