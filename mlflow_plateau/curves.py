@@ -5,7 +5,10 @@ the values logged there. This module turns what users have into curves and finds
 diagnostics need:
 
 - ``Curve.from_points`` sorts by epoch and keeps the newest value of a step logged twice (MLflow
-  keeps every point; a re-logged step means the newer value replaced the older one).
+  keeps every point; a re-logged step means the newer value replaced the older one). A metric
+  whose points, 3 or more, all sit at one step was logged without ``step=`` (MLflow's default is
+  0; also ``mlflow.keras.autolog``'s ``validation_*`` metrics): it is read as a curve in logging
+  order (epochs ``step, step + 1, ...``, ``Curve.unstepped``), as MLflow's UI draws it over time.
 - ``finite_prefix`` cuts a curve at its first NaN/inf; the diagnosis reports that epoch as the one
   where training diverged.
 - ``history_curves`` reads a Keras ``History.history`` mapping (name -> values, step = index), a
@@ -17,8 +20,8 @@ diagnostics need:
 - ``metric_role`` / ``pair_curves`` match train and validation series by name as they occur in the
   wild (``loss``/``val_loss``, ``train_loss``/``valid_loss``, ``Train Loss``/``Val Loss``,
   ``TrainLoss``/``ValLoss``, ``acc``/``val_acc``, ``validation_*``): when several names fill one
-  slot, the one with the most epochs wins (so the ``validation_loss`` that autolog logs repeatedly
-  at step 0 loses to ``val_loss``).
+  slot, a curve logged with steps beats one logged without, then the one with the most epochs
+  wins (so the ``validation_loss`` that autolog logs repeatedly at step 0 loses to ``val_loss``).
 - ``metric_mode`` says whether lower (loss-like) or higher (score-like) is better.
 - ``as_fraction`` turns an accuracy logged in percent (values above 1, at most 100) into a fraction.
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -60,11 +63,13 @@ _BOOKKEEPING_WORDS = {"lr", "time", "timestamp", "momentum", "wd", "weight_decay
 
 @dataclass(frozen=True)
 class Curve:
-    """One metric's history: strictly increasing ``epochs`` and the ``values`` logged there."""
+    """One metric's history: strictly increasing ``epochs`` and the ``values`` logged there.
+    ``unstepped``: its points were all logged at one step, and are numbered in logging order."""
 
     name: str
     epochs: np.ndarray
     values: np.ndarray
+    unstepped: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         epochs = np.asarray(self.epochs, dtype=np.int64).reshape(-1)
@@ -82,7 +87,9 @@ class Curve:
 
     @classmethod
     def from_points(cls, name: str, epochs: Any, values: Any, order: Any = None) -> Curve:
-        """Sort points by epoch; of several points at one epoch keep the newest.
+        """Sort points by epoch; of several points at one epoch keep the newest. Three or more
+        points all at one step are a curve logged without steps: numbered from that step in
+        logging order (``unstepped``).
 
         ``order`` ranks the points by age (e.g. MLflow timestamps); without it the later position
         in the input is the newer point.
@@ -102,6 +109,9 @@ class Curve:
         if epochs_int.size and np.any(epochs_int != epochs_arr):
             raise ValueError(f"metric {name!r}: steps must be integers, got {epochs_arr[:5]!r}")
         age = np.arange(epochs_int.size) if order is None else np.asarray(order, dtype=np.float64)
+        if unstepped_steps(epochs_int):
+            idx = np.lexsort((np.arange(epochs_int.size), age))  # oldest first, then as given
+            return cls(name, epochs_int[0] + np.arange(idx.size), values_arr[idx], unstepped=True)
         # lexsort: primary key epoch, secondary age; the last point of each epoch is the newest.
         idx = np.lexsort((np.arange(epochs_int.size), age, epochs_int))
         epochs_sorted = epochs_int[idx]
@@ -116,6 +126,14 @@ class Curve:
     def value_at(self, epoch: int) -> float | None:
         hit = np.flatnonzero(self.epochs == epoch)
         return float(self.values[hit[0]]) if hit.size else None
+
+
+UNSTEPPED_MIN = 3  # points at one step that make a curve logged without steps, not re-logs
+
+
+def unstepped_steps(steps: np.ndarray) -> bool:
+    """A metric's steps are those of a curve logged without ``step=``: 3 or more, all equal."""
+    return steps.size >= UNSTEPPED_MIN and bool(np.all(steps == steps[0]))
 
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:
@@ -211,7 +229,8 @@ class CurvePair:
 
 
 def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
-    """Pair curves by base name; of several candidates for one slot the longest wins.
+    """Pair curves by base name; of several candidates for one slot one logged with steps wins
+    over one logged without (``Curve.unstepped``), then the longest.
 
     A ``test_*`` curve fills the validation slot of its base when no validation curve does and it
     was logged more than once (a single point is a final test score, not a curve).
@@ -225,17 +244,29 @@ def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
         words = _words(name)
         # Prefer the canonical Keras spellings on ties: "val_loss" over "validation_loss".
         canonical = int(words[0] in ("val",) or (role == "train" and words[0] not in _TRAIN_PREFIXES))
-        slots.setdefault((base, role), []).append((len(curve), canonical, name))
+        stepped = int(not getattr(curve, "unstepped", False))
+        slots.setdefault((base, role), []).append((stepped, len(curve), canonical, name))
     pairs: dict[str, CurvePair] = {}
     for base in sorted({b for b, _ in slots}):
-        chosen = {role: max(slots[(base, role)])[2] for role in ("train", "val")
+        chosen = {role: max(slots[(base, role)])[-1] for role in ("train", "val")
                   if (base, role) in slots}
         if "val" not in chosen and (base, "test") in slots:
-            length, _, name = max(slots[(base, "test")])
+            _, length, _, name = max(slots[(base, "test")])
             if length > 1:
                 chosen["val"] = name
         pairs[base] = CurvePair(base, chosen.get("train"), chosen.get("val"))
     return pairs
+
+
+def shadowed_unstepped(curves: Mapping[str, Curve]) -> set[str]:
+    """The curves logged without steps whose pairing slot also holds one logged with steps (the
+    ``validation_loss`` autolog logs at step 0 beside ``val_loss``): pairing never picks them, and
+    a table of epochs leaves them out (their numbering is not the epochs')."""
+    stepped = {(parsed[1], parsed[0]) for name, c in curves.items()
+               if not c.unstepped and (parsed := metric_role(name)) is not None}
+    return {name for name, c in curves.items()
+            if c.unstepped and (parsed := metric_role(name)) is not None
+            and (parsed[1], parsed[0]) in stepped}
 
 
 def _epoch_column(frame: Any, columns: dict[str, Any]) -> tuple[Any, np.ndarray | None]:
@@ -344,8 +375,8 @@ def drop_restored_epoch(curves: dict[str, Curve]) -> dict[str, Curve]:
     fake = int(last) + 1
     out = {}
     for name, curve in curves.items():
-        if name in ("stopped_epoch", "restored_epoch") or len(curve) == 0:
-            out[name] = curve
+        if name in ("stopped_epoch", "restored_epoch") or len(curve) == 0 or curve.unstepped:
+            out[name] = curve  # an unstepped curve's epochs are its order: no step to drop
         elif int(curve.epochs[-1]) == fake:
             out[name] = curve.drop_epoch(fake)
         else:

@@ -211,6 +211,23 @@ def test_duplicated_steps_newest_wins(client, exp, capsys):
     assert code == 0 and without_run_id(a) == without_run_id(b)
 
 
+@gets("a curve logged without `step=` (every point at MLflow's default step 0)",
+      "read as a curve in logging order: the same diagnosis as with steps")
+def test_a_curve_logged_without_steps(client, exp, capsys):
+    import mlflow
+
+    stepped = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL})
+    with mlflow.start_run(experiment_id=exp) as run:
+        for train, val in zip(TRAIN, VAL, strict=True):
+            mlflow.log_metrics({"loss": float(train), "val_loss": float(val)})
+            time.sleep(0.002)  # distinct timestamps, as epochs of a real training have
+    assert {p.step for p in client.get_metric_history(run.info.run_id, "val_loss")} == {0}
+    _, a, _ = diagnose(capsys, stepped)
+    code, b, _ = diagnose(capsys, run.info.run_id)
+    assert code == 0 and b["verdict"] != "insufficient_data"
+    assert without_run_id(a) == without_run_id(b)
+
+
 @gets("1,000,000 epochs", "diagnosed (about a second for the core)")
 def test_a_million_epochs(tmp_path, capsys):
     n = 1_000_000

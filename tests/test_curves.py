@@ -52,6 +52,31 @@ def test_from_points_equal_order_falls_back_to_position():
     assert c.values.tolist() == [0.8]
 
 
+def test_points_all_logged_at_one_step_are_a_curve_in_logging_order():
+    """``mlflow.log_metric("val_loss", v)`` without ``step=`` puts every epoch at step 0: the
+    points are the curve, oldest first (by timestamp, then as given), not re-logs of one step."""
+    c = Curve.from_points("val_loss", [0, 0, 0, 0], [0.5, 0.9, 0.7, 0.6], order=[30, 10, 20, 20])
+    assert c.unstepped and c.epochs.tolist() == [0, 1, 2, 3]
+    assert c.values.tolist() == [0.9, 0.7, 0.6, 0.5]
+    # Two points at one step stay a re-log (the newest wins), as do repeats beside other steps.
+    assert Curve.from_points("m", [0, 0], [1.0, 2.0]).values.tolist() == [2.0]
+    mixed = Curve.from_points("m", [0, 0, 0, 1], [1.0, 2.0, 3.0, 4.0])
+    assert not mixed.unstepped and mixed.values.tolist() == [3.0, 4.0]
+    # A stepped curve of a slot wins over an unstepped one, however long (autolog's repeated
+    # validation_loss at step 0, one point more for a model.evaluate, beside val_loss).
+    from mlflow_plateau.curves import pair_curves
+
+    pairs = pair_curves({"loss": Curve("loss", np.arange(5), np.ones(5)),
+                         "val_loss": Curve("val_loss", np.arange(5), np.ones(5)),
+                         "validation_loss": Curve.from_points("validation_loss", [0] * 6,
+                                                              np.ones(6))})
+    assert pairs["loss"].val == "val_loss"
+    only = pair_curves({"loss": Curve("loss", np.arange(5), np.ones(5)),
+                        "validation_loss": Curve.from_points("validation_loss", [0] * 6,
+                                                             np.ones(6))})
+    assert only["loss"].val == "validation_loss"
+
+
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.tuples(st.integers(-5, 30), st.floats(allow_nan=True)), max_size=60))
 def test_from_points_matches_a_dictionary_of_last_writes(points):
@@ -59,6 +84,11 @@ def test_from_points_matches_a_dictionary_of_last_writes(points):
     for epoch, value in points:
         expected[epoch] = value
     c = Curve.from_points("m", [p[0] for p in points], [p[1] for p in points])
+    if len(points) >= 3 and len(expected) == 1:  # all at one step: a curve logged without steps
+        assert c.unstepped and c.epochs.tolist() == list(range(points[0][0], points[0][0] + len(points)))
+        np.testing.assert_array_equal(c.values, [p[1] for p in points])
+        return
+    assert not c.unstepped
     assert c.epochs.tolist() == sorted(expected)
     np.testing.assert_array_equal(c.values, [expected[e] for e in sorted(expected)])
 

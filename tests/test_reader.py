@@ -77,6 +77,17 @@ def test_history_frame_is_epochs_by_metrics(client):
     assert list(frame.columns) == ["epoch", "loss", "val_loss"]
     assert frame["epoch"].tolist() == list(range(len(VAL)))
     assert frame["val_loss"][2] == 5.0 and frame["val_loss"][3] == VAL[3]
+    # autolog's validation_loss, logged at step 0 after every epoch and once more by an
+    # evaluate(): val_loss (with steps) fills its slot, so it is left out of the epochs table;
+    # a metric logged only without steps is kept, numbered in logging order.
+    client.log_batch(run_id, metrics=[Metric("validation_loss", float(v), 10**13 + i, 0)
+                                      for i, v in enumerate([*VAL, 0.1])])
+    client.log_batch(run_id, metrics=[Metric("val_auc", a, 10**13 + i, 0)
+                                      for i, a in enumerate([0.6, 0.7, 0.8])])
+    frame = mlflow_plateau.history_frame(run_id, tracking_uri=client.tracking_uri)
+    assert list(frame.columns) == ["epoch", "loss", "val_auc", "val_loss"]
+    assert frame["epoch"].tolist() == list(range(len(VAL)))
+    assert frame["val_auc"][:3].tolist() == [0.6, 0.7, 0.8]
     with pytest.raises(ValueError, match=f"run {'f' * 32}: run not found"):
         mlflow_plateau.history_frame("f" * 32, tracking_uri=client.tracking_uri)
     empty = log_curves(client, exp, {})

@@ -80,6 +80,9 @@ def log_tricky_run(client, experiment_id: str) -> str:
         Metric("odd", 2.0, t, -1), Metric("odd", 1.0, t, -1),  # same step and timestamp
         Metric("odd", float("inf"), t, 5), Metric("odd", float("-inf"), t + 1, 6),
         Metric("odd", 3.0, t + 2, -7),
+        # Logged without step= (all at step 0): a curve in timestamp order, ties by value.
+        Metric("odd_unstepped", 0.5, t + 3, 0), Metric("odd_unstepped", 0.4, t + 3, 0),
+        Metric("odd_unstepped", float("nan"), t + 4, 0), Metric("odd_unstepped", 0.3, t - 5, 0),
     ])
     return run_id
 
@@ -96,6 +99,9 @@ def test_sql_read_equals_client_history(client):
         assert_same_curves(read[run_id], client_curves(client, run_id))
     assert read[runs[0]]["val_loss"].value_at(3) == 9.0
     assert read[runs[0]]["val_loss"].value_at(4) == VAL[4]
+    unstepped = read[runs[0]]["odd_unstepped"]
+    assert unstepped.unstepped and unstepped.epochs.tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(unstepped.values, [0.3, 0.4, 0.5, np.nan])
     assert read[empty] == {} and read["0" * 32] == {}
     # The same rows through the general (client) path.
     keys = {r: list(client.get_run(r).data.metrics) for r in runs}

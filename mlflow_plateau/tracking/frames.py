@@ -13,8 +13,10 @@
 - ``history_frame(run_id) -> DataFrame``: one run as epochs x metrics, an ``epoch`` column and one
   column per metric of the run (its own results left out), a step logged twice keeping the newest
   point and the point ``mlflow.tensorflow`` re-logs after restoring the best weights dropped (as
-  ``diagnose`` reads a run); a metric not logged at an epoch is NaN there. It is the ``data=`` that
-  ``mlflow.models.evaluate(..., model_type="training-curve", evaluators="plateau")`` takes.
+  ``diagnose`` reads a run); a metric logged without steps is numbered in logging order, and left
+  out when a metric with steps fills its slot (``curves.shadowed_unstepped``); a metric not
+  logged at an epoch is NaN there. It is the ``data=`` that ``mlflow.models.evaluate(...,
+  model_type="training-curve", evaluators="plateau")`` takes.
 
 ``list_run_ids(experiment...)``: the ids ``diagnose_runs`` would diagnose for an experiment (the
 Spark face spreads them over tasks).
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import Curve, drop_restored_epoch
+from ..curves import Curve, drop_restored_epoch, shadowed_unstepped
 from .history import (
     _BulkUnavailable,
     _client_row_batches,
@@ -324,6 +326,8 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     curves: dict[str, Curve] = drop_restored_epoch(read_run_curves([run_id], tracking_uri=uri)[run_id])
     if not curves:
         raise ValueError(f"run {run_id}: no metric history")
+    for name in shadowed_unstepped(curves):
+        del curves[name]
     epochs = np.unique(np.concatenate([c.epochs for c in curves.values()]))
     frame = pd.DataFrame({"epoch": epochs})
     for name in sorted(curves):

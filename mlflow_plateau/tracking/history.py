@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import Curve
+from ..curves import Curve, unstepped_steps
 from .store import (
     _RUN_ID,
     HTTP_BULK_ENDPOINT,
@@ -120,7 +120,8 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
 
     Of several rows at one step the newest is kept, ties in timestamp broken by the larger stored
     value, which is exactly the point ``Curve.from_points(order=timestamps)`` keeps over
-    ``get_metric_history``'s (timestamp, step, value) order.
+    ``get_metric_history``'s (timestamp, step, value) order; rows all at one step (3 or more) are
+    a curve logged without steps, kept whole in that same order.
     """
     if not rows:
         return
@@ -135,14 +136,19 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
         end = start + sum(1 for _ in group)
         if not _own(key):
             s, v = steps[start:end], values[start:end]
+            unstepped = unstepped_steps(s)
             if s.size > 1 and np.any(s[1:] == s[:-1]):  # a step logged more than once
                 if stamps is None:
                     stamps = np.asarray(stamp_col, dtype=np.int64)
                 part = slice(start, end)
-                idx = np.lexsort((is_nan[part], stored[part], stamps[part], s))
-                newest = idx[np.append(s[idx][1:] != s[idx][:-1], True)]
-                s, v = s[newest], v[newest]
-            out.setdefault(run_id, {})[key] = Curve(key, s, v)
+                if unstepped:  # a curve logged without steps: every point, oldest first
+                    idx = np.lexsort((is_nan[part], stored[part], stamps[part]))
+                    s, v = s[0] + np.arange(s.size), v[idx]
+                else:
+                    idx = np.lexsort((is_nan[part], stored[part], stamps[part], s))
+                    newest = idx[np.append(s[idx][1:] != s[idx][:-1], True)]
+                    s, v = s[newest], v[newest]
+            out.setdefault(run_id, {})[key] = Curve(key, s, v, unstepped=unstepped)
         start = end
 
 
