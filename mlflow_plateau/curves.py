@@ -52,10 +52,14 @@ _TRAIN_PREFIXES = ("train", "training", "tr")
 # Many PyTorch scripts call their held-out split "test" and log no other: a ``test_*`` curve is
 # the validation curve when no ``val_*`` curve of the same base exists.
 _TEST_PREFIXES = ("test", "testing")
-# Names that mlflow.tensorflow / Keras log beside the curves and that are not curves to pair.
+# Names that mlflow.tensorflow / Keras (and Hugging Face's Trainer: eval_runtime,
+# train_samples_per_second, total_flos, grad_norm) log beside the curves and that are not curves
+# to pair.
 _BOOKKEEPING = {"stopped_epoch", "restored_epoch", "learning_rate", "lr", "epoch", "epochs",
                 "step", "steps", "time", "epoch_time", "timestamp", "duration", "time_ms",
-                "time_s", "seconds", "wall_time", "training_time", "training_time_minutes"}
+                "time_s", "seconds", "wall_time", "training_time", "training_time_minutes",
+                "runtime", "samples_per_second", "steps_per_second", "total_flos", "flos",
+                "grad_norm"}
 # First words of per-epoch series that are schedules or timing, not curves (``lr-SGD``, ``x/lr``
 # in YOLOv5's results.csv, ``Time (ms)``).
 _BOOKKEEPING_WORDS = {"lr", "time", "timestamp", "momentum", "wd", "weight_decay"}
@@ -360,7 +364,54 @@ def history_curves(history: Any) -> dict[str, Curve]:
     else:
         raise ValueError("history must be a mapping of metric name to values (a Keras "
                          f"History.history) or a pandas DataFrame, not {type(history).__name__}")
-    return drop_restored_epoch(curves)
+    return as_epochs(curves)
+
+
+def as_epochs(curves: dict[str, Curve]) -> dict[str, Curve]:
+    """A run's curves by epoch, as every reader of runs takes them: ``drop_restored_epoch``, then
+    ``epochs_from_epoch_metric``."""
+    return epochs_from_epoch_metric(drop_restored_epoch(curves))
+
+
+def _epoch_numbers(values: np.ndarray) -> np.ndarray:
+    """The epoch each ``epoch`` value belongs to: the value itself when it is whole (Lightning's
+    0-based ``current_epoch``, Hugging Face's epochs completed at an evaluation), else the epoch
+    in progress, counted like the evaluation that ends it (Hugging Face's 0.25 is in epoch 1)."""
+    whole = np.abs(values - np.round(values)) <= 1e-6
+    return np.where(whole, np.round(values), np.ceil(values)).astype(np.int64)
+
+
+def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
+    """Curves logged at global steps beside an ``epoch`` metric, renumbered by epoch.
+
+    PyTorch Lightning's ``MLFlowLogger`` and Hugging Face's ``Trainer`` log every metric at the
+    global step (batches so far) and log ``epoch`` at the same steps. When a run holds an
+    ``epoch`` metric of 2 or more finite, non-negative, non-decreasing values whose steps run
+    ahead of them (steps are batches, not epochs), each point of every curve is read at the epoch
+    logged at its step (or at the last step before it), whole values as they are and fractional
+    ones as the epoch in progress (``_epoch_numbers``); of several points in one epoch the last
+    (the end of that epoch) is kept. Anything else, ``epoch`` logged at step = epoch included, is
+    returned unchanged, as are curves logged without steps.
+    """
+    marker = next((c for name, c in curves.items() if name.strip().lower() == "epoch"), None)
+    if marker is None or len(marker) < 2:
+        return curves
+    values = marker.values
+    if not np.all(np.isfinite(values)) or values.min() < 0 or np.any(np.diff(values) < 0):
+        return curves
+    epoch_at = _epoch_numbers(values)
+    if np.array_equal(epoch_at, marker.epochs) or marker.epochs[-1] <= epoch_at[-1]:
+        return curves  # the steps are the epochs already (or run behind them: not batches)
+    out = {}
+    for name, curve in curves.items():
+        if curve.unstepped or len(curve) == 0:
+            out[name] = curve
+            continue
+        at = np.searchsorted(marker.epochs, curve.epochs, side="right") - 1
+        epochs = epoch_at[np.maximum(at, 0)]
+        last = np.append(epochs[1:] != epochs[:-1], True)  # epochs never decrease along steps
+        out[name] = Curve(name, epochs[last], curve.values[last])
+    return out
 
 
 def drop_restored_epoch(curves: dict[str, Curve]) -> dict[str, Curve]:

@@ -308,3 +308,67 @@ def test_restored_epoch_point_is_kept_without_restored_epoch_metric():
     curves = {"loss": _curve("loss", [1.0, 0.5, 0.4]),
               "stopped_epoch": Curve("stopped_epoch", [0], [1.0])}
     assert len(drop_restored_epoch(curves)["loss"]) == 3
+
+
+def _global_steps(per_epoch: dict[str, np.ndarray], batches: int, hf: bool) -> dict[str, Curve]:
+    """Curves logged the way Lightning's MLFlowLogger (``hf=False``: ``epoch`` = current_epoch at
+    each global step) or Hugging Face's Trainer (``hf=True``: fractional ``epoch`` every 10 steps,
+    evaluation at the end of each epoch with the epochs completed) log them."""
+    n = len(next(iter(per_epoch.values())))
+    steps, epochs, train = [], [], []
+    for e in range(n):
+        for b in range(10, batches + 1, 10):
+            g = e * batches + b
+            steps.append(g)
+            epochs.append(g / batches if hf else e)
+            train.append(per_epoch["loss"][e] + 0.01 * b / batches)
+    ends = [(e + 1) * batches for e in range(n)]
+    out = {"loss": Curve.from_points("loss", steps, train),
+           "epoch": Curve.from_points("epoch", steps + ends, epochs + [
+               float(e + 1) if hf else e for e in range(n)])}
+    for name, values in per_epoch.items():
+        if name != "loss":
+            out[name] = Curve(name, np.asarray(ends), values)
+    return out
+
+
+@pytest.mark.parametrize("hf", [False, True])
+def test_global_steps_beside_an_epoch_metric_are_read_as_epochs(hf):
+    from mlflow_plateau.curves import epochs_from_epoch_metric
+
+    x = np.arange(12)
+    per_epoch = {"loss": 1.0 / (1 + x), "val_loss": 1.2 / (1 + x) + 0.1}
+    read = epochs_from_epoch_metric(_global_steps(per_epoch, batches=40, hf=hf))
+    first = 1 if hf else 0  # Hugging Face counts the epochs completed at each evaluation
+    assert read["val_loss"].epochs.tolist() == list(range(first, first + 12))
+    np.testing.assert_array_equal(read["val_loss"].values, per_epoch["val_loss"])
+    # The training loss: the last point of each epoch, at the same epoch numbers.
+    assert read["loss"].epochs.tolist() == read["val_loss"].epochs.tolist()
+    np.testing.assert_allclose(read["loss"].values, per_epoch["loss"] + 0.01)
+    assert epochs_from_epoch_metric(read) == read  # read again: nothing moves
+
+
+def test_an_epoch_metric_that_is_not_a_step_counter_changes_nothing():
+    from mlflow_plateau.curves import epochs_from_epoch_metric
+
+    val = Curve("val_loss", np.arange(5), np.linspace(1, 0.5, 5))
+    cases = [Curve("epoch", np.arange(5), np.arange(5.0)),            # step = epoch already
+             Curve("epoch", np.arange(5) * 10, [0, 1, 3, 2, 4.0]),    # goes back: not a counter
+             Curve("epoch", np.arange(5) * 10, [0, 1, np.nan, 3, 4]),
+             Curve("epoch", np.array([3]), np.array([3.0]))]           # one point
+    for epoch in cases:
+        curves = {"val_loss": val, "epoch": epoch}
+        assert epochs_from_epoch_metric(curves) is curves
+
+
+def test_hugging_face_bookkeeping_is_not_a_curve():
+    """A Trainer run that evaluated no loss is "no validation metric", not "cannot tell whether
+    lower or higher is better for 'eval_runtime'"."""
+    from mlflow_plateau.curves import metric_role
+    from mlflow_plateau.verdict import no_validation_metric
+
+    names = ["eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "train_runtime",
+             "train_samples_per_second", "total_flos", "grad_norm"]
+    assert [metric_role(n) for n in names] == [None] * len(names)
+    curves = {n: Curve(n, np.arange(3), np.ones(3)) for n in [*names, "loss", "epoch"]}
+    assert "no validation metric" in no_validation_metric(curves, None)

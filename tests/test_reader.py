@@ -123,3 +123,40 @@ def test_evaluator_on_an_existing_autolog_run(client):
     assert stored.data.tags["plateau.verdict"] == expected.verdict
     assert stored.data.metrics["plateau/epoch"] == result.metrics["plateau/epoch"]
     assert stored.info.status == "FINISHED"
+
+
+def test_a_lightning_run_logged_at_global_steps_is_read_by_epoch(client):
+    """PyTorch Lightning's MLFlowLogger logs at global steps (50 batches an epoch here) with an
+    ``epoch`` metric at the same steps: the diagnosis, what it writes and the epochs table are in
+    epochs, the same as for the curves logged at step = epoch; never "best at epoch 749"."""
+    from mlflow.entities import Metric
+
+    exp = client.create_experiment("lightning")
+    per_epoch = log_curves(client, exp, {"train_loss_epoch": TRAIN, "val_loss": VAL})
+    run_id = client.create_run(exp).info.run_id
+    t, batches, points = 10**12, 50, []
+    for e in range(len(VAL)):
+        for b in range(10, batches + 1, 10):  # log_every_n_steps=10
+            g = e * batches + b - 1
+            points += [Metric("train_loss_step", float(TRAIN[e]) + 0.01, t + g, g),
+                       Metric("epoch", float(e), t + g, g)]
+        g = (e + 1) * batches - 1
+        points += [Metric("val_loss", float(VAL[e]), t + g, g),
+                   Metric("train_loss_epoch", float(TRAIN[e]), t + g, g),
+                   Metric("epoch", float(e), t + g, g)]
+    for i in range(0, len(points), 900):
+        client.log_batch(run_id, metrics=points[i:i + 900])
+    client.set_terminated(run_id)
+
+    uri = client.tracking_uri
+    expected = diagnose_run(per_epoch, tracking_uri=uri)
+    got = diagnose_run(run_id, tracking_uri=uri)
+    assert got.verdict == expected.verdict
+    assert got.plateau.to_dict() == expected.plateau.to_dict()
+    assert got.gap.final == pytest.approx(expected.gap.final)
+    stored = client.get_run(run_id).data.metrics
+    assert stored["plateau/best_epoch"] == expected.plateau.best_epoch < len(VAL)
+    assert stored["best/train_loss_epoch"] == pytest.approx(TRAIN[expected.plateau.best_epoch])
+    frame = mlflow_plateau.history_frame(run_id, tracking_uri=uri)
+    assert frame["epoch"].tolist() == list(range(len(VAL)))
+    assert frame["val_loss"].tolist() == pytest.approx(list(VAL))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..comparison import Comparison, RankBy, compare_diagnoses
-from ..curves import Curve, drop_restored_epoch
+from ..curves import Curve, as_epochs
 from ..verdict import Diagnosis
 from . import (
     MAX_TAG_CHARS,
@@ -259,9 +259,9 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
                          + (f" ({reasons})" if reasons else ""), failures, len(diagnoses))
 
     labels = _labels([by_id[d.run_id] for d in diagnoses])
-    # The curves the diagnoses were made on (mlflow.tensorflow's re-logged restored epoch dropped).
+    # The curves the diagnoses were made on (by epoch: ``curves.as_epochs``).
     curves: dict[str, dict[str, Curve]] = {
-        rid: drop_restored_epoch(dict(c))
+        rid: as_epochs(dict(c))
         for rid, c in read_run_curves(list(labels), tracking_uri=uri).items()}
     comparison = compare_diagnoses(diagnoses, labels, by=by)
     result = ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,

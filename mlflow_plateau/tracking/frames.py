@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import Curve, drop_restored_epoch, shadowed_unstepped
+from ..curves import Curve, as_epochs, shadowed_unstepped
 from .history import (
     _BulkUnavailable,
     _client_row_batches,
@@ -323,11 +323,15 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     (run,) = _get_runs(client, [run_id])
     if isinstance(run, RunFailure):
         raise ValueError(f"run {run_id}: {run.reason}")
-    curves: dict[str, Curve] = drop_restored_epoch(read_run_curves([run_id], tracking_uri=uri)[run_id])
+    curves: dict[str, Curve] = as_epochs(read_run_curves([run_id], tracking_uri=uri)[run_id])
     if not curves:
         raise ValueError(f"run {run_id}: no metric history")
     for name in shadowed_unstepped(curves):
         del curves[name]
+    # An ``epoch`` metric (Lightning's, Hugging Face's) has numbered the epochs: the column is it.
+    curves = {name: c for name, c in curves.items() if name.strip().lower() != "epoch"}
+    if not curves:
+        raise ValueError(f"run {run_id}: no metric history")
     epochs = np.unique(np.concatenate([c.epochs for c in curves.values()]))
     frame = pd.DataFrame({"epoch": epochs})
     for name in sorted(curves):

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..curves import Curve, drop_restored_epoch
+from ..curves import Curve, as_epochs
 from ..verdict import Diagnosis, check_options, diagnose_curves, no_validation_metric
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
@@ -107,9 +107,10 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
                     _commit(client, tag)
                 return stored
             log = False  # the store is current; the diagnosis is recomputed only to return it
-    # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch: drop
-    # it here so the report's plots and the digest see the same curves as the diagnosis.
-    curves = drop_restored_epoch(dict(curves))
+    # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch, and
+    # global steps beside an epoch metric are not epochs: read the curves by epoch here, so the
+    # report's plots and the best/ values see the same curves as the diagnosis.
+    curves = as_epochs(dict(curves))
     try:
         diagnosis = diagnose_curves(curves, **options)
     except ValueError as exc:
