@@ -416,15 +416,21 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     total = len(set(args.run_ids)) if args.run_ids else None
     diagnosed, failed, stopped = _consume(results, total, as_json=args.json)
     _report_failures(diagnosed, failed, stopped, total)
+    if results.skipped:
+        ids = ", ".join(f.run_id for f in results.skipped[:5])
+        more = f" and {len(results.skipped) - 5} more" if len(results.skipped) > 5 else ""
+        _err(f"left out {len(results.skipped)} parent run(s) of nested runs with no curve of "
+             f"their own: {ids}{more}")
     if args.json:
         print(json.dumps({"dry_run": args.dry_run, "runs": diagnosed,
-                          "failures": [f.to_dict() for f in failed], "stopped": stopped}, indent=2))
+                          "failures": [f.to_dict() for f in failed], "stopped": stopped,
+                          "skipped": [f.to_dict() for f in results.skipped]}, indent=2))
     elif diagnosed:
         title = f"{len(diagnosed)} run(s) diagnosed" + (" (dry run: nothing written)"
                                                         if args.dry_run else "")
         _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
                              "wasted epochs"], diagnosed)
-    if not diagnosed and not failed and stopped is None:
+    if not diagnosed and not failed and stopped is None and not results.skipped:
         # Not a failure: nothing asked for was left undone (a script looping over experiments or
         # filters should not stop here). Still said, because a typo in a filter looks the same.
         which = (f"experiment {args.experiment_name!r}" if args.experiment_name is not None

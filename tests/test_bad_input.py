@@ -228,6 +228,36 @@ def test_a_curve_logged_without_steps(client, exp, capsys):
     assert without_run_id(a) == without_run_id(b)
 
 
+@gets("an experiment with a sweep's parent run (nested runs; the parent logs no curve)",
+      "the parent is left out (named on stderr, `skipped` in `--json`), the children diagnosed "
+      "and compared, exit 0; named by id, it still fails")
+def test_a_sweep_parent_is_left_out_of_an_experiment(client, exp, capsys):
+    parent = client.create_run(exp, run_name="sweep").info.run_id
+    client.log_metric(parent, "best_val_loss", 0.3)
+    children = [log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL + i / 50},
+                           tags={"mlflow.parentRunId": parent}) for i in range(3)]
+    client.set_terminated(parent)
+    name = client.get_experiment(exp).name
+    code = main(["diagnose", "--experiment-id", exp, "--json", "--dry-run"])
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert code == 0 and doc["failures"] == []
+    assert sorted(r["run_id"] for r in doc["runs"]) == sorted(children)
+    assert [f["run_id"] for f in doc["skipped"]] == [parent]
+    assert f"left out 1 parent run(s) of nested runs with no curve of their own: {parent}" \
+        in captured.err
+    assert main(["compare", "--experiment-name", name, "--dry-run"]) == 0
+    assert f"run {parent}" not in capsys.readouterr().err
+    # Named, it is what it is: a run without a validation metric.
+    code, _, err = diagnose(capsys, parent)
+    assert code == 1 and "no validation metric" in err
+    # A run without curves that is no parent still fails in the experiment's batch.
+    lone = client.create_run(exp).info.run_id
+    client.log_metric(lone, "best_val_loss", 0.3)
+    assert main(["diagnose", "--experiment-id", exp, "--dry-run"]) == 1
+    assert f"run {lone}: no validation metric" in capsys.readouterr().err
+
+
 @gets("1,000,000 epochs", "diagnosed (about a second for the core)")
 def test_a_million_epochs(tmp_path, capsys):
     n = 1_000_000

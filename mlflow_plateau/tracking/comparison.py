@@ -47,7 +47,7 @@ from . import (
     resolve_tracking_uri,
 )
 from .runs import selected_run_ids
-from .store import end_run, not_training
+from .store import TAG_PARENT, end_run, not_training, parent_without_curve
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -248,11 +248,17 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     client = _client(uri)
     runs, failures = _select(client, run_ids, experiment_name, experiment_id, filter_string)
     by_id = {r.info.run_id: r for r in runs}
+    # An experiment's sweep parents hold no curve by design: left out, not failures.
+    parents = set() if run_ids else {p for r in runs if (p := r.data.tags.get(TAG_PARENT))}
     diagnoses: list[Diagnosis] = []
     if runs:
         for result in diagnose_runs([r.info.run_id for r in runs], tracking_uri=uri, log=False,
                                     **diagnosis_options):
-            (failures if isinstance(result, RunFailure) else diagnoses).append(result)
+            if isinstance(result, RunFailure):
+                if not parent_without_curve(result, parents):
+                    failures.append(result)
+            else:
+                diagnoses.append(result)
     if len(diagnoses) < 2:
         reasons = "; ".join(f"run {f.run_id}: {f.reason}" for f in failures[:3])
         raise TooFewRuns(f"{len(diagnoses)} run(s) could be diagnosed, a comparison needs 2"

@@ -25,10 +25,12 @@ from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
 from .store import (
+    _NO_CURVE,
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
     TAG_HISTORY,
+    TAG_PARENT,
     Artifacts,
     Breaker,
     RunFailure,
@@ -40,6 +42,7 @@ from .store import (
     check_reachable,
     not_training,
     one_line,
+    parent_without_curve,
     resolve_tracking_uri,
     with_kept_options,
     writer_threads,
@@ -357,6 +360,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
             batch.read_note = note
     batch.results = _diagnose_pages(client, uri, batch.named(pages), options, log, artifacts,
                                     breaker, database)
+    if not by_ids:  # an experiment's runs: its sweeps' parents hold no curve by design
+        batch.results = batch.parents_left_out(batch.results)
     return batch
 
 
@@ -367,6 +372,10 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
     def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
         self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
         self.names: dict[str, str] = {}
+        self.parents: set[str] = set()     # runs named as the parent of a run read so far
+        # Parents of nested runs with no curve of their own, left out of an experiment's batch
+        # (known once the batch is done: a parent may be listed before its children).
+        self.skipped: list[RunFailure] = []
         self.read_path = "client"      # how histories are read: "sql", "http" or "client"
         self.read_note: str | None = None  # why a database_uri given was not used
 
@@ -376,7 +385,26 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
             for run in page:
                 if not isinstance(run, RunFailure):
                     self.names[run.info.run_id] = run.info.run_name or ""
+                    parent = run.data.tags.get(TAG_PARENT)
+                    if parent:
+                        self.parents.add(parent)
             yield page
+
+    def parents_left_out(self, results: Iterator[Diagnosis | RunFailure]
+                         ) -> Iterator[Diagnosis | RunFailure]:
+        """``results`` without the failures of parents holding no curve (``skipped``); such
+        failures are held until the batch is done, then the others given."""
+        held = []
+        for result in results:
+            if isinstance(result, RunFailure) and result.reason.startswith(_NO_CURVE):
+                held.append(result)
+            else:
+                yield result
+        for failure in held:
+            if parent_without_curve(failure, self.parents):
+                self.skipped.append(failure)
+            else:
+                yield failure
 
     def __next__(self) -> Diagnosis | RunFailure:
         return next(self.results)

@@ -260,6 +260,17 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"tracking server {redact(uri)} is not reachable ({kind})") from None
 
 
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's tag on a nested run, naming its parent
+_NO_CURVE = ("no metric history", "no validation metric")
+
+
+def parent_without_curve(failure: RunFailure, parents: set[str]) -> bool:
+    """Whether ``failure`` is that of a parent of nested runs (a sweep's, a cross-validation's)
+    holding no curve of its own: a container by design, left out of an experiment's batch
+    rather than failed (this package's own containers are tagged; users' are not)."""
+    return failure.run_id in parents and failure.reason.startswith(_NO_CURVE)
+
+
 def not_training(run: Run) -> str | None:
     """How a message names ``run`` when it holds no training curve by design, else None."""
     kind = run.data.tags.get(TAG_KIND)
