@@ -491,7 +491,7 @@ def test_empty_experiment(client, capsys):
     assert captured.out == ""
     assert main(["diagnose", "--experiment-name", "empty", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"dry_run": False, "runs": [], "failures": [],
-                                                   "stopped": None}
+                                                   "stopped": None, "skipped": []}
 
 
 @gets("a filter that matches no run",
