@@ -379,9 +379,13 @@ def _use_log_scale(*arrays: np.ndarray) -> bool:
 
 
 def _plain_log_ticks(axis: Any, lo: float, hi: float) -> None:
-    """Label a log axis with plain numbers (0.3, 2,000) instead of 3x10^-1; label the minor ticks too
-    when the axis spans less than a decade, else only the decades would carry a number."""
+    """Label a log axis with plain numbers (0.3, 2,000) instead of 3x10^-1, and with short ones
+    from a million up or below a thousandth (2.5e9, 1e-05: a plain 2,500,000,000 does not fit the
+    margin); label the minor ticks too when the axis spans less than a decade, else only the
+    decades would carry a number."""
     def fmt(v: float, _pos: Any = None) -> str:
+        if v >= 1e6:
+            return f"{v:.3g}".replace("e+0", "e").replace("e+", "e")
         return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
     def fmt_minor(v: float, _pos: Any = None) -> str:
         # 8 and 9 x 10^k sit too close to the next decade's label to carry their own.
@@ -574,9 +578,20 @@ def curves_png(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> bytes:
         ax2.set_xlabel("epoch", fontsize=10)
     else:
         ax.set_xlabel("epoch", fontsize=10)
-    # Epochs are integers: no "12.5" ticks on short curves.
-    (ax2 or ax).xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axis(ax2 or ax, [xy[0] for xy in drawn.values()])
     return _png(fig)
+
+
+def _epoch_axis(ax: Any, epochs: Sequence[np.ndarray]) -> None:
+    """Epochs are integers: no "12.5" ticks on short curves, and a curve of one or two epochs
+    gets an axis one epoch wider on each side (matplotlib's own limits around a single point
+    are fractions, which no integer tick fits)."""
+    known = [np.asarray(e, dtype=np.float64) for e in epochs if np.size(e)]
+    if known:
+        lo, hi = min(float(e.min()) for e in known), max(float(e.max()) for e in known)
+        if hi - lo < 2:
+            ax.set_xlim(lo - 1, hi + 1)
+    ax.xaxis.get_major_locator().set_params(integer=True)
 
 
 def curves_caption(d: Diagnosis) -> str:

@@ -558,3 +558,36 @@ def test_the_curves_caption_names_only_what_is_drawn():
                 "val_loss": [1.1, 0.9, 0.85, float("nan"), float("nan")]}
     assert "dotted red: the epoch a curve became NaN/inf" in curves_caption(
         diagnose_curves(diverged))
+
+
+def test_log_axis_labels_stay_short_for_huge_and_tiny_losses():
+    """An MSE in dollars squared (1e11) read 100,000,000,000 and was clipped by the margin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.set_yscale("log")
+    report._plain_log_ticks(ax.yaxis, 1e9, 1e11)
+    fmt = ax.yaxis.get_major_formatter()
+    assert [fmt(v) for v in (1e11, 2.5e9, 1e6, 2000.0, 0.3, 1e-5)] == \
+        ["1e11", "2.5e9", "1e6", "2,000", "0.3", "1e-05"]
+    assert max(len(fmt(10.0 ** k)) for k in range(-12, 31)) <= 7  # "100,000"
+
+
+def test_one_epoch_gets_integer_epoch_ticks():
+    h = {"loss": [0.9], "val_loss": [1.0]}
+    d = diagnose_curves(h)
+    png = report.curves_png(d, history_curves(h))
+    assert png.startswith(b"\x89PNG")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.plot([0], [1.0])
+    report._epoch_axis(ax, [np.array([0])])
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
