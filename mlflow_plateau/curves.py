@@ -310,6 +310,7 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
     known = epochs[~np.isnan(epochs)]
     blanks = epoch_col is not None and np.unique(known).size < known.size
     curves: dict[str, Curve] = {}
+    all_nan: dict[str, Curve] = {}
     for label, column in columns.items():
         if column is epoch_col or label.lower().startswith("unnamed:"):
             continue
@@ -320,10 +321,16 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
         present = ~np.isnan(epochs)
         if blanks:
             present &= ~np.isnan(values)
-        if not present.any() or np.isnan(values[present]).all():  # an empty column
+        if not present.any():
             continue
-        curves[label] = Curve.from_points(label, epochs[present], values[present])
-    return curves
+        curve = Curve.from_points(label, epochs[present], values[present])
+        if np.isnan(values[present]).all():  # an empty column, or NaN from the first epoch
+            all_nan[label] = curve
+        else:
+            curves[label] = curve
+    # Beside columns with values, an all-NaN column is one the run never filled; when every
+    # column is NaN from the first epoch on, the run diverged there (CSVLogger writes "nan").
+    return curves if curves or blanks else all_nan
 
 
 def _is_table(history: Mapping) -> bool:

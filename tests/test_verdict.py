@@ -8,6 +8,7 @@ pins the behaviour, not one lucky sample.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -15,6 +16,7 @@ import re
 import numpy as np
 import pytest
 
+from mlflow_plateau.curves import history_curves
 from mlflow_plateau.scaling import scaling_fit
 from mlflow_plateau.verdict import (
     SCALING_VERDICTS,
@@ -290,6 +292,18 @@ def test_diverged_all_nan_from_the_first_epoch():
     d = diagnose_curves({"loss": [np.nan] * 5, "val_loss": [np.nan] * 5})
     _check(d, "diverged")
     assert d.evidence["diverged_epoch"] == 0 and d.plateau is None
+    # The same run as a Keras CSVLogger file (one row per epoch, "nan" written): diverged too,
+    # not "no training curves"; beside filled columns an empty one is still just empty.
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO("epoch,loss,val_loss\n" + "".join(
+        f"{e},nan,nan\n" for e in range(5))))
+    d = diagnose_curves(frame)
+    _check(d, "diverged")
+    assert d.evidence["diverged_epoch"] == 0
+    frame = pd.read_csv(io.StringIO("epoch,loss,val_loss,val_auc\n" + "".join(
+        f"{e},{1 / (e + 1)},{1.1 / (e + 1)},\n" for e in range(8))))
+    assert "val_auc" not in history_curves(frame) and diagnose_curves(frame).verdict != "diverged"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
