@@ -510,7 +510,8 @@ def tail_still_falling(z: np.ndarray, epochs: np.ndarray) -> bool:
     slope, _, high = _theil(z[-w:], x)
     fall = -slope * float(x[-1] - x[0])
     # A noise-free curve has no noise to beat: there the fall must be 1% of the curve's range.
-    return high < 0 and fall > 3.0 * max(late_noise(z), 0.01 * float(np.ptp(z)))
+    noise = late_noise(z)
+    return high < 0 and fall > 3.0 * (noise if noise > 0 else 0.01 * float(np.ptp(z)))
 
 
 def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:
