@@ -686,7 +686,9 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
         ax.annotate(f"−{drop:.1f}%" if drop >= 0.05 else "±0%", (2 * n_max, at_2x),
                     textcoords="offset points", xytext=(-6, 10), ha="right", fontsize=9,
                     color=_VAL, fontweight="bold")
-        if fit.floor and fit.floor > 0:
+        # The floor is known only where the error falls with size (an exponent whose interval
+        # is above 0); with a flat curve, a + c is split arbitrarily and its c says nothing.
+        if fit.floor and fit.floor > 0 and fit.low is not None and fit.low > 0:
             ax.axhline(fit.floor, color=_STOP, linewidth=1, linestyle=":",
                        label=f"fitted floor {fit.floor:.3g}")
     ax.set_xscale("log")

@@ -480,6 +480,21 @@ class ScalingVerdict:
                            "recommendations": self.recommendations, "fit": self.fit.to_dict()})
 
 
+def _grows_with_size(fit: ScalingResult) -> bool:
+    """The error rises with the size beyond its scatter: the log-log least-squares slope is
+    positive by more than twice its standard error (a slope of noise around a flat curve is not
+    growth)."""
+    if fit.slope is None or fit.slope <= 0 or fit.sizes.size < 3:
+        return False
+    x, y = np.log(fit.sizes), np.log(fit.errors)
+    sxx = float(np.sum((x - x.mean()) ** 2))
+    if sxx <= 0:
+        return False
+    resid = y - y.mean() - fit.slope * (x - x.mean())
+    se = math.sqrt(float(np.sum(resid ** 2)) / (x.size - 2) / sxx)
+    return fit.slope > 2.0 * se
+
+
 def scaling_verdict(fit: ScalingResult, thresholds: Thresholds | None = None) -> ScalingVerdict:
     """Classify a learning curve fitted by ``scaling_fit`` (see the module docstring)."""
     th = thresholds or Thresholds()
@@ -507,8 +522,7 @@ def scaling_verdict(fit: ScalingResult, thresholds: Thresholds | None = None) ->
             f"{pct}: returns from more data are diminishing.", evidence,
             ["More data helps a little; larger gains are likelier from capacity, features or "
              "regularization."], fit)
-    grows = fit.slope is not None and fit.slope > 0
-    note = " (error grows with size)" if grows else ""
+    note = " (error grows with size)" if _grows_with_size(fit) else ""
     return ScalingVerdict(
         "saturated", f"More data is not predicted to help (gain at 2x: {pct}){note}: the "
         "learning curve has flattened at its floor.", evidence,

@@ -460,6 +460,31 @@ def test_scaling_verdicts(errors, verdict):
         assert "grows with size" in v.summary
 
 
+def test_flat_noisy_errors_do_not_grow_with_size_and_draw_no_floor(monkeypatch):
+    """Errors flat around 0.18 with a few percent of noise: saturated, but a least-squares slope
+    of the noise is not "error grows with size", and the floor of a fit with exponent 0 (any
+    split of a + c) is not drawn as the error with unlimited data."""
+    from matplotlib.axes import Axes
+
+    from mlflow_plateau import report
+
+    sizes = np.array([500, 1000, 2000, 4000, 8000, 16000], dtype=np.float64)
+    errors = 0.18 * np.exp(np.random.default_rng(2).normal(0, 0.03, 6))
+    fit = scaling_fit(sizes, errors)
+    v = scaling_verdict(fit)
+    assert fit.slope > 0 and fit.exponent < 0.05 and fit.low == 0
+    assert v.verdict == "saturated" and "grows with size" not in v.summary
+    lines: list[str] = []
+    original = Axes.axhline
+    monkeypatch.setattr(Axes, "axhline", lambda ax, *a, **k: (
+        lines.append(str(k.get("label"))), original(ax, *a, **k))[1])
+    assert report.scaling_png(v).startswith(b"\x89PNG")
+    assert not any(label.startswith("fitted floor") for label in lines)
+    # A fit whose exponent is clearly above 0 keeps its floor line.
+    report.scaling_png(scaling_verdict(scaling_fit(SIZES, 1.0 * SIZES ** -0.5 + 0.1)))
+    assert any(label.startswith("fitted floor") for label in lines)
+
+
 def test_scaling_insufficient_points():
     v = scaling_verdict(scaling_fit([1000, 2000, 2000], [0.3, 0.25, 0.26]))
     assert v.verdict == "insufficient_points" and v.evidence["n_distinct"] == 2
