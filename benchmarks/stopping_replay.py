@@ -17,8 +17,10 @@ the total and median epochs trained, the saving against patience 10, the median 
 and how often each method lost more than 1% (regret > 0.01). Two reference rows, not methods:
 ``oracle`` stops every run at its own best epoch (the fewest epochs any rule can train with no
 regret on any run), and the epochs patience 10 trains after its best (the waiting that any
-earlier stop on a plateau could save). Run ``python
-benchmarks/stopping_replay.py [--data DIR]``.
+earlier stop on a plateau could save). ``--sweep`` also prints the trade-off forecast stopping
+offers: epochs against regret for ``relative_delta`` in 0.01-0.1 and ``level`` 0.5/0.8 (how many
+runs keep zero regret decides the median). Run ``python benchmarks/stopping_replay.py [--data DIR]
+[--sweep]``.
 """
 
 from __future__ import annotations
@@ -65,9 +67,33 @@ def replay(curves: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sweep(curves: dict, ref: int) -> None:
+    """Epochs against regret of forecast stopping over its two knobs (patience 10 throughout)."""
+    print(f"\n{'rel_delta':>9} {'level':>5} {'epochs':>7} {'vs p10':>7} {'regret med':>11} "
+          f"{'mean':>7} {'zero':>5}")
+    for relative_delta in (0.01, 0.02, 0.05, 0.1):
+        for level in (0.5, 0.8):
+            epochs, regrets = 0, []
+            for curve, mode in curves.values():
+                y = curve.values
+                sign = 1.0 if mode == "min" else -1.0
+                r = forecast_stopping_replay(y, mode=mode, patience=10,
+                                             relative_delta=relative_delta, level=level).result
+                trained = y.size if r.stopped_epoch is None else r.stopped_epoch + 1
+                epochs += trained
+                regrets.append(_regret(float(sign * np.min(sign * y[:trained])),
+                                       float(sign * np.min(sign * y))))
+            regrets_arr = np.asarray(regrets)
+            print(f"{relative_delta:>9.2f} {level:>5.1f} {epochs:>7} {epochs / ref - 1:>+7.0%} "
+                  f"{np.median(regrets_arr):>11.4f} {regrets_arr.mean():>7.4f} "
+                  f"{int(np.sum(regrets_arr == 0)):>5}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA_DIR)
+    parser.add_argument("--sweep", action="store_true",
+                        help="also print epochs against regret over relative_delta and level")
     args = parser.parse_args()
     curves = load_curves(args.data)
     start = time.perf_counter()
@@ -90,6 +116,8 @@ def main() -> None:
           f"epochs); the oracle, stopping each run at its own best, trains {oracle:+.0%} against "
           f"patience 10 (patience 10 stops some runs before their best)")
     print(f"replayed in {seconds:.1f} s")
+    if args.sweep:
+        sweep(curves, int(ref))
 
 
 if __name__ == "__main__":

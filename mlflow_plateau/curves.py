@@ -397,8 +397,11 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
     ahead of them (steps are batches, not epochs), each point of every curve is read at the epoch
     logged at its step (or at the last step before it), whole values as they are and fractional
     ones as the epoch in progress (``_epoch_numbers``); of several points in one epoch the last
-    (the end of that epoch) is kept. Anything else, ``epoch`` logged at step = epoch included, is
-    returned unchanged, as are curves logged without steps.
+    (the end of that epoch) is kept. A run that evaluated more than once in an epoch (Hugging
+    Face's ``eval_strategy="steps"``, a one-epoch fine-tune, Lightning's ``val_check_interval``)
+    keeps its steps: there they are the finer axis of its validation curve. Anything else,
+    ``epoch`` logged at step = epoch included, is returned unchanged, as are curves logged without
+    steps.
     """
     marker = next((c for name, c in curves.items() if name.strip().lower() == "epoch"), None)
     if marker is None or len(marker) < 2:
@@ -417,6 +420,9 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
         at = np.searchsorted(marker.epochs, curve.epochs, side="right") - 1
         epochs = epoch_at[np.maximum(at, 0)]
         last = np.append(epochs[1:] != epochs[:-1], True)  # epochs never decrease along steps
+        role = metric_role(name)
+        if not last.all() and role is not None and role[0] in ("val", "test"):
+            return curves  # evaluated within epochs: steps are the finer axis
         out[name] = Curve(name, epochs[last], curve.values[last])
     return out
 

@@ -348,6 +348,18 @@ def test_global_steps_beside_an_epoch_metric_are_read_as_epochs(hf):
     assert epochs_from_epoch_metric(read) == read  # read again: nothing moves
 
 
+def test_evaluations_within_an_epoch_keep_their_steps():
+    """A one-epoch fine-tune evaluated every 100 steps (Hugging Face's eval_strategy="steps"):
+    renumbered by epoch its validation curve would be one point; its steps are kept."""
+    from mlflow_plateau.curves import epochs_from_epoch_metric
+
+    steps = np.arange(100, 1001, 100)
+    curves = {"eval_loss": Curve("eval_loss", steps, 1.0 / np.arange(1, 11)),
+              "loss": Curve("loss", steps - 50, 1.0 / np.arange(1, 11)),
+              "epoch": Curve("epoch", steps, steps / 1000)}
+    assert epochs_from_epoch_metric(curves) is curves
+
+
 def test_an_epoch_metric_that_is_not_a_step_counter_changes_nothing():
     from mlflow_plateau.curves import epochs_from_epoch_metric
 
