@@ -328,9 +328,12 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
             all_nan[label] = curve
         else:
             curves[label] = curve
-    # Beside columns with values, an all-NaN column is one the run never filled; when every
-    # column is NaN from the first epoch on, the run diverged there (CSVLogger writes "nan").
-    return curves if curves or blanks else all_nan
+    # Beside curves with values, an all-NaN column is one the run never filled; when every curve
+    # is NaN from the first epoch on, the run diverged there (CSVLogger writes "nan"), whatever
+    # bookkeeping (a learning rate) was logged beside it.
+    if blanks or any(metric_role(label) is not None for label in curves):
+        return curves
+    return {**curves, **all_nan}
 
 
 def _is_table(history: Mapping) -> bool:
@@ -397,9 +400,10 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
     ahead of them (steps are batches, not epochs), each point of every curve is read at the epoch
     logged at its step (or at the last step before it), whole values as they are and fractional
     ones as the epoch in progress (``_epoch_numbers``); of several points in one epoch the last
-    (the end of that epoch) is kept. A run that evaluated more than once in an epoch (Hugging
-    Face's ``eval_strategy="steps"``, a one-epoch fine-tune, Lightning's ``val_check_interval``)
-    keeps its steps: there they are the finer axis of its validation curve. Anything else,
+    (the end of that epoch) is kept. Only a run evaluated once an epoch is renumbered: one that
+    evaluated more than once in an epoch (Hugging Face's ``eval_strategy="steps"``, a one-epoch
+    fine-tune, Lightning's ``val_check_interval``) or not at all (a fine-tune without an eval set)
+    keeps its steps, there the finer axis of its curves. Anything else,
     ``epoch`` logged at step = epoch included, is returned unchanged, as are curves logged without
     steps.
     """
@@ -413,6 +417,7 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
     if np.array_equal(epoch_at, marker.epochs) or marker.epochs[-1] <= epoch_at[-1]:
         return curves  # the steps are the epochs already (or run behind them: not batches)
     out = {}
+    evaluated = False  # a validation curve of 2 or more epochs, one point each
     for name, curve in curves.items():
         if curve.unstepped or len(curve) == 0:
             out[name] = curve
@@ -421,10 +426,14 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
         epochs = epoch_at[np.maximum(at, 0)]
         last = np.append(epochs[1:] != epochs[:-1], True)  # epochs never decrease along steps
         role = metric_role(name)
-        if not last.all() and role is not None and role[0] in ("val", "test"):
-            return curves  # evaluated within epochs: steps are the finer axis
+        if role is not None and role[0] in ("val", "test"):
+            if not last.all():
+                return curves  # evaluated within epochs: steps are the finer axis
+            evaluated = evaluated or len(curve) >= 2
         out[name] = Curve(name, epochs[last], curve.values[last])
-    return out
+    # Without a validation curve evaluated once an epoch (a fine-tune with no eval set), the
+    # training curves at their steps are what there is to read: not one point an epoch.
+    return out if evaluated else curves
 
 
 def drop_restored_epoch(curves: dict[str, Curve]) -> dict[str, Curve]:

@@ -691,11 +691,15 @@ def scaling_png(verdict: ScalingVerdict, *, size_param: str = "train_size",
         if fit.floor and fit.floor > 0 and fit.low is not None and fit.low > 0:
             ax.axhline(fit.floor, color=_STOP, linewidth=1, linestyle=":",
                        label=f"fitted floor {fit.floor:.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")  # errors are > 0: scaling_fit refuses anything else
-    ax.margins(x=0.08, y=0.1)
-    _plain_log_ticks(ax.xaxis, *ax.get_xlim())
-    _plain_log_ticks(ax.yaxis, *ax.get_ylim())
+    if sizes.size == 0:  # a group whose runs are all gone: nothing to place on log axes
+        ax.text(0.5, 0.5, "no runs left in this group", transform=ax.transAxes, ha="center",
+                va="center", fontsize=11, color="#57606a")
+    else:
+        ax.set_xscale("log")
+        ax.set_yscale("log")  # errors are > 0: scaling_fit refuses anything else
+        ax.margins(x=0.08, y=0.1)
+        _plain_log_ticks(ax.xaxis, *ax.get_xlim())
+        _plain_log_ticks(ax.yaxis, *ax.get_ylim())
     ax.set_xlabel(f"training size ({_label(size_param, 40)})", fontsize=10)
     ax.set_ylabel("error", fontsize=10)
     _style_axes(ax)

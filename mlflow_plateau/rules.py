@@ -503,15 +503,17 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
 def tail_still_falling(z: np.ndarray, epochs: np.ndarray) -> bool:
     """The last window still improves beyond its noise (lower is better): its Theil-Sen trend
     falls across the window by more than three late noise sd (a window of pure noise rarely
-    does: its trend's fall spreads by about one sd; on a noise-free curve, three hundredths of
-    its range) and the trend's whole 90% interval lies below zero."""
+    does: its trend's fall spreads by about one sd) and by 1% of the curve's range, and the
+    trend's whole 90% interval lies below zero."""
     w = tail_window(z.size)
     x = epochs[-w:].astype(np.float64)
     slope, _, high = _theil(z[-w:], x)
     fall = -slope * float(x[-1] - x[0])
-    # A noise-free curve has no noise to beat: there the fall must be 1% of the curve's range.
+    # Beyond three noise sd, and at least the plateau's tolerance, 1% of the curve's range (a
+    # noise-free curve has no noise to beat; a creep of 0% of the range is converged): then the
+    # verdict and the plateau's ``still_improving`` read the tail alike.
     noise = late_noise(z)
-    return high < 0 and fall > 3.0 * (noise if noise > 0 else 0.01 * float(np.ptp(z)))
+    return high < 0 and fall > max(3.0 * noise, 0.01 * float(np.ptp(z)))
 
 
 def rule_not_converged(r: Reading, th: RuleThresholds) -> Finding:

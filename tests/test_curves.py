@@ -358,6 +358,12 @@ def test_evaluations_within_an_epoch_keep_their_steps():
               "loss": Curve("loss", steps - 50, 1.0 / np.arange(1, 11)),
               "epoch": Curve("epoch", steps, steps / 1000)}
     assert epochs_from_epoch_metric(curves) is curves
+    # Without an eval set at all (a fine-tune of 3 epochs, loss every 10 steps): the training
+    # curve at its steps, not 3 points.
+    steps = np.arange(10, 1201, 10)
+    curves = {"loss": Curve("loss", steps, 1.0 / np.sqrt(steps)),
+              "epoch": Curve("epoch", steps, steps / 400)}
+    assert epochs_from_epoch_metric(curves) is curves
 
 
 def test_an_epoch_metric_that_is_not_a_step_counter_changes_nothing():

@@ -233,3 +233,22 @@ def test_a_batch_closed_part_way_leaves_no_half_written_run(client, tracking_uri
     assert not any(isinstance(r, RunFailure) for r in results)
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     assert set(metric_rows(db, ids).values()) == {1}
+
+
+def test_failures_held_for_sweep_parents_are_given_when_the_batch_breaks_off():
+    """A run without curves is held until the batch is done (it may be a parent listed before its
+    children); a store failing between pages still gets it reported, before the error."""
+    from mlflow_plateau.tracking import RunFailure
+    from mlflow_plateau.tracking.runs import RunBatch
+
+    def results():
+        yield RunFailure("a" * 32, "no validation metric (metrics: best_val_loss)")
+        yield RunFailure("b" * 32, "run is deleted")
+        raise ConnectionError("the store went away")
+
+    batch = RunBatch()
+    got = []
+    with pytest.raises(ConnectionError):
+        for result in batch.parents_left_out(results()):
+            got.append(result.run_id)
+    assert got == ["b" * 32, "a" * 32] and batch.skipped == []

@@ -301,6 +301,10 @@ def test_diverged_all_nan_from_the_first_epoch():
     d = diagnose_curves(frame)
     _check(d, "diverged")
     assert d.evidence["diverged_epoch"] == 0
+    # Keras 3's CSVLogger also writes the learning rate: bookkeeping, not a curve with values.
+    frame = pd.read_csv(io.StringIO("epoch,learning_rate,loss,val_loss\n" + "".join(
+        f"{e},0.001,nan,nan\n" for e in range(5))))
+    _check(diagnose_curves(frame), "diverged")
     frame = pd.read_csv(io.StringIO("epoch,loss,val_loss,val_auc\n" + "".join(
         f"{e},{1 / (e + 1)},{1.1 / (e + 1)},\n" for e in range(8))))
     assert "val_auc" not in history_curves(frame) and diagnose_curves(frame).verdict != "diverged"
@@ -619,3 +623,19 @@ def test_a_log_validated_every_few_epochs_says_which_epochs_its_window_spans():
     assert "the last 10 points (epochs 150-195)" in d.evidence["decided_by"]
     d = diagnose_curves({"loss": val - 0.05, "val_loss": val})  # every epoch: as it was
     assert "over the last 10 epochs" in d.evidence["decided_by"]
+
+
+def test_a_converged_curve_creeping_by_a_sliver_of_its_range_is_healthy():
+    """Fallen from 1.5 to 0.5, then creeping by 2e-6 an epoch over a noise of 1e-6: its last
+    epoch is its best, yet it moved 0% of its range: converged, as the plateau (not still
+    improving) says; a clean curve still falling by a few % of its range is not converged."""
+    x = np.arange(100)
+    r = _rng(0)
+    val = 0.5 + np.exp(-x / 4) - 2e-6 * x + 1e-6 * r.standard_normal(100)
+    d = diagnose_curves({"loss": val - 0.05, "val_loss": val})
+    assert not d.plateau.still_improving
+    assert d.verdict == "healthy", d.summary
+    e = np.arange(30)
+    falling = 2.2 * (e + 1) ** -0.5 + 0.15 + _rng(1).normal(0, 0.003, 30)
+    d = diagnose_curves({"loss": 2 * (e + 1) ** -0.5 + 0.1, "val_loss": falling})
+    assert d.plateau.still_improving and d.verdict == "not_converged", d.summary

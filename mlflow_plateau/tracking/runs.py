@@ -394,12 +394,21 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
                          ) -> Iterator[Diagnosis | RunFailure]:
         """``results`` without the failures of parents holding no curve (``skipped``); such
         failures are held until the batch is done, then the others given."""
-        held = []
-        for result in results:
-            if isinstance(result, RunFailure) and result.reason.startswith(_NO_CURVE):
-                held.append(result)
-            else:
-                yield result
+        held: list[RunFailure] = []
+        try:
+            for result in results:
+                if isinstance(result, RunFailure) and result.reason.startswith(_NO_CURVE):
+                    if parent_without_curve(result, self.parents):
+                        self.skipped.append(result)  # a child of it was already listed
+                    else:
+                        held.append(result)
+                else:
+                    yield result
+        except Exception:
+            # The batch broke off (a store that failed between pages): the failures held so far
+            # are still given, before the error that ended it.
+            yield from held
+            raise
         for failure in held:
             if parent_without_curve(failure, self.parents):
                 self.skipped.append(failure)
