@@ -93,6 +93,9 @@ def test_history_frame_is_epochs_by_metrics(client):
     empty = log_curves(client, exp, {})
     with pytest.raises(ValueError, match=f"run {empty}: no metric history"):
         mlflow_plateau.history_frame(empty, tracking_uri=client.tracking_uri)
+    client.delete_run(run_id)  # refused, as diagnose refuses it
+    with pytest.raises(ValueError, match=f"run {run_id}: run is deleted"):
+        mlflow_plateau.history_frame(run_id, tracking_uri=client.tracking_uri)
 
 
 @pytest.mark.slow

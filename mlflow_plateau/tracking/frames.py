@@ -310,7 +310,7 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     """One run's history as epochs x metrics (an ``epoch`` column, one column per metric): the
     ``data=`` of ``mlflow.models.evaluate(..., model_type="training-curve", evaluators="plateau")``.
 
-    Raises ValueError naming the run when it does not exist or has no metric history.
+    Raises ValueError naming the run when it does not exist, is deleted or has no metric history.
     """
     import pandas as pd
 
@@ -323,6 +323,8 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     (run,) = _get_runs(client, [run_id])
     if isinstance(run, RunFailure):
         raise ValueError(f"run {run_id}: {run.reason}")
+    if run.info.lifecycle_stage == "deleted":  # as diagnose refuses it: restore it first
+        raise ValueError(f"run {run_id}: run is deleted")
     curves: dict[str, Curve] = as_epochs(read_run_curves([run_id], tracking_uri=uri)[run_id])
     if not curves:
         raise ValueError(f"run {run_id}: no metric history")
