@@ -328,12 +328,22 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
             all_nan[label] = curve
         else:
             curves[label] = curve
-    # Beside curves with values, an all-NaN column is one the run never filled; when every curve
-    # is NaN from the first epoch on, the run diverged there (CSVLogger writes "nan"), whatever
-    # bookkeeping (a learning rate) was logged beside it.
-    if blanks or any(metric_role(label) is not None for label in curves):
+    # Beside curves with values, an all-NaN score column is one the run never filled; a loss is
+    # computed every epoch, so an all-NaN loss diverged from the first epoch on (CSVLogger writes
+    # "nan", and Keras keeps writing the accuracy beside it), as does a file whose every curve
+    # is NaN, whatever bookkeeping (a learning rate) was logged beside it.
+    if blanks:
         return curves
-    return {**curves, **all_nan}
+    if not any(metric_role(label) is not None for label in curves):
+        return {**curves, **all_nan}
+    return {**curves, **{label: c for label, c in all_nan.items() if _is_loss_name(label)}}
+
+
+def _is_loss_name(name: str) -> bool:
+    try:
+        return metric_role(name) is not None and metric_mode(name) == "min"
+    except ValueError:
+        return False
 
 
 def _is_table(history: Mapping) -> bool:
@@ -398,7 +408,8 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
     global step (batches so far) and log ``epoch`` at the same steps. When a run holds an
     ``epoch`` metric of 2 or more finite, non-negative, non-decreasing values whose steps run
     ahead of them (steps are batches, not epochs), each point of every curve is read at the epoch
-    logged at its step (or at the last step before it), whole values as they are and fractional
+    logged at its step (or at the last step before it; before the first, the whole part of the
+    first epoch logged), whole values as they are and fractional
     ones as the epoch in progress (``_epoch_numbers``); of several points in one epoch the last
     (the end of that epoch) is kept. Only a run evaluated once an epoch is renumbered: one that
     evaluated more than once in an epoch (Hugging Face's ``eval_strategy="steps"``, a one-epoch
@@ -423,7 +434,9 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
             out[name] = curve
             continue
         at = np.searchsorted(marker.epochs, curve.epochs, side="right") - 1
-        epochs = epoch_at[np.maximum(at, 0)]
+        # Before the first epoch logged: the epoch it is in, begun (Hugging Face's evaluate()
+        # before train(), at step 0, is epoch 0 when its first logged epoch is 0.25).
+        epochs = np.where(at >= 0, epoch_at[np.maximum(at, 0)], math.floor(values[0]))
         last = np.append(epochs[1:] != epochs[:-1], True)  # epochs never decrease along steps
         role = metric_role(name)
         if role is not None and role[0] in ("val", "test"):

@@ -390,3 +390,18 @@ def test_hugging_face_bookkeeping_is_not_a_curve():
     assert [metric_role(n) for n in names] == [None] * len(names)
     curves = {n: Curve(n, np.arange(3), np.ones(3)) for n in [*names, "loss", "epoch"]}
     assert "no validation metric" in no_validation_metric(curves, None)
+
+
+def test_an_evaluation_before_training_is_epoch_zero():
+    """Hugging Face's trainer.evaluate() before train() logs eval_loss at step 0 without an
+    epoch (its first logged epoch is 0.25): epoch 0, before the per-epoch evaluations 1, 2, ..."""
+    from mlflow_plateau.curves import epochs_from_epoch_metric
+
+    x = np.arange(6)
+    curves = _global_steps({"loss": 1.0 / (1 + x), "eval_loss": 1.2 / (1 + x) + 0.1},
+                           batches=40, hf=True)
+    ev = curves["eval_loss"]
+    curves["eval_loss"] = Curve("eval_loss", np.r_[0, ev.epochs], np.r_[2.0, ev.values])
+    read = epochs_from_epoch_metric(curves)
+    assert read["eval_loss"].epochs.tolist() == list(range(7))
+    assert read["eval_loss"].values[0] == 2.0

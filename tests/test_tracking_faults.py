@@ -252,3 +252,14 @@ def test_failures_held_for_sweep_parents_are_given_when_the_batch_breaks_off():
         for result in batch.parents_left_out(results()):
             got.append(result.run_id)
     assert got == ["b" * 32, "a" * 32] and batch.skipped == []
+    # A parent whose child was read after it, before the break, is still left out.
+    batch = RunBatch()
+
+    def child_then_break():
+        yield RunFailure("a" * 32, "no metric history")
+        batch.parents.add("a" * 32)  # its child's page was listed
+        raise ConnectionError("the store went away")
+
+    with pytest.raises(ConnectionError):
+        got = [r.run_id for r in batch.parents_left_out(child_then_break())]
+    assert [f.run_id for f in batch.skipped] == ["a" * 32]

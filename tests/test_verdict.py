@@ -305,6 +305,10 @@ def test_diverged_all_nan_from_the_first_epoch():
     frame = pd.read_csv(io.StringIO("epoch,learning_rate,loss,val_loss\n" + "".join(
         f"{e},0.001,nan,nan\n" for e in range(5))))
     _check(diagnose_curves(frame), "diverged")
+    # Keras keeps writing the accuracy while the loss is NaN: still diverged, not at chance.
+    frame = pd.read_csv(io.StringIO("epoch,accuracy,loss,val_accuracy,val_loss\n" + "".join(
+        f"{e},0.0986,nan,0.1,nan\n" for e in range(5))))
+    _check(diagnose_curves(frame), "diverged")
     frame = pd.read_csv(io.StringIO("epoch,loss,val_loss,val_auc\n" + "".join(
         f"{e},{1 / (e + 1)},{1.1 / (e + 1)},\n" for e in range(8))))
     assert "val_auc" not in history_curves(frame) and diagnose_curves(frame).verdict != "diverged"

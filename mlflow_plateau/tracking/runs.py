@@ -406,8 +406,12 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
                     yield result
         except Exception:
             # The batch broke off (a store that failed between pages): the failures held so far
-            # are still given, before the error that ended it.
-            yield from held
+            # are still given, before the error that ended it (parents known by then left out).
+            for failure in held:
+                if parent_without_curve(failure, self.parents):
+                    self.skipped.append(failure)
+                else:
+                    yield failure
             raise
         for failure in held:
             if parent_without_curve(failure, self.parents):

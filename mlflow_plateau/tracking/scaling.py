@@ -212,16 +212,6 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         errors = [r[2] for r in rows]
         results.append(ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors,
                                     scaling_verdict(fit)))
-    if log and not filter_string:
-        # A summary whose group has no run left (all deleted, or none with the metric now) is
-        # updated to no points, not left with the verdict of runs that are gone. With a filter,
-        # a group outside it is not gone.
-        from ..scaling import ScalingResult
-
-        empty = scaling_verdict(ScalingResult(np.zeros(0), np.zeros(0), 0, True))
-        results += [ScalingGroup(group, {}, [], [], [], empty)
-                    for (group, size, summary_metric) in sorted(summaries)
-                    if (size, summary_metric) == (size_param, metric) and group not in groups]
     if not log:
         return results, failures
     # Groups are logged side by side: each waits on the store (commits, an HTTP round trip) and
