@@ -248,7 +248,7 @@ def pair_curves(curves: Mapping[str, Curve]) -> dict[str, CurvePair]:
         words = _words(name)
         # Prefer the canonical Keras spellings on ties: "val_loss" over "validation_loss".
         canonical = int(words[0] in ("val",) or (role == "train" and words[0] not in _TRAIN_PREFIXES))
-        stepped = int(not getattr(curve, "unstepped", False))
+        stepped = int(not curve.unstepped)
         slots.setdefault((base, role), []).append((stepped, len(curve), canonical, name))
     pairs: dict[str, CurvePair] = {}
     for base in sorted({b for b, _ in slots}):
@@ -336,14 +336,22 @@ def _curves_from_frame(frame: Any) -> dict[str, Curve]:
         return curves
     if not any(metric_role(label) is not None for label in curves):
         return {**curves, **all_nan}
-    return {**curves, **{label: c for label, c in all_nan.items() if _is_loss_name(label)}}
+    return {**curves, **{label: c for label, c in all_nan.items()
+                         if metric_role(label) is not None and is_loss_name(label)}}
 
 
-def _is_loss_name(name: str) -> bool:
+def is_loss_name(name: str) -> bool:
+    """Whether ``name`` reads as a loss (``metric_mode`` "min"); False when it says nothing."""
     try:
-        return metric_role(name) is not None and metric_mode(name) == "min"
+        return metric_mode(name) == "min"
     except ValueError:
         return False
+
+
+def is_epoch_metric(name: str) -> bool:
+    """Whether ``name`` is the ``epoch`` metric Lightning and Hugging Face log beside their
+    curves (the epoch of each global step), not a curve itself."""
+    return name.strip().lower() == "epoch"
 
 
 def _is_table(history: Mapping) -> bool:
@@ -418,7 +426,7 @@ def epochs_from_epoch_metric(curves: dict[str, Curve]) -> dict[str, Curve]:
     ``epoch`` logged at step = epoch included, is returned unchanged, as are curves logged without
     steps.
     """
-    marker = next((c for name, c in curves.items() if name.strip().lower() == "epoch"), None)
+    marker = next((c for name, c in curves.items() if is_epoch_metric(name)), None)
     if marker is None or len(marker) < 2:
         return curves
     values = marker.values

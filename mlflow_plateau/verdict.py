@@ -52,7 +52,16 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .curves import Curve, _words, as_fraction, finite_prefix, history_curves, metric_mode, pair_curves
+from .curves import (
+    Curve,
+    _words,
+    as_fraction,
+    finite_prefix,
+    history_curves,
+    is_loss_name,
+    metric_mode,
+    pair_curves,
+)
 from .forecast import ForecastResult, forecast_curve, forecast_sentence
 from .gap import GapResult, generalization_gap
 from .plateau import PlateauResult, plateau_epoch
@@ -164,7 +173,7 @@ def _pick_monitor(curves: dict[str, Curve], monitor: str | None) -> tuple[str, s
     if "val_loss" in curves:
         partner = next((p.train for p in pairs.values() if p.val == "val_loss"), None)
         return "val_loss", partner
-    loss_like = [p for p in pairs.values() if _is_loss(p.base)]
+    loss_like = [p for p in pairs.values() if is_loss_name(p.base)]
     for group in (loss_like, list(pairs.values())):
         with_val = [p for p in group if p.val]
         if with_val:
@@ -173,13 +182,6 @@ def _pick_monitor(curves: dict[str, Curve], monitor: str | None) -> tuple[str, s
         if group:
             return group[0].train, None
     raise ValueError("no curve to monitor")  # pragma: no cover - pairs is non-empty
-
-
-def _is_loss(name: str) -> bool:
-    try:
-        return metric_mode(name) == "min"
-    except ValueError:
-        return False
 
 
 def _aligned(a: Curve, b: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import Curve, as_epochs, shadowed_unstepped
+from ..curves import Curve, as_epochs, is_epoch_metric, shadowed_unstepped
 from .history import (
     _BulkUnavailable,
     _client_row_batches,
@@ -326,12 +326,10 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     if run.info.lifecycle_stage == "deleted":  # as diagnose refuses it: restore it first
         raise ValueError(f"run {run_id}: run is deleted")
     curves: dict[str, Curve] = as_epochs(read_run_curves([run_id], tracking_uri=uri)[run_id])
-    if not curves:
-        raise ValueError(f"run {run_id}: no metric history")
-    for name in shadowed_unstepped(curves):
-        del curves[name]
+    shadowed = shadowed_unstepped(curves)
     # An ``epoch`` metric (Lightning's, Hugging Face's) has numbered the epochs: the column is it.
-    curves = {name: c for name, c in curves.items() if name.strip().lower() != "epoch"}
+    curves = {name: c for name, c in curves.items()
+              if name not in shadowed and not is_epoch_metric(name)}
     if not curves:
         raise ValueError(f"run {run_id}: no metric history")
     epochs = np.unique(np.concatenate([c.epochs for c in curves.values()]))

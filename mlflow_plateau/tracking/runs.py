@@ -25,7 +25,6 @@ from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
 from .store import (
-    _NO_CURVE,
     _RUN_ID,
     PAGE_SIZE,
     TAG_DIGEST,
@@ -40,6 +39,7 @@ from .store import (
     _is_sql,
     _own,
     check_reachable,
+    no_curve_of_its_own,
     not_training,
     one_line,
     parent_without_curve,
@@ -394,25 +394,22 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
                          ) -> Iterator[Diagnosis | RunFailure]:
         """``results`` without the failures of parents holding no curve (``skipped``); such
         failures are held until the batch is done, then the others given."""
-        held: list[RunFailure] = []
+        held: list[RunFailure] = []  # a parent may be listed before the children naming it
         try:
             for result in results:
-                if isinstance(result, RunFailure) and result.reason.startswith(_NO_CURVE):
-                    if parent_without_curve(result, self.parents):
-                        self.skipped.append(result)  # a child of it was already listed
-                    else:
-                        held.append(result)
+                if isinstance(result, RunFailure) and no_curve_of_its_own(result):
+                    held.append(result)
                 else:
                     yield result
         except Exception:
             # The batch broke off (a store that failed between pages): the failures held so far
             # are still given, before the error that ended it (parents known by then left out).
-            for failure in held:
-                if parent_without_curve(failure, self.parents):
-                    self.skipped.append(failure)
-                else:
-                    yield failure
+            yield from self._settled(held)
             raise
+        yield from self._settled(held)
+
+    def _settled(self, held: list[RunFailure]) -> Iterator[RunFailure]:
+        """The held failures that are not those of a parent known now; parents to ``skipped``."""
         for failure in held:
             if parent_without_curve(failure, self.parents):
                 self.skipped.append(failure)

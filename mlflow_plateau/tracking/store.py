@@ -264,11 +264,17 @@ TAG_PARENT = "mlflow.parentRunId"  # MLflow's tag on a nested run, naming its pa
 _NO_CURVE = ("no metric history", "no validation metric")
 
 
+def no_curve_of_its_own(failure: RunFailure) -> bool:
+    """Whether ``failure`` says the run holds no curve to diagnose (no history, or no
+    validation metric): what a parent of nested runs fails with."""
+    return failure.reason.startswith(_NO_CURVE)
+
+
 def parent_without_curve(failure: RunFailure, parents: set[str]) -> bool:
     """Whether ``failure`` is that of a parent of nested runs (a sweep's, a cross-validation's)
     holding no curve of its own: a container by design, left out of an experiment's batch
     rather than failed (this package's own containers are tagged; users' are not)."""
-    return failure.run_id in parents and failure.reason.startswith(_NO_CURVE)
+    return failure.run_id in parents and no_curve_of_its_own(failure)
 
 
 def not_training(run: Run) -> str | None:
