@@ -1,6 +1,6 @@
 """Backtest ``forecast_curve`` on real training logs: cut each curve early, predict its final best.
 
-Data: the real logs of ``../shared/data/real_logs/`` (``--data DIR``) with a monitored validation
+Data: the real logs of ``benchmarks/data/real_logs/`` (``--data DIR``) with a monitored validation
 curve of at least 40 finite epochs. Each file is read with ``curves.history_curves`` (CSV through
 ``pandas.read_csv``, JSON as a mapping); the monitor is the one ``diagnose_curves`` picks
 (``verdict._pick_monitor``: the validation loss), and only validation monitors are kept. Each curve
@@ -36,10 +36,7 @@ from mlflow_plateau.curves import Curve, finite_prefix, history_curves, metric_m
 from mlflow_plateau.forecast import forecast_curve
 from mlflow_plateau.verdict import _pick_monitor
 
-# ../shared/data/real_logs beside the repository (searched upwards, so worktrees find it too).
-DATA_DIR = next((p / "shared" / "data" / "real_logs" for p in Path(__file__).resolve().parents
-                 if (p / "shared" / "data" / "real_logs").is_dir()),
-                Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real_logs")
+DATA_DIR = Path(__file__).resolve().parent / "data" / "real_logs"
 MIN_EPOCHS = 40
 CUTS = (0.25, 0.5)
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from mlflow_plateau.scaling import scaling_fit
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 FILE_NAME = "scaling_benchmark_lang.csv"
 GROUP = ["Domain", "Task", "Model"]
 REPEATS = 3

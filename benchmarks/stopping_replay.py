@@ -1,7 +1,7 @@
 """Replay forecast stopping against Keras's EarlyStopping on real training logs.
 
 Data: the same curves as ``forecast_backtest.py`` (the monitored validation curve of every real
-log of ``../shared/data/real_logs/`` with 40 finite epochs or more; ``--data DIR``). Each curve is
+log of ``benchmarks/data/real_logs/`` with 40 finite epochs or more; ``--data DIR``). Each curve is
 replayed epoch by epoch, its length being the epoch budget (``budget_end`` = its last epoch):
 
 - ``EarlyStopping(patience=5)`` and ``(patience=10)``: ``plateau.early_stopping_replay``, Keras's

@@ -1,6 +1,6 @@
 """Do the verdicts agree with careful readers? Measured on real training logs.
 
-For every file of ``shared/data/real_logs/`` (verbatim logs from public repositories, labelled by
+For every file of ``benchmarks/data/real_logs/`` (verbatim logs from public repositories, labelled by
 three independent readers who followed ``VERDICTS.md``), runs ``diagnose_curves`` with its defaults
 and prints:
 
@@ -46,7 +46,7 @@ from mlflow_plateau.curves import finite_prefix, history_curves  # noqa: E402
 from mlflow_plateau.logs import read_log  # noqa: E402
 from mlflow_plateau.verdict import VERDICTS, _pick_monitor, diagnose_curves  # noqa: E402
 
-DEFAULT_LOGS = ROOT.parent / "shared" / "data" / "real_logs"
+DEFAULT_LOGS = ROOT / "benchmarks" / "data" / "real_logs"
 
 
 def five_rule_heuristic(history: Any) -> str:

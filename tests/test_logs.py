@@ -1,8 +1,8 @@
 """Training-log files in every shape users write them, read into the right curves.
 
 Each shape is a small file written here, as the tool meets it in the wild; the last tests read
-the labelled real logs of ``shared/data/real_logs`` (when that folder is beside the checkout, as in
-CI) and check the epoch counts recorded in its ``SOURCES.tsv`` and the verdict agreement.
+the labelled real logs of ``benchmarks/data/real_logs`` (in the repository) and check the epoch
+counts recorded in its ``SOURCES.tsv`` and the verdict agreement.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mlflow_plateau.curves import history_curves, metric_role, pair_curves
 from mlflow_plateau.logs import read_log
 from mlflow_plateau.verdict import _pick_monitor, diagnose_curves
 
-REAL_LOGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_logs"
+REAL_LOGS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "real_logs"
 
 
 def _write(tmp_path: Path, name: str, text: str, newline: str = "\n") -> Path:
@@ -132,7 +132,6 @@ def test_yolo_results_with_padded_columns_and_percent_accuracy(tmp_path):
     assert d.evidence["percent_scaled"] is True and d.plateau.best_value == pytest.approx(0.58)
 
 
-@pytest.mark.skipif(not REAL_LOGS.is_dir(), reason="shared/data/real_logs is not beside the checkout")
 def test_every_real_log_is_read_with_its_recorded_epoch_count():
     with (REAL_LOGS / "SOURCES.tsv").open(encoding="utf-8") as fh:
         sources = list(csv.DictReader(fh, delimiter="\t"))
@@ -143,7 +142,6 @@ def test_every_real_log_is_read_with_its_recorded_epoch_count():
         assert len(curves[monitor]) == int(row["epochs"]), row["file"]
 
 
-@pytest.mark.skipif(not REAL_LOGS.is_dir(), reason="shared/data/real_logs is not beside the checkout")
 def test_verdicts_agree_with_the_readers_on_the_development_set():
     """A guard against regressions of benchmarks/verdict_agreement.py's headline numbers."""
     import sys
