@@ -61,6 +61,8 @@ _RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 # server (the scaling summary runs, imported runs): that line carries the tracking URI with its
 # credentials and the run name raw, and it would corrupt --json. Always off in the command.
 _NO_URL_PRINTING = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+# Set by the tracking layer to read a plain mlruns/ folder (tracking.file_store): restored too.
+_SET_BY_READING = ("MLFLOW_ALLOW_FILE_STORE",)
 
 def _debug() -> bool:
     return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
@@ -71,7 +73,7 @@ def _environment(defaults: Mapping[str, str]) -> Iterator[None]:
     """Set the variables not already set (and ``_NO_URL_PRINTING`` always) for the duration of a
     command, then restore them all (also those the command changed, so ``main()`` called
     in-process leaves no trace)."""
-    saved = {name: os.environ.get(name) for name in [*defaults, *_NO_URL_PRINTING]}
+    saved = {name: os.environ.get(name) for name in [*defaults, *_NO_URL_PRINTING, *_SET_BY_READING]}
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
     os.environ.update(_NO_URL_PRINTING)
@@ -83,6 +85,28 @@ def _environment(defaults: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def _notices_as_lines() -> Iterator[None]:
+    """What the tracking layer did to read a store (``FileStoreNotice``) as one line of ours on
+    stderr, not Python's two-line warning with a source line."""
+    import warnings
+
+    from .tracking.file_store import FileStoreNotice
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, FileStoreNotice):
+            _err(str(message))
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FileStoreNotice)
+        warnings.showwarning = show
+        yield
 
 
 @contextmanager
@@ -860,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "curves":
         return _run_curves(args)
     try:
-        with _environment(HTTP_DEFAULTS), _quiet_http_retries():
+        with _environment(HTTP_DEFAULTS), _quiet_http_retries(), _notices_as_lines():
             return _COMMANDS[args.command](args, parser)
     except SystemExit as exc:  # parser.error from a command's own checks
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE

@@ -41,14 +41,21 @@ import numpy as np
 Mode = Literal["min", "max"]
 Role = Literal["train", "val", "test"]
 
-_LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "msle", "perplexity",
+# Errors are losses too: LightGBM's and XGBoost's ``l1``, ``l2``, ``rmse``, ``logloss``, ``error``
+# (``l2.valid``), speech's word and character error rates.
+_LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "msle", "rmsle", "perplexity",
                "ppl", "crossentropy", "entropy", "nll", "hinge", "huber", "logcosh", "kld",
-               "divergence", "cost", "distance")
+               "divergence", "cost", "distance", "l1", "l2", "wer", "cer")
 _SCORE_WORDS = ("accuracy", "acc", "auc", "f1", "fbeta", "precision", "recall", "r2",
                 "iou", "dice", "map", "bleu", "rouge", "score", "top", "kappa", "correlation",
                 "specificity", "sensitivity")
 _VAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "dev")
 _TRAIN_PREFIXES = ("train", "training", "tr")
+# Words before a role that say how the epoch's value was aggregated (``avg_val_loss``,
+# ``mean_train_loss``, ``epoch_val_accuracy``): the curve is the role's curve all the same.
+_AGGREGATE_WORDS = ("avg", "average", "mean", "epoch")
+# Plural base names (``avg_train_losses``) are the singular's curve.
+_SINGULAR = {"losses": "loss", "accuracies": "accuracy", "accs": "accuracy", "errors": "error"}
 # Many PyTorch scripts call their held-out split "test" and log no other: a ``test_*`` curve is
 # the validation curve when no ``val_*`` curve of the same base exists.
 _TEST_PREFIXES = ("test", "testing")
@@ -98,7 +105,7 @@ class Curve:
         ``order`` ranks the points by age (e.g. MLflow timestamps); without it the later position
         in the input is the newer point.
         """
-        epochs_arr = np.asarray(epochs).reshape(-1)
+        epochs_arr = integers_as_stored(epochs).reshape(-1)
         values_arr = _as_float_array(values, name).reshape(-1)
         if epochs_arr.size != values_arr.size:
             raise ValueError(f"metric {name!r}: {epochs_arr.size} steps but {values_arr.size} values")
@@ -112,7 +119,8 @@ class Curve:
         epochs_int = epochs_arr.astype(np.int64)
         if epochs_int.size and np.any(epochs_int != epochs_arr):
             raise ValueError(f"metric {name!r}: steps must be integers, got {epochs_arr[:5]!r}")
-        age = np.arange(epochs_int.size) if order is None else np.asarray(order, dtype=np.float64)
+        age = (np.arange(epochs_int.size) if order is None
+               else integers_as_stored(order).astype(np.float64).reshape(-1))
         if unstepped_steps(epochs_int):
             idx = np.lexsort((np.arange(epochs_int.size), age))  # oldest first, then as given
             return cls(name, epochs_int[0] + np.arange(idx.size), values_arr[idx], unstepped=True)
@@ -138,6 +146,24 @@ UNSTEPPED_MIN = 3  # points at one step that make a curve logged without steps, 
 def unstepped_steps(steps: np.ndarray) -> bool:
     """A metric's steps are those of a curve logged without ``step=``: 3 or more, all equal."""
     return steps.size >= UNSTEPPED_MIN and bool(np.all(steps == steps[0]))
+
+
+def integers_as_stored(values: Any) -> np.ndarray:
+    """``values`` as an array, with integers a store handed back as bytes read as integers.
+
+    A step or timestamp logged as a numpy integer (``np.int64(epoch)``) is bound by Python's
+    sqlite3 as its 8 raw bytes, so SQLite stores a blob and MLflow returns ``bytes``; such a blob
+    is the integer's little-endian two's complement, with no other reading. Anything else is
+    returned as ``np.asarray`` gives it.
+    """
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return values
+    items = values if isinstance(values, (list, tuple)) else list(np.asarray(values, dtype=object)
+                                                                   .reshape(-1))
+    if not any(isinstance(v, (bytes, bytearray, memoryview)) for v in items):
+        return np.asarray(values)
+    return np.asarray([int.from_bytes(bytes(v), "little", signed=True)
+                       if isinstance(v, (bytes, bytearray, memoryview)) else v for v in items])
 
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:
@@ -180,6 +206,13 @@ def metric_role(name: str) -> tuple[Role, str] | None:
         return None
     if words[-1] == "epoch" and len(words) > 1:
         words = words[:-1]
+    if (len(words) > 2 and words[0] in _AGGREGATE_WORDS \
+            and words[1] in (*_VAL_PREFIXES, *_TEST_PREFIXES, *_TRAIN_PREFIXES)) or (len(words) > 1 and words[0] == "epoch"):
+        words = words[1:]
+    if len(words) > 2 and words[1].isdigit() \
+            and words[0] in (*_VAL_PREFIXES, *_TEST_PREFIXES, *_TRAIN_PREFIXES):
+        words = [words[0], *words[2:]]  # LightGBM's valid_0.l2: the first validation set
+    words = [_SINGULAR.get(w, w) for w in words]
     role: Role = "train"
     if words[0] in _VAL_PREFIXES and len(words) > 1:
         role, words = "val", words[1:]

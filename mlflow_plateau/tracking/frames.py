@@ -46,6 +46,7 @@ from .history import (
     _http_row_batches,
     _infinite_restored,
     _sql_engine,
+    int64_column,
 )
 from .listing import _sql_experiment_run_ids
 from .runs import _experiment_id, iter_runs, selected_run_ids
@@ -88,9 +89,9 @@ def _frame(run: Sequence, key: Sequence, step: Sequence, value: Sequence,
         return empty_histories()
     return pd.DataFrame({
         "run_id": np.asarray(run, dtype=object), "key": np.asarray(key, dtype=object),
-        "step": np.asarray(step, dtype=np.int64),
+        "step": int64_column(step),
         "value": _infinite_restored(np.asarray(value, dtype=np.float64)),
-        "timestamp": np.asarray(stamp, dtype=np.int64)})
+        "timestamp": int64_column(stamp)})
 
 
 def _ordered(frame: pd.DataFrame, run_order: Sequence[str], stored: np.ndarray | None = None

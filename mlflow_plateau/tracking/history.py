@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..curves import Curve, unstepped_steps
+from ..curves import Curve, integers_as_stored, unstepped_steps
 from .store import (
     _RUN_ID,
     HTTP_BULK_ENDPOINT,
@@ -115,6 +115,15 @@ def _fetch_all(engine, query) -> list[tuple]:
             cursor.close()
 
 
+def int64_column(column: Sequence) -> np.ndarray:
+    """Steps or timestamps as int64, also where the store handed some back as bytes
+    (``curves.integers_as_stored``)."""
+    try:
+        return np.asarray(column, dtype=np.int64)
+    except (TypeError, ValueError):
+        return integers_as_stored(list(column)).astype(np.int64)
+
+
 def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]) -> None:
     """Rows (run_id, key, step, timestamp, value, is_nan) sorted by run, key and step -> Curves.
 
@@ -126,7 +135,17 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
     if not rows:
         return
     run_col, key_col, step_col, stamp_col, value_col, nan_col = zip(*rows, strict=True)
-    steps = np.asarray(step_col, dtype=np.int64)
+    try:
+        steps = np.asarray(step_col, dtype=np.int64)
+    except (TypeError, ValueError):
+        # Steps stored as blobs (numpy integers bound by sqlite3) sort as bytes in the database,
+        # not as numbers: read them as integers and sort the rows again.
+        steps = int64_column(step_col)
+        order = np.lexsort((steps, np.asarray(key_col, dtype=object).astype(str),
+                            np.asarray(run_col, dtype=object).astype(str)))
+        rows = [rows[i] for i in order]
+        run_col, key_col, step_col, stamp_col, value_col, nan_col = zip(*rows, strict=True)
+        steps = steps[order]
     stored = np.asarray(value_col, dtype=np.float64)
     is_nan = np.asarray(nan_col, dtype=bool)
     values = _infinite_restored(np.where(is_nan, np.nan, stored))  # NaN is stored as 0, is_nan 1
@@ -139,7 +158,7 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
             unstepped = unstepped_steps(s)
             if s.size > 1 and np.any(s[1:] == s[:-1]):  # a step logged more than once
                 if stamps is None:
-                    stamps = np.asarray(stamp_col, dtype=np.int64)
+                    stamps = int64_column(stamp_col)
                 part = slice(start, end)
                 if unstepped:  # a curve logged without steps: every point, oldest first
                     idx = np.lexsort((is_nan[part], stored[part], stamps[part]))

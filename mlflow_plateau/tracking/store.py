@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..curves import Curve
+from .file_store import open_file_store
 
 if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
     from mlflow.entities import Run
@@ -191,12 +192,14 @@ def one_line(exc: BaseException | str) -> str:
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    """The URI given, else MLFLOW_TRACKING_URI, else MLflow's own default (``sqlite:///mlflow.db``)."""
-    if tracking_uri:
-        return tracking_uri
-    import mlflow
+    """The URI given, else MLFLOW_TRACKING_URI, else MLflow's own default (``sqlite:///mlflow.db``);
+    a plain ``mlruns/`` folder is made readable first (``file_store.open_file_store``)."""
+    if not tracking_uri:
+        import mlflow
 
-    return mlflow.get_tracking_uri()
+        tracking_uri = mlflow.get_tracking_uri()
+    open_file_store(tracking_uri)
+    return tracking_uri
 
 
 def missing_experiment(tracking_uri: str | None, name: str) -> bool:
