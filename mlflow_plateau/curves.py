@@ -206,11 +206,11 @@ def metric_role(name: str) -> tuple[Role, str] | None:
         return None
     if words[-1] == "epoch" and len(words) > 1:
         words = words[:-1]
-    if (len(words) > 2 and words[0] in _AGGREGATE_WORDS \
-            and words[1] in (*_VAL_PREFIXES, *_TEST_PREFIXES, *_TRAIN_PREFIXES)) or (len(words) > 1 and words[0] == "epoch"):
+    roles = (*_VAL_PREFIXES, *_TEST_PREFIXES, *_TRAIN_PREFIXES)
+    aggregated = len(words) > 2 and words[0] in _AGGREGATE_WORDS and words[1] in roles
+    if aggregated or (len(words) > 1 and words[0] == "epoch"):  # TensorBoard's epoch_loss too
         words = words[1:]
-    if len(words) > 2 and words[1].isdigit() \
-            and words[0] in (*_VAL_PREFIXES, *_TEST_PREFIXES, *_TRAIN_PREFIXES):
+    if len(words) > 2 and words[1].isdigit() and words[0] in roles:
         words = [words[0], *words[2:]]  # LightGBM's valid_0.l2: the first validation set
     words = [_SINGULAR.get(w, w) for w in words]
     role: Role = "train"
