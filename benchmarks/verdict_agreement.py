@@ -1,7 +1,7 @@
 """Do the verdicts agree with careful readers? Measured on real training logs.
 
 For every file of ``benchmarks/data/real_logs/`` (verbatim logs from public repositories, labelled by
-three independent readers who followed ``VERDICTS.md``), runs ``diagnose_curves`` with its defaults
+three independent readers who followed ``docs/verdicts.md``), runs ``diagnose_curves`` with its defaults
 and prints:
 
 - the agreement: the verdict is one that at least two readers accepted (``accepted``);
@@ -18,9 +18,16 @@ and the same agreement numbers for two baselines on the same files:
   package is not installed: ``pip install sk-autod==0.1.1``);
 - a plain five-rule heuristic on the monitored loss and its training partner (below).
 
+The same tables for the corpus of real MLflow stores (``benchmarks/data/real_stores/``, see
+``store_corpus.py``), each run read from its committed store by ``diagnose_run`` as a user's
+command would (``log=False``: nothing is written). A run the tool refuses for having no validation
+metric is read once more as its message advises (``monitor=`` the training loss, else the first
+training curve), and counted apart. Per verdict, precision and recall against the majority primary
+are printed for both corpora.
+
 Usage::
 
-    python benchmarks/verdict_agreement.py [--logs DIR] [--show FILE] [--quiet]
+    python benchmarks/verdict_agreement.py [--logs DIR] [--stores DIR] [--show FILE] [--quiet]
 
 ``--show FILE`` draws one file's curves with its diagnosis (the ``curves.png`` picture) to
 ``FILE.png`` in the current folder and prints the diagnosis.
@@ -47,6 +54,7 @@ from mlflow_plateau.logs import read_log  # noqa: E402
 from mlflow_plateau.verdict import VERDICTS, _pick_monitor, diagnose_curves  # noqa: E402
 
 DEFAULT_LOGS = ROOT / "benchmarks" / "data" / "real_logs"
+DEFAULT_STORES = ROOT / "benchmarks" / "data" / "real_stores"
 
 
 def five_rule_heuristic(history: Any) -> str:
@@ -162,45 +170,103 @@ def _evidence_line(d: Any) -> str:
     return f"{ev.get('decided_by', ev.get('verdict_rule'))}\n    {line}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS)
-    parser.add_argument("--show", metavar="FILE", help="draw one file's curves with its diagnosis")
-    parser.add_argument("--quiet", action="store_true", help="no list of disagreements")
-    args = parser.parse_args(argv)
-
-    labels = json.loads((args.logs / "labels.json").read_text(encoding="utf-8"))
-    if args.show:
-        return _show(args.logs, args.show)
-    try:
-        import sk_autod  # noqa: F401
-        have_sk = True
-    except ImportError:
-        have_sk = False
-
+def _log_rows(logs: Path, have_sk: bool) -> list[dict]:
+    labels = json.loads((logs / "labels.json").read_text(encoding="utf-8"))
     rows = []
     for name in sorted(labels):
-        lab = labels[name]
-        history = read_log(args.logs / name)
+        history = read_log(logs / name)
+        rows.append(_row(name, labels[name], history, lambda h=history: diagnose_curves(h), have_sk))
+    return rows
+
+
+def _row(name: str, lab: dict, history: Any, diagnose: Any, have_sk: bool) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = diagnose()
+        heur = _or_na(five_rule_heuristic, history)
+        sk = _or_na(sk_autod_verdict, history) if have_sk else None
+    primaries = {r["primary"] for r in lab["readers"].values()}
+    return {"file": name, "d": d, "heur": heur, "sk": sk, "history": history,
+            "accepted": set(lab["accepted"]), "majority": lab["majority_primary"],
+            "split": len(primaries) > 1}
+
+
+def _or_na(baseline: Any, history: Any) -> str:
+    """A baseline's verdict, "n/a" where it cannot read the run (no validation curve, odd names)."""
+    try:
+        return baseline(history)
+    except (ValueError, KeyError, IndexError):
+        return "n/a"
+
+
+def _store_rows(stores: Path, have_sk: bool) -> tuple[list[dict], list[str], list[str]]:
+    """Rows of the labelled store runs; the runs read on the message's advice; those not read."""
+    from store_corpus import corpus_runs
+
+    from mlflow_plateau import diagnose_run
+    from mlflow_plateau.curves import is_loss_name, metric_role
+    from mlflow_plateau.tracking.history import read_run_curves
+
+    labels_path = stores / "labels.json"
+    labels = json.loads(labels_path.read_text(encoding="utf-8")) if labels_path.exists() else {}
+    rows, advised, unread = [], [], []
+    for run in corpus_runs(stores):
+        lab = labels.get(run["key"])
+        if lab is None:
+            continue
+        uri, run_id = run["uri"], run["run_id"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            d = diagnose_curves(history)
-            heur = five_rule_heuristic(history)
-            sk = sk_autod_verdict(history) if have_sk else None
-        primaries = {r["primary"] for r in lab["readers"].values()}
-        rows.append({"file": name, "d": d, "heur": heur, "sk": sk, "history": history,
-                     "accepted": set(lab["accepted"]), "majority": lab["majority_primary"],
-                     "split": len(primaries) > 1})
+            try:
+                curves = read_run_curves([run_id], tracking_uri=uri)[run_id]
+                monitor = None
+                try:
+                    diagnose_run(run_id, tracking_uri=uri, log=False, artifacts="none")
+                except ValueError as exc:
+                    if "no validation metric" not in str(exc):
+                        raise
+                    # The message's advice: pass a training metric as the monitor.
+                    train = [n for n in sorted(curves) if metric_role(n) is not None and len(curves[n]) > 1]
+                    monitor = next((n for n in train if is_loss_name(n)), train[0] if train else None)
+                    if monitor is None:
+                        raise
+                    advised.append(run["key"])
+            except Exception as exc:
+                unread.append(f"{run['key']}: {str(exc).splitlines()[0][:160]}")
+                continue
 
+        def diagnose(run_id=run_id, uri=uri, monitor=monitor):
+            return diagnose_run(run_id, tracking_uri=uri, log=False, artifacts="none",
+                                monitor=monitor)
+
+        rows.append(_row(run["key"], lab, curves, diagnose, have_sk))
+    return rows, advised, unread
+
+
+def _precision_recall(rows: list[dict]) -> None:
+    print("\nper verdict, against the majority primary (ours): precision, recall, support")
+    for verdict in VERDICTS:
+        said = [r for r in rows if r["d"].verdict == verdict]
+        truth = [r for r in rows if r["majority"] == verdict]
+        if not said and not truth:
+            continue
+        hits = sum(r["majority"] == verdict for r in said)
+        prec = f"{100 * hits / len(said):3.0f}%" if said else "  - "
+        rec = f"{100 * hits / len(truth):3.0f}%" if truth else "  - "
+        print(f"  {verdict:>17}: precision {prec} ({hits}/{len(said)}), recall {rec} "
+              f"({hits}/{len(truth)})")
+
+
+def _report(rows: list[dict], what: str, have_sk: bool, quiet: bool, read_line: str) -> None:
     def rate(key: str, against: str) -> float:
         hits = 0
         for r in rows:
             verdict = r["d"].verdict if key == "ours" else r[key]
             hits += verdict in r["accepted"] if against == "accepted" else verdict == r["majority"]
-        return hits / len(rows)
+        return hits / len(rows) if rows else math.nan
 
     n = len(rows)
-    print(f"verdict agreement on {n} real training logs ({args.logs})\n")
+    print(f"verdict agreement on {n} {what}\n{read_line}\n")
     cols = [("mlflow-plateau", "ours"), ("five-rule heuristic", "heur")]
     if have_sk:
         cols.append(("sk-autod 0.1.1", "sk"))
@@ -223,20 +289,21 @@ def main(argv: list[str] | None = None) -> int:
     def alt_rate(group: list[dict]) -> float:
         return sum(bool(r["d"].alternatives) for r in group) / len(group) if group else math.nan
 
-    print(f"close alternative reported: {100 * alt_rate(split):.0f}% of the {len(split)} files "
+    print(f"close alternative reported: {100 * alt_rate(split):.0f}% of the {len(split)} runs "
           f"where readers' primaries differed, {100 * alt_rate(agreed):.0f}% of the "
           f"{len(agreed)} where they agreed")
+    _precision_recall(rows)
 
     order = [v for v in VERDICTS if v != "insufficient_data"] + ["insufficient_data"]
     print("\nconfusion (rows: majority primary, columns: our verdict)")
     print(f"{'':>17} " + " ".join(f"{v[:8]:>8}" for v in order))
     table = Counter((r["majority"], r["d"].verdict) for r in rows)
-    for truth in order:
+    for truth in [*order, None]:
         if not any(r["majority"] == truth for r in rows):
             continue
-        print(f"{truth:>17} " + " ".join(f"{table[(truth, v)] or '.':>8}" for v in order))
+        print(f"{truth!s:>17} " + " ".join(f"{table[(truth, v)] or '.':>8}" for v in order))
 
-    if not args.quiet:
+    if not quiet:
         print("\ndisagreements (our verdict not accepted):")
         for r in rows:
             if r["d"].verdict in r["accepted"]:
@@ -244,6 +311,37 @@ def main(argv: list[str] | None = None) -> int:
             d = r["d"]
             print(f"- {r['file']}: {d.verdict} (accepted: {', '.join(sorted(r['accepted']))}; "
                   f"majority {r['majority']})\n    {_evidence_line(d)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS)
+    parser.add_argument("--stores", type=Path, default=DEFAULT_STORES)
+    parser.add_argument("--show", metavar="FILE", help="draw one file's curves with its diagnosis")
+    parser.add_argument("--quiet", action="store_true", help="no list of disagreements")
+    args = parser.parse_args(argv)
+
+    if args.show:
+        return _show(args.logs, args.show)
+    try:
+        import sk_autod  # noqa: F401
+        have_sk = True
+    except ImportError:
+        have_sk = False
+
+    rows = _log_rows(args.logs, have_sk)
+    _report(rows, f"real training logs ({args.logs})", have_sk, args.quiet,
+            f"runs read: {len(rows)} of {len(rows)}")
+    if args.stores.is_dir():
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        rows, advised, unread = _store_rows(args.stores, have_sk)
+        total = len(rows) + len(unread)
+        print("\n" + "=" * 100 + "\n")
+        _report(rows, f"runs of real MLflow stores ({args.stores})", have_sk, args.quiet,
+                f"runs read: {len(rows)} of {total} labelled active runs ({len(rows) - len(advised)} "
+                f"directly, {len(advised)} with --monitor as the no-validation message advises)")
+        for line in unread:
+            print(f"- not read: {line}")
     return 0
 
 

@@ -48,7 +48,7 @@ _LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "msle", "rm
                "divergence", "cost", "distance", "l1", "l2", "wer", "cer")
 _SCORE_WORDS = ("accuracy", "acc", "auc", "f1", "fbeta", "precision", "recall", "r2",
                 "iou", "dice", "map", "bleu", "rouge", "score", "top", "kappa", "correlation",
-                "specificity", "sensitivity")
+                "specificity", "sensitivity", "reward", "rew", "return")
 _VAL_PREFIXES = ("val", "valid", "validation", "eval", "evaluation", "dev")
 _TRAIN_PREFIXES = ("train", "training", "tr")
 # Words before a role that say how the epoch's value was aggregated (``avg_val_loss``,

@@ -28,7 +28,7 @@ How this fits MLflow 3's evaluation API (``mlflow/models/evaluation/base.py``):
 - ``evaluate`` reuses the active run or starts (and ends) one; ``run_id`` is that run. The
   diagnosis is written to it through ``tracking.log_diagnosis``, so the run gets exactly the
   metrics, tags and artifacts ``mlflow-plateau diagnose`` writes (idempotently), and the returned
-  ``EvaluationResult`` carries the same metrics (DESIGN.md names, e.g. ``plateau/epoch``; a value
+  ``EvaluationResult`` carries the same metrics (docs/design.md names, e.g. ``plateau/epoch``; a value
   that does not apply is left out) and the artifacts ``diagnosis.json``, ``curves.png`` and
   ``report.html`` (``JsonEvaluationArtifact``, ``ImageEvaluationArtifact``,
   ``TextEvaluationArtifact``, pointing at ``plateau/...`` in the run's artifact store).

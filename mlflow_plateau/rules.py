@@ -1,7 +1,7 @@
 """The verdict rules: what a practitioner reads from a run's curves, as small named functions.
 
 ``make_reading(...)`` measures, once, everything the rules look at (a frozen ``Reading``); ``RULES``
-lists the rules in the order of precedence of ``VERDICTS.md``::
+lists the rules in the order of precedence of ``docs/verdicts.md``::
 
     at_chance > unstable > overfitting > not_converged > underfitting > healthy
 

@@ -23,7 +23,7 @@ tracking_uri=..., runs_per_task=250, filter_string=None, **options) -> pyspark.s
 
 The result, computed once when this returns (the job has run; the small per-run rows are held by
 the returned DataFrame, built from them), has the columns ``run_id``, ``verdict``, ``monitor``,
-``summary``, the DESIGN.md metric names (``plateau/epoch`` ... ``gap/trend``, doubles, null where a
+``summary``, the docs/design.md metric names (``plateau/epoch`` ... ``gap/trend``, doubles, null where a
 value does not apply), ``metrics`` (a map of every metric the diagnosis writes, including names
 added later, such as ``forecast/*``), ``error`` (null unless the run failed) and ``read`` (how its
 task read the histories: ``sql``, ``http`` or ``client``). Save it with

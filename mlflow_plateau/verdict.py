@@ -4,7 +4,7 @@
 picks the monitored curve (``val_loss`` by default; else the first validation loss, else any
 validation curve, else the training loss), pairs it with its training curve, computes
 ``plateau_epoch`` and ``generalization_gap`` and decides one verdict, as a practitioner reads the
-curves (``VERDICTS.md``), in its order of precedence:
+curves (``docs/verdicts.md``), in its order of precedence:
 
 ``diverged``           a loss became NaN/inf within the monitor's epochs (the first such epoch is
                        reported, even epoch 0 of an all-NaN curve), or the training loss blew up:

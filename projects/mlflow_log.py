@@ -102,7 +102,7 @@ class PeakRss(keras.callbacks.Callback):
 
 def log_scaling(parent_run_id: str, member_run_ids: list[str], sizes: list[int],
                 errors: list[float]) -> ScalingVerdict:
-    """Fit the learning curve of a parent run's children and log it under DESIGN.md's names.
+    """Fit the learning curve of a parent run's children and log it under docs/design.md's names.
 
     The parent gets ``scaling/slope``, ``scaling/exponent``, ``scaling/gain_at_2x``, the tags
     ``scaling.verdict`` / ``scaling.group`` (the parent's run id) and ``scaling/fit.json``; each

@@ -3,7 +3,7 @@
 Without autolog the callback logs every epoch's metrics at step = epoch; beside
 ``mlflow.keras.autolog`` / ``mlflow.tensorflow.autolog`` (or an explicit ``MlflowCallback``) it
 does not, so each metric keeps exactly one point per epoch. Either way the run ends up with the
-diagnosis (DESIGN.md's metrics, tags, artifacts), and nothing about the diagnosis or the tracking
+diagnosis (docs/design.md's metrics, tags, artifacts), and nothing about the diagnosis or the tracking
 store can make ``fit`` fail.
 """
 

@@ -1,7 +1,7 @@
 """The ``plateau`` model evaluator plugin, through ``mlflow.models.evaluate`` on a real SQLite store.
 
 Checks that the entry point is registered, that ``model_type="training-curve"`` diagnoses a history
-DataFrame, writes DESIGN.md's names to the run and returns them with the artifacts, that its
+DataFrame, writes docs/design.md's names to the run and returns them with the artifacts, that its
 options and errors are honoured, and that it stays out of ordinary classifier evaluations.
 """
 
@@ -55,7 +55,7 @@ def test_evaluate_returns_and_writes_the_diagnosis(tracking_uri, client):
     expected = diagnose_curves(df)
     assert expected.verdict == "overfitting"
 
-    # The result carries DESIGN.md's metric names with the core's values.
+    # The result carries docs/design.md's metric names with the core's values.
     assert result.metrics["plateau/epoch"] == expected.plateau.epoch
     assert result.metrics["plateau/best_epoch"] == expected.plateau.best_epoch
     assert result.metrics["gap/final"] == pytest.approx(expected.gap.final)

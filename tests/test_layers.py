@@ -1,4 +1,4 @@
-"""The layering rule of DESIGN.md: the core imports neither mlflow nor keras/tensorflow."""
+"""The layering rule of docs/design.md: the core imports neither mlflow nor keras/tensorflow."""
 
 import subprocess
 import sys

@@ -1,7 +1,7 @@
 """``mlflow_plateau.spark`` in ``local[2]`` mode (one SparkSession for the whole test session).
 
 On a SQLite store and on an ``mlflow server`` backed by PostgreSQL, 200 runs each: the Spark rows
-equal the single-process diagnoses (verdicts and DESIGN.md metrics), a second job writes nothing,
+equal the single-process diagnoses (verdicts and docs/design.md metrics), a second job writes nothing,
 a task whose Python worker is killed mid-way is retried by Spark and leaves exactly one row per
 diagnosis metric, and a server that is down gives a failed row per run within moments.
 """

@@ -531,7 +531,7 @@ def test_lightning_and_custom_names(client):
 
 
 def test_forecast_and_best_metrics_are_written_once(client):
-    """forecast/* (DESIGN.md's names) and best/<metric> at the monitor's best epoch."""
+    """forecast/* (docs/design.md's names) and best/<metric> at the monitor's best epoch."""
     exp = client.create_experiment("forecast-best")
     acc = np.linspace(0.5, 0.9, EPOCHS.size)
     run_id = log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL, "val_accuracy": acc})

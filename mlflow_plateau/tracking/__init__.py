@@ -1,6 +1,6 @@
 """The MLflow adapter: read metric histories of tracked runs, write diagnoses back.
 
-This is the only package that talks to MLflow tracking stores (see DESIGN.md "Layers"). Its modules:
+This is the only package that talks to MLflow tracking stores (see docs/design.md "Layers"). Its modules:
 ``store`` (URIs, clients, names, ``RunFailure``, redaction), ``history`` (reading), ``writing``
 (metrics, tags, artifacts of a diagnosis; ``log_history``), ``runs`` (``diagnose_run``,
 ``diagnose_runs``), ``frames`` (``read_histories``, ``iter_histories``, ``history_frame``:
@@ -23,7 +23,7 @@ Reading (``read_run_curves``) takes the fastest path that returns exactly what
 Every path turns points into ``Curve.from_points(name, steps, values, order=timestamps)``, so a step
 logged twice keeps the newest point (by timestamp, then by the client's order).
 
-Writing (``log_diagnosis``) puts the names of DESIGN.md on the run: metrics at step 0, tags and
+Writing (``log_diagnosis``) puts the names of docs/design.md on the run: metrics at step 0, tags and
 artifacts under ``plateau/``. It is idempotent: it compares with what the run already has and logs
 only changed values, in one ``log_batch``; artifacts are re-uploaded only when their content would
 change, one ``log_artifact`` per complete file (never seen half-written). The metric timestamps are

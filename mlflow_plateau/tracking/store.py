@@ -1,6 +1,6 @@
 """Where runs live: tracking URIs, clients, reachability, messages, and the names this package owns.
 
-Everything the other modules of ``tracking`` share about a store: the constants of DESIGN.md's
+Everything the other modules of ``tracking`` share about a store: the constants of docs/design.md's
 contract (metric and tag names), the limits of MLflow's APIs, ``RunFailure`` (a run that could not be
 diagnosed, with a one-line reason), credential redaction (``user:password@host`` never appears in a
 message), the probe that turns a server that is down into one clear line, and ``_get_runs`` (runs

@@ -1,9 +1,9 @@
 """Writing a diagnosis to its run: metrics at step 0, tags, artifacts under ``plateau/``.
 
-The names are DESIGN.md's contract. Writing is idempotent: it compares with what the run already
+The names are docs/design.md's contract. Writing is idempotent: it compares with what the run already
 has and logs only changed values, in one ``log_batch`` (``diagnose`` on a SQL store: in one
 transaction with other runs', ``batch_writes``); artifacts are re-uploaded only when their
-content would change. Three tags beyond DESIGN.md's list are written, all internal:
+content would change. Three tags beyond docs/design.md's list are written, all internal:
 
 - ``plateau.digest``: SHA-256 of the inputs (``unchanged.input_digest``: version and source
   code, options, artifact level, RUNNING or not, the run's curves bit for bit, what the report
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
 
 def diagnosis_metrics(diagnosis: Diagnosis) -> dict[str, float | None]:
-    """The metrics DESIGN.md names, from a diagnosis (None where a value does not apply)."""
+    """The metrics docs/design.md names, from a diagnosis (None where a value does not apply)."""
     p, g = diagnosis.plateau, diagnosis.gap
 
     def num(x: Any) -> float | None:
@@ -129,7 +129,7 @@ def best_metrics(diagnosis: Diagnosis, curves: Mapping[str, Curve],
 
 
 def diagnosis_tags(diagnosis: Diagnosis) -> dict[str, str]:
-    """The tags DESIGN.md names, from a diagnosis, and the options the user gave for it."""
+    """The tags docs/design.md names, from a diagnosis, and the options the user gave for it."""
     tags = {TAG_VERDICT: diagnosis.verdict, TAG_SUMMARY: diagnosis.summary[:MAX_TAG_CHARS],
             TAG_MONITOR: diagnosis.monitor or "", TAG_VERSION: __version__}
     given = {k: v for k, v in (diagnosis.config.get("given") or {}).items() if k in KEPT_OPTIONS}
