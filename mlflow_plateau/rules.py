@@ -87,6 +87,9 @@ class RuleThresholds:
     train_jump: float = 0.25
     overfit_rise: float = 0.05
     gap_growth_came: float = 0.5
+    gap_growth_came_long: float = 0.2
+    gap_fold: float = 2.0
+    long_window: int = 20
     tail_gain_sd: float = 2.0
     tail_gain_came: float = 0.05
     good_accuracy: float = 0.8
@@ -229,7 +232,7 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
         # A constant predictor is constant from the start; a model that learned can repeat a
         # value on a small validation set once it has converged, which is no sign of chance.
         from_start = bool(np.any(np.abs(np.round(acc[:2], 6) - constant) < 1e-9))
-        if constant < 0.99 and from_start:
+        if constant < 0.99 and from_start and not _loss_learns_beyond_constant(r, constant):
             score = share / th.constant_accuracy_share
             if score >= 1.0:
                 return Finding("at_chance", True, score,
@@ -287,6 +290,19 @@ def rule_at_chance(r: Reading, th: RuleThresholds) -> Finding:
     return Finding("at_chance", False, max(scores, default=0.0),
                    "validation is clearly better than chance" if r.chance is not None
                    else "no sign of a constant guess")
+
+
+def _loss_learns_beyond_constant(r: Reading, majority: float) -> bool:
+    """A validation loss that falls steadily (its last third clearly below its first, see
+    ``_flat``) to well below (90% of) the cross-entropy of the best constant guess on a task
+    whose majority class has share ``majority`` (its binary entropy): the model is learning, and
+    the repeated accuracy is the majority share of an imbalanced task, not a sign of chance. A
+    loss that sits flat from the first epochs says nothing of the sort."""
+    loss = r.val_loss
+    if loss is None or loss.size < 3 or not 0 < majority < 1:
+        return False
+    constant_guess = -(majority * math.log(majority) + (1 - majority) * math.log(1 - majority))
+    return not _flat(loss, higher_is_better=False) and float(np.min(loss)) < 0.9 * constant_guess
 
 
 def _accuracy_margin(level: float, th: RuleThresholds) -> float:
@@ -484,8 +500,15 @@ def rule_overfitting(r: Reading, th: RuleThresholds) -> Finding:
     # quarter of what training gains over the same epochs.
     val_flat = -v_slope * float(x[-1] - x[0]) <= max(2.0 * sigma, 0.05 * came,
                                                       -0.25 * t_slope * float(x[-1] - x[0]))
-    # Against how far validation came (not as a ratio of two small numbers)...
-    growth_score = _ratio(growth, th.gap_growth_came * came) if growth > 0 else 0.0
+    # Against how far validation came (not as a ratio of two small numbers)... A long window
+    # (``long_window`` epochs or more) over which the gap grew ``gap_fold``-fold is read with a
+    # lower line: there the widening is a steady trend, not a few epochs' wobble.
+    edge = min(5, gap.size // 3 or 1)
+    start_gap, end_gap = float(np.median(gap[:edge])), float(np.median(gap[-edge:]))
+    several_fold = common.size >= th.long_window and start_gap > 0 \
+        and end_gap >= th.gap_fold * start_gap
+    line = th.gap_growth_came_long if several_fold else th.gap_growth_came
+    growth_score = _ratio(growth, line * came) if growth > 0 else 0.0
     # ...and never inside the noise: curves that track each other within it are not diverging.
     growth_score = min(growth_score, _ratio(growth, 2.0 * sigma)) if sigma > 0 else growth_score
     still = rule_not_converged(r, th).fires

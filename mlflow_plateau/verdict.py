@@ -9,7 +9,8 @@ curves (``docs/verdicts.md``), in its order of precedence:
 ``diverged``           a loss became NaN/inf within the monitor's epochs (the first such epoch is
                        reported, even epoch 0 of an all-NaN curve), or the training loss blew up:
                        it ended ``explode_factor`` (10) times above its best and above where it
-                       started.
+                       started, or its first epoch was ``blowup_factor`` (100) times the level
+                       of the rest, after which every curve stayed flat (a dead net).
 ``insufficient_data``  fewer than ``min_epochs`` (3) finite epochs of the monitor.
 ``at_chance``          validation never got clearly better than a constant guess: the model
                        predicts one class (its validation accuracy repeats one value from the
@@ -80,6 +81,7 @@ class Thresholds(RuleThresholds):
 
     min_epochs: int = 3
     explode_factor: float = 10.0
+    blowup_factor: float = 100.0
     data_limited_gain: float = 0.05
     saturated_gain: float = 0.01
 
@@ -259,8 +261,10 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
         return (f"Only {ev.get('epochs', 0)} usable epoch(s) of {monitor}: too few to find a "
                 "plateau.")
     if verdict == "diverged":
-        how = (f"exploded (to {ev.get('explode_factor', 10):g}x its best or more)"
-               if ev.get("diverged_how") == "exploded" else "became NaN/inf")
+        how = {"exploded": f"exploded (to {ev.get('explode_factor', 10):g}x its best or more)",
+               "dead": (f"blew up ({ev.get('blowup_ratio', 0):.3g}x its later level) and then "
+                        "every curve stayed flat: the weights blew up and the net is dead")
+               }.get(ev.get("diverged_how"), "became NaN/inf")
         return f"Training diverged: {ev.get('diverged_metric')} {how} at epoch " \
                f"{ev.get('diverged_epoch')}."
     assert p is not None
@@ -385,6 +389,11 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
                                 explode_factor=th.explode_factor,
                                 train_final=float(t[-1]), train_best=float(t.min()))
                 return result("diverged", p, g)
+            ratio = _blew_up_then_dead(t, val_ok.values, th)
+            if ratio is not None:
+                evidence.update(diverged_epoch=int(train_ok.epochs[0]), diverged_metric=partner,
+                                diverged_how="dead", blowup_ratio=ratio)
+                return result("diverged", p, g)
 
     val_acc, train_acc = _accuracy_pair(curves, val_ok.epochs)
     val_loss = _loss_values(curves, monitor, mode, val_ok.values, "val")
@@ -411,6 +420,22 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
         "no rule fired: converged, no clear worsening, a small or stable gap, a good fit"
     alternatives = close_calls(chosen, findings, verdict)
     return result(verdict, p, g, alternatives)
+
+
+def _blew_up_then_dead(train: np.ndarray, val: np.ndarray, th: Thresholds) -> float | None:
+    """The first epoch's training loss over the level of the rest, when it is ``blowup_factor``
+    (100) times that level and afterwards training and validation stay flat (within 1% of their
+    level): a learning rate that blew the weights up in epoch 0 and left a dead net (its
+    accuracy then sits at 1/k, which is no label problem). None otherwise."""
+    rest = train[1:]
+    if rest.size < 2 or val.size < 3 or not np.all(np.isfinite(train)):
+        return None
+    level = float(np.median(rest))
+    if level <= 0 or train[0] < th.blowup_factor * level:
+        return None
+    def flat(x: np.ndarray) -> bool:
+        return float(np.ptp(x)) <= 0.01 * abs(float(np.median(x)))
+    return float(train[0] / level) if flat(rest) and flat(val[1:]) else None
 
 
 def _blocks(curve: Curve, size: int) -> Curve:
