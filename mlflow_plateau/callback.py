@@ -62,6 +62,7 @@ from mlflow.entities import Metric
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
 from .curves import Curve, metric_mode
+from .pruning import forecast_prune_decision
 from .stopping import StopDecision, forecast_stop_decision
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
@@ -341,11 +342,20 @@ class ForecastStopping(keras.callbacks.Callback):
     the forecast is made from the finite values. Unlike EarlyStopping, only a finite value can be
     the best (it keeps a NaN first value as its best for good, and takes -inf as one). No MLflow
     call is made; combine with ``PlateauCallback`` to diagnose the run.
+
+    ``prune_against_experiment=True`` (for a sweep logged to one MLflow experiment): at the start
+    of the fit, the best ``best/<monitor>`` of the active run's experiment's finished runs is read
+    once (``tracking.experiment_best``); from ``prune_min_epochs`` epochs on, the fit also stops
+    (reason ``"pruned"``) when ``pruning.forecast_prune_decision`` says even the optimistic end of
+    the forecast at the budget cannot beat it. Without an active run or a finished run to beat,
+    nothing is pruned.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str | None = None,
                  min_delta: float = 0.0, relative_delta: float = 0.01, patience: int = 10,
-                 level: float = 0.8, restore_best_weights: bool = True, verbose: int = 0) -> None:
+                 level: float = 0.8, restore_best_weights: bool = True, verbose: int = 0,
+                 prune_against_experiment: bool = False, prune_min_epochs: int = 10,
+                 prune_level: float = 0.9) -> None:
         super().__init__()
         if mode not in (None, "min", "max"):
             raise ValueError(f"mode must be None, 'min' or 'max', not {mode!r}")
@@ -358,6 +368,11 @@ class ForecastStopping(keras.callbacks.Callback):
         forecast_stop_decision([1.0], budget_end=0, mode=self.mode, **self.options)
         self.restore_best_weights = restore_best_weights
         self.verbose = verbose
+        self.prune_against_experiment = prune_against_experiment
+        self.prune_options: dict[str, Any] = {"min_epochs": prune_min_epochs, "level": float(prune_level)}
+        forecast_prune_decision([1.0], budget_end=0, best_completed=None, mode=self.mode,
+                                **self.prune_options)
+        self.experiment_best: float | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -374,6 +389,12 @@ class ForecastStopping(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._reset()
+        self.experiment_best = None
+        run = mlflow.active_run()
+        if self.prune_against_experiment and run is not None:
+            from .tracking.experiment_best import experiment_best
+            self.experiment_best = experiment_best(run.info.experiment_id, self.monitor, self.mode,
+                                                   exclude_run_id=run.info.run_id)
 
     def _improves(self, value: float) -> bool:
         if self.best is None:
@@ -415,6 +436,10 @@ class ForecastStopping(keras.callbacks.Callback):
                                                    **self.options)
         if finite and self.decision is not None and self.decision.stop:
             reason = self.decision.reason
+        elif finite and self.experiment_best is not None and forecast_prune_decision(
+                self._values, budget_end=budget_end, best_completed=self.experiment_best,
+                mode=self.mode, epochs=self._epochs, **self.prune_options).prune:
+            reason = "pruned"  # cannot beat the experiment's best finished run
         elif not improved and self._wait >= self.options["patience"] and epoch > 0:
             reason = "patience"  # EarlyStopping's rule over every epoch, NaN ones included
         else:
