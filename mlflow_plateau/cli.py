@@ -49,6 +49,9 @@ from typing import Any
 from . import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# --fail-on: a CI gate. Its own code, so a pipeline can tell "a run has a listed verdict" from
+# "the command failed" (1) and "bad usage" (2); a failure to diagnose wins over it.
+EXIT_VERDICT = 3
 
 
 # MLflow's HTTP client retries a failed request 7 times with exponential backoff (about four
@@ -194,6 +197,28 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _verdict_list(text: str) -> frozenset[str]:
+    """``--fail-on``'s value: comma-separated verdict names, each one of ``VERDICTS``."""
+    from .verdict import VERDICTS
+
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(VERDICTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown verdict {', '.join(unknown) or repr(text)}; valid: {', '.join(VERDICTS)}")
+    return names
+
+
+def _add_fail_on_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on", type=_verdict_list, metavar="VERDICT[,VERDICT...]",
+                        help=f"CI gate: exit {EXIT_VERDICT} when any diagnosed run's verdict is "
+                        "one of these (e.g. diverged,at_chance); 0 otherwise")
+
+
+def _gate(verdicts: Sequence[str], fail_on: frozenset[str] | None) -> int:
+    return EXIT_VERDICT if fail_on and any(v in fail_on for v in verdicts) else EXIT_OK
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", metavar="URI",
                         help="tracking store (default: MLFLOW_TRACKING_URI, else MLflow's default "
@@ -240,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--dry-run", action="store_true",
                           help="compute and print, write nothing to the runs")
     _add_diagnosis_options(diagnose)
+    _add_fail_on_option(diagnose)
     _add_spark_options(diagnose)
 
     scaling = sub.add_parser(
@@ -285,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or a JSON object mapping metric names to lists of values.")
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
+    _add_fail_on_option(curves)
     _add_compare_parser(sub)
     _add_export_parser(sub)
     return parser
@@ -328,7 +355,7 @@ def _run_curves(args: argparse.Namespace) -> int:
             print(_printable(f"{path}: {d.verdict}") + "\n  " + _printable(d.summary))
             for rec in d.recommendations:
                 print(f"  - {rec}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed else _gate([d.verdict for _, d in results], args.fail_on)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -437,7 +464,10 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                  else f"experiment id {args.experiment_id!r}")
         _err(f"nothing to diagnose: no active run of {which} matches the filter"
              if args.filter_string else f"nothing to diagnose: {which} has no active runs")
-    return EXIT_FAILED if failed or stopped is not None else EXIT_OK
+    if failed or stopped is not None:
+        return EXIT_FAILED
+    # A JSON entry is the diagnosis' dict, a table row has the verdict in its second cell.
+    return _gate([d["verdict"] if args.json else d[1] for d in diagnosed], args.fail_on)
 
 
 def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, str | None]:
@@ -470,8 +500,10 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                     if _connection_failed(result.reason):
                         os.environ[_RETRIES] = "0"
                 else:
-                    diagnosed.append(result.to_dict() if as_json else
-                                     _diagnosis_row(result, getattr(results, "names", {})))
+                    names = getattr(results, "names", {})
+                    diagnosed.append({**result.to_dict(),
+                                      "run_name": names.get(result.run_id or "") or None}
+                                     if as_json else _diagnosis_row(result, names))
                 progress.advance(task)
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -845,7 +877,7 @@ def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParse
                        _fmt(r["plateau/wasted_epochs"])] for r in done])
     if not rows:
         _err("nothing to diagnose: no active run matches")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed else _gate([r["verdict"] for r in done], args.fail_on)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

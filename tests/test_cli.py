@@ -274,3 +274,31 @@ def test_scaling_split_by_a_param_says_which_and_logs_nothing(client, capsys):
     # The suggestion works: one curve over the four sizes.
     assert main(["scaling", "--experiment-name", "split", "--group-by", "epochs", "batch_size"]) == 0
     assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 1
+
+
+def test_fail_on_gates_ci_with_exit_3_and_json_names_runs(client, experiment, capsys):
+    _, runs = experiment
+    assert main(["diagnose", "--experiment-name", "cli", "--json", "--dry-run"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {r["run_id"]: r["run_name"] for r in doc["runs"]} == {
+        r: client.get_run(r).info.run_name for r in runs}
+    seen = {r["verdict"] for r in doc["runs"]}
+    absent = next(v for v in ("diverged", "at_chance", "unstable", "healthy") if v not in seen)
+    listed = f"{absent},{sorted(seen)[0]}"
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run", "--fail-on", listed]) == 3
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run", "--fail-on", absent]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", runs[0], "--fail-on", "overfit"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown verdict overfit" in err and "overfitting" in err and "diverged" in err
+
+
+def test_curves_fail_on(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss,val_loss\n" + "".join(
+        f"{e},{t},{v}\n" for e, t, v in zip(EPOCHS, TRAIN, VAL)))
+    assert main(["curves", str(log), "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)[0]["verdict"]
+    assert main(["curves", str(log), "--fail-on", verdict]) == 3
+    other = "diverged" if verdict != "diverged" else "healthy"
+    assert main(["curves", str(log), "--fail-on", other]) == 0
