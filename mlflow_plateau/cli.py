@@ -411,6 +411,23 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
 
 
+def _expand_ids(args: argparse.Namespace) -> bool:
+    """Replace unique run id prefixes in ``args.run_ids`` by their ids; False if one failed.
+
+    A prefix that matches no run or several is named on stderr (with the candidates) and dropped,
+    so the other runs are still done, as for a run that is not found.
+    """
+    if not args.run_ids:
+        return True
+    from .tracking.ids import expand_run_ids
+
+    resolved, failed = expand_run_ids(args.run_ids, args.tracking_uri)
+    for given, reason in failed.items():
+        _err(f"run {given}: {reason}")
+    args.run_ids = [r for r, given in zip(resolved, args.run_ids, strict=True) if given not in failed]
+    return not failed
+
+
 def _experiment_missing(args: argparse.Namespace) -> bool:
     """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
     (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
@@ -425,6 +442,9 @@ def _experiment_missing(args: argparse.Namespace) -> bool:
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    ids_ok = _expand_ids(args)
+    if not ids_ok and not args.run_ids:
+        return EXIT_FAILED
     if args.spark is not None:
         return _run_diagnose_spark(args, parser)
     if _experiment_missing(args):
@@ -464,7 +484,7 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                  else f"experiment id {args.experiment_id!r}")
         _err(f"nothing to diagnose: no active run of {which} matches the filter"
              if args.filter_string else f"nothing to diagnose: {which} has no active runs")
-    if failed or stopped is not None:
+    if failed or stopped is not None or not ids_ok:
         return EXIT_FAILED
     # A JSON entry is the diagnosis' dict, a table row has the verdict in its second cell.
     return _gate([d["verdict"] if args.json else d[1] for d in diagnosed], args.fail_on)
@@ -678,6 +698,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if not _expand_ids(args):  # a comparison of other runs than asked for answers another question
+        return EXIT_FAILED
     if _experiment_missing(args):
         return EXIT_FAILED
 
@@ -760,6 +782,8 @@ def _run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         parser.error("no runs selected: give RUN_ID ... or --experiment-name/--experiment-id")
     if args.filter_string and not by_experiment:
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
+    if not _expand_ids(args):  # a file short of a run would pass for the whole export
+        return EXIT_FAILED
     from .tracking import iter_histories
 
     pages = iter_histories(args.run_ids or None, experiment_name=args.experiment_name,
