@@ -904,10 +904,35 @@ def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParse
     return EXIT_FAILED if failed else _gate([r["verdict"] for r in done], args.fail_on)
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str | None, extra: list[str]) -> None:
+    """Refuse unknown arguments with the usage of the command they were given to.
+
+    argparse reports them with the top-level usage, which shows none of the command's options;
+    Python 3.12's ``suggest_on_error`` is not in 3.10, so the suggestion comes from difflib.
+    """
+    import difflib
+
+    target = parser
+    for action in parser._actions:  # the one place argparse keeps its subparsers
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            target = action.choices[command]
+    options = [o for a in target._actions for o in a.option_strings]
+    hints = []
+    for arg in extra:
+        if arg.startswith("-"):
+            close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{arg}: did you mean {close[0]}?")
+    target.error(f"unrecognized arguments: {' '.join(extra)}"
+                 + ("".join(f"\n  {h}" for h in hints)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognized(parser, args.command, extra)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:

@@ -330,3 +330,13 @@ def test_run_id_prefixes_are_accepted_and_ambiguous_or_unknown_ones_named(client
     assert all(r in err for r in runs + more if r.startswith(shared))
     assert f"run {missing}: no run id starts with it" in err
     assert f"({runs[1][:8]})" in captured.out, captured  # the rest of the batch was done
+
+
+def test_an_option_typo_shows_the_commands_usage_and_a_suggestion(capsys):
+    assert main(["diagnose", "abc", "--patiense", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mlflow-plateau diagnose")
+    assert "unrecognized arguments: --patiense 3" in err and "did you mean --patience?" in err
+    assert main(["curves", "x.csv", "--fail-onn", "diverged"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mlflow-plateau curves") and "did you mean --fail-on?" in err
