@@ -49,6 +49,9 @@ from typing import Any
 from . import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# --fail-on: a CI gate. Its own code, so a pipeline can tell "a run has a listed verdict" from
+# "the command failed" (1) and "bad usage" (2); a failure to diagnose wins over it.
+EXIT_VERDICT = 3
 
 
 # MLflow's HTTP client retries a failed request 7 times with exponential backoff (about four
@@ -218,6 +221,28 @@ def _add_diagnosis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def _verdict_list(text: str) -> frozenset[str]:
+    """``--fail-on``'s value: comma-separated verdict names, each one of ``VERDICTS``."""
+    from .verdict import VERDICTS
+
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(VERDICTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown verdict {', '.join(unknown) or repr(text)}; valid: {', '.join(VERDICTS)}")
+    return names
+
+
+def _add_fail_on_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on", type=_verdict_list, metavar="VERDICT[,VERDICT...]",
+                        help=f"CI gate: exit {EXIT_VERDICT} when any diagnosed run's verdict is "
+                        "one of these (e.g. diverged,at_chance); 0 otherwise")
+
+
+def _gate(verdicts: Sequence[str], fail_on: frozenset[str] | None) -> int:
+    return EXIT_VERDICT if fail_on and any(v in fail_on for v in verdicts) else EXIT_OK
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", metavar="URI",
                         help="tracking store (default: MLFLOW_TRACKING_URI, else MLflow's default "
@@ -264,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--dry-run", action="store_true",
                           help="compute and print, write nothing to the runs")
     _add_diagnosis_options(diagnose)
+    _add_fail_on_option(diagnose)
     _add_spark_options(diagnose)
 
     scaling = sub.add_parser(
@@ -309,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or a JSON object mapping metric names to lists of values.")
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
+    _add_fail_on_option(curves)
     _add_compare_parser(sub)
     _add_export_parser(sub)
     return parser
@@ -352,7 +379,7 @@ def _run_curves(args: argparse.Namespace) -> int:
             print(_printable(f"{path}: {d.verdict}") + "\n  " + _printable(d.summary))
             for rec in d.recommendations:
                 print(f"  - {rec}")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed else _gate([d.verdict for _, d in results], args.fail_on)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -408,6 +435,23 @@ def _check_selection(args: argparse.Namespace, parser: argparse.ArgumentParser,
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
 
 
+def _expand_ids(args: argparse.Namespace) -> bool:
+    """Replace unique run id prefixes in ``args.run_ids`` by their ids; False if one failed.
+
+    A prefix that matches no run or several is named on stderr (with the candidates) and dropped,
+    so the other runs are still done, as for a run that is not found.
+    """
+    if not args.run_ids:
+        return True
+    from .tracking.ids import expand_run_ids
+
+    resolved, failed = expand_run_ids(args.run_ids, args.tracking_uri)
+    for given, reason in failed.items():
+        _err(f"run {given}: {reason}")
+    args.run_ids = [r for r, given in zip(resolved, args.run_ids, strict=True) if given not in failed]
+    return not failed
+
+
 def _experiment_missing(args: argparse.Namespace) -> bool:
     """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
     (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
@@ -422,6 +466,9 @@ def _experiment_missing(args: argparse.Namespace) -> bool:
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    ids_ok = _expand_ids(args)
+    if not ids_ok and not args.run_ids:
+        return EXIT_FAILED
     if args.spark is not None:
         return _run_diagnose_spark(args, parser)
     if _experiment_missing(args):
@@ -461,7 +508,10 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                  else f"experiment id {args.experiment_id!r}")
         _err(f"nothing to diagnose: no active run of {which} matches the filter"
              if args.filter_string else f"nothing to diagnose: {which} has no active runs")
-    return EXIT_FAILED if failed or stopped is not None else EXIT_OK
+    if failed or stopped is not None or not ids_ok:
+        return EXIT_FAILED
+    # A JSON entry is the diagnosis' dict, a table row has the verdict in its second cell.
+    return _gate([d["verdict"] if args.json else d[1] for d in diagnosed], args.fail_on)
 
 
 def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, str | None]:
@@ -494,8 +544,10 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                     if _connection_failed(result.reason):
                         os.environ[_RETRIES] = "0"
                 else:
-                    diagnosed.append(result.to_dict() if as_json else
-                                     _diagnosis_row(result, getattr(results, "names", {})))
+                    names = getattr(results, "names", {})
+                    diagnosed.append({**result.to_dict(),
+                                      "run_name": names.get(result.run_id or "") or None}
+                                     if as_json else _diagnosis_row(result, names))
                 progress.advance(task)
         except KeyboardInterrupt:
             stopped = "interrupted"
@@ -670,6 +722,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if not _expand_ids(args):  # a comparison of other runs than asked for answers another question
+        return EXIT_FAILED
     if _experiment_missing(args):
         return EXIT_FAILED
 
@@ -752,6 +806,8 @@ def _run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         parser.error("no runs selected: give RUN_ID ... or --experiment-name/--experiment-id")
     if args.filter_string and not by_experiment:
         parser.error("--filter applies to an experiment's runs: give --experiment-name/-id")
+    if not _expand_ids(args):  # a file short of a run would pass for the whole export
+        return EXIT_FAILED
     from .tracking import iter_histories
 
     pages = iter_histories(args.run_ids or None, experiment_name=args.experiment_name,
@@ -869,13 +925,38 @@ def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParse
                        _fmt(r["plateau/wasted_epochs"])] for r in done])
     if not rows:
         _err("nothing to diagnose: no active run matches")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed else _gate([r["verdict"] for r in done], args.fail_on)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, command: str | None, extra: list[str]) -> None:
+    """Refuse unknown arguments with the usage of the command they were given to.
+
+    argparse reports them with the top-level usage, which shows none of the command's options;
+    Python 3.12's ``suggest_on_error`` is not in 3.10, so the suggestion comes from difflib.
+    """
+    import difflib
+
+    target = parser
+    for action in parser._actions:  # the one place argparse keeps its subparsers
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            target = action.choices[command]
+    options = [o for a in target._actions for o in a.option_strings]
+    hints = []
+    for arg in extra:
+        if arg.startswith("-"):
+            close = difflib.get_close_matches(arg.split("=", 1)[0], options, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{arg}: did you mean {close[0]}?")
+    target.error(f"unrecognized arguments: {' '.join(extra)}"
+                 + ("".join(f"\n  {h}" for h in hints)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognized(parser, args.command, extra)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:

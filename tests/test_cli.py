@@ -274,3 +274,69 @@ def test_scaling_split_by_a_param_says_which_and_logs_nothing(client, capsys):
     # The suggestion works: one curve over the four sizes.
     assert main(["scaling", "--experiment-name", "split", "--group-by", "epochs", "batch_size"]) == 0
     assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 1
+
+
+def test_fail_on_gates_ci_with_exit_3_and_json_names_runs(client, experiment, capsys):
+    _, runs = experiment
+    assert main(["diagnose", "--experiment-name", "cli", "--json", "--dry-run"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {r["run_id"]: r["run_name"] for r in doc["runs"]} == {
+        r: client.get_run(r).info.run_name for r in runs}
+    seen = {r["verdict"] for r in doc["runs"]}
+    absent = next(v for v in ("diverged", "at_chance", "unstable", "healthy") if v not in seen)
+    listed = f"{absent},{sorted(seen)[0]}"
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run", "--fail-on", listed]) == 3
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run", "--fail-on", absent]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", runs[0], "--fail-on", "overfit"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown verdict overfit" in err and "overfitting" in err and "diverged" in err
+
+
+def test_curves_fail_on(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss,val_loss\n" + "".join(
+        f"{e},{t},{v}\n" for e, t, v in zip(EPOCHS, TRAIN, VAL, strict=True)))
+    assert main(["curves", str(log), "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)[0]["verdict"]
+    assert main(["curves", str(log), "--fail-on", verdict]) == 3
+    other = "diverged" if verdict != "diverged" else "healthy"
+    assert main(["curves", str(log), "--fail-on", other]) == 0
+
+
+def test_run_id_prefixes_are_accepted_and_ambiguous_or_unknown_ones_named(client, experiment,
+                                                                         capsys, tmp_path):
+    _, runs = experiment
+    short = runs[0][:8]  # as the diagnose table prints it
+    assert main(["diagnose", short, "--artifacts", "none"]) == 0
+    assert plateau_keys(client, runs[0]) and not plateau_keys(client, runs[1])
+    out = tmp_path / "h.csv"
+    assert main(["export", runs[1][:8], runs[2][:10], "-o", str(out)]) == 0
+    text = out.read_text()
+    assert runs[1] in text and runs[2] in text and runs[0] not in text
+    capsys.readouterr()
+    # One character is shared by several of many runs; an unmatched prefix is not found.
+    exp = client.get_experiment_by_name("cli").experiment_id
+    more = [log_curves(client, exp, {"loss": TRAIN, "val_loss": VAL}) for _ in range(30)]
+    first = {r[0] for r in runs + more}
+    shared = next(c for c in sorted(first) if sum(r.startswith(c) for r in runs + more) > 1)
+    missing = next(c * 6 for c in "0123456789abcdef"
+                   if not any(r.startswith(c * 6) for r in runs + more))
+    code = main(["diagnose", shared, missing, runs[1][:8], "--artifacts", "none"])
+    captured = capsys.readouterr()
+    err = captured.err
+    assert code == 1, captured
+    assert f"run {shared}: run id prefix is ambiguous" in err
+    assert all(r in err for r in runs + more if r.startswith(shared))
+    assert f"run {missing}: no run id starts with it" in err
+    assert f"({runs[1][:8]})" in captured.out, captured  # the rest of the batch was done
+
+
+def test_an_option_typo_shows_the_commands_usage_and_a_suggestion(capsys):
+    assert main(["diagnose", "abc", "--patiense", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mlflow-plateau diagnose")
+    assert "unrecognized arguments: --patiense 3" in err and "did you mean --patience?" in err
+    assert main(["curves", "x.csv", "--fail-onn", "diverged"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mlflow-plateau curves") and "did you mean --fail-on?" in err
