@@ -537,21 +537,31 @@ def scaling_verdict(fit: ScalingResult, thresholds: Thresholds | None = None) ->
                 "largest_size": float(fit.sizes.max()), "n_distinct": fit.n_distinct}
     gain = fit.gain_at_2x or 0.0
     pct = f"{100 * gain:.1f}%"
+    # The sentence states the numbers the plot draws (observed at the largest size, the fit at
+    # twice it), so a predicted drop is never read against an observation it contradicts.
+    n_max = float(fit.sizes.max())
+    observed = float(np.mean(fit.errors[fit.sizes == fit.sizes.max()]))
+    predicted = float(fit.predict(2 * n_max)) if fit.exponent is not None else float("nan")
+    evidence["observed_at_largest"] = observed
+    evidence["predicted_at_2x"] = predicted
+    where = (f" (observed {observed:.4g} at n={n_max:g} \u2192 predicted {predicted:.4g} at "
+             f"n={2 * n_max:g}; exponent {fit.exponent:.2f}, 90% interval "
+             f"{fit.low:.2f}\u2013{fit.high:.2f})") if fit.exponent is not None else ""
     if gain >= th.data_limited_gain:
         return ScalingVerdict(
-            "data_limited", f"Doubling the data is predicted to cut the error by {pct}: the model "
-            "is still data-limited.", evidence,
+            "data_limited", f"Doubling the data is predicted to cut the error by {pct}{where}: "
+            "the model is still data-limited.", evidence,
             ["Collect more training data, or augment the data you have.",
              "Keep model capacity as is until the learning curve flattens."], fit)
     if gain >= th.saturated_gain:
         return ScalingVerdict(
             "diminishing_returns", f"Doubling the data is predicted to cut the error by only "
-            f"{pct}: returns from more data are diminishing.", evidence,
+            f"{pct}{where}: returns from more data are diminishing.", evidence,
             ["More data helps a little; larger gains are likelier from capacity, features or "
              "regularization."], fit)
     note = " (error grows with size)" if _grows_with_size(fit) else ""
     return ScalingVerdict(
-        "saturated", f"More data is not predicted to help (gain at 2x: {pct}){note}: the "
+        "saturated", f"More data is not predicted to help (gain at 2x: {pct}){where}{note}: the "
         "learning curve has flattened at its floor.", evidence,
         ["Change the model (capacity, architecture) or the data quality rather than its "
          "quantity; check label noise."], fit)

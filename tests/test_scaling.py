@@ -202,3 +202,21 @@ def test_a_batch_of_curves_fits_as_each_curve_alone():
                 assert got[key] == value, key
     with pytest.raises(ValueError, match="errors must be finite"):
         scaling_fits([curves[0], ([1, 2, 3], [0.3, 0.0, 0.1])])
+
+
+def test_scaling_summary_states_observed_and_predicted_from_the_plotted_numbers():
+    """The sentence names the observed error at the largest size, the fit's value at twice it and
+    the exponent's interval: the numbers the plot draws, so they cannot contradict it."""
+    from mlflow_plateau.verdict import scaling_verdict
+
+    rng = np.random.default_rng(3)
+    sizes = np.array([500, 1000, 2000, 4000, 8000, 16000], dtype=float)
+    errors = 3.0 * sizes ** -0.4 + 0.02 + rng.normal(0, 0.002, sizes.size)
+    fit = scaling_fit(sizes, errors)
+    v = scaling_verdict(fit)
+    observed, predicted = v.evidence["observed_at_largest"], v.evidence["predicted_at_2x"]
+    assert observed == pytest.approx(errors[-1])
+    assert predicted == pytest.approx(float(fit.predict(32000)))
+    assert f"observed {observed:.4g} at n=16000" in v.summary
+    assert f"predicted {predicted:.4g} at n=32000" in v.summary
+    assert f"90% interval {fit.low:.2f}\u2013{fit.high:.2f}" in v.summary
