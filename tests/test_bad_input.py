@@ -73,7 +73,8 @@ def log_points(client, exp: str, points: Mapping[str, Sequence[tuple[int, float,
 
 
 def without_run_id(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k != "run_id"}
+    """A diagnosis without what names the run (its id and, in --json, its name)."""
+    return {k: v for k, v in doc.items() if k not in ("run_id", "run_name")}
 
 
 # --- histories -------------------------------------------------------------------------------
