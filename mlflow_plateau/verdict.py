@@ -540,7 +540,8 @@ def scaling_verdict(fit: ScalingResult, thresholds: Thresholds | None = None) ->
     # The sentence states the numbers the plot draws (observed at the largest size, the fit at
     # twice it), so a predicted drop is never read against an observation it contradicts.
     n_max = float(fit.sizes.max())
-    observed = float(np.mean(fit.errors[fit.sizes == fit.sizes.max()]))
+    with np.errstate(over="ignore", invalid="ignore"):  # errors near 1e308 overflow a mean
+        observed = float(np.mean(fit.errors[fit.sizes == fit.sizes.max()]))
     predicted = float(fit.predict(2 * n_max)) if fit.exponent is not None else float("nan")
     evidence["observed_at_largest"] = observed
     evidence["predicted_at_2x"] = predicted

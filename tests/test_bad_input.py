@@ -473,7 +473,8 @@ def test_scaling_errors_grow_with_size(client, capsys):
 
 # --- the command line ------------------------------------------------------------------------
 
-@gets("unknown option", "argparse's `unrecognized arguments: ...` on stderr, exit 2")
+@gets("unknown option", "the command's usage and `unrecognized arguments: ...` with a close option "
+     "suggested (`did you mean --patience?`), exit 2")
 @pytest.mark.parametrize("command", [["diagnose", "x"], ["scaling", "--experiment-name", "x"],
                                      ["import", "f.csv"], ["curves", "f.csv"], ["compare", "a", "b"]])
 def test_unknown_option_in_every_command(tracking_uri, command, capsys):

@@ -163,10 +163,15 @@ def test_plain_mlruns_folder_is_read_and_written_as_given(tmp_path, monkeypatch,
 def test_user_refusal_of_the_file_store_is_left_alone(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     run_id = _file_store_run(tmp_path / "mlruns")
-    monkeypatch.setenv(ALLOW_VARIABLE, "false")
-    assert main(["diagnose", "--tracking-uri", "./mlruns", run_id]) == 1
-    err = capsys.readouterr().err
-    assert ALLOW_VARIABLE in err  # MLflow's own refusal, named
+    # A fresh process: MLflow caches the store it opened for a URI in this one.
+    import subprocess
+    import sys
+
+    env = {**os.environ, ALLOW_VARIABLE: "false"}
+    proc = subprocess.run([sys.executable, "-m", "mlflow_plateau.cli", "diagnose", "--tracking-uri",
+                           "./mlruns", run_id], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1 and ALLOW_VARIABLE in proc.stderr  # MLflow's own refusal, named
 
 
 MLFLOW2_RUN_META = """artifact_uri: file:///home/someone/project/mlruns/0/{run}/artifacts
