@@ -30,6 +30,7 @@ import numpy as np
 from .curves import Mode
 from .forecast import MIN_EPOCHS, forecast_curve
 from .plateau import _check_mode
+from .stopping import decision_curve
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,7 @@ def forecast_prune_decision(values: Any, *, budget_end: int, best_completed: flo
         raise ValueError(f"min_epochs must be an int >= 0, not {min_epochs!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), not {level}")
-    y = np.asarray(values, dtype=np.float64).reshape(-1)
-    if y.size == 0:
-        raise ValueError("forecast_prune_decision needs at least one value")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("forecast_prune_decision needs finite values")
-    x = np.arange(y.size) if epochs is None else np.asarray(epochs).reshape(-1)
+    y, x = decision_curve(values, epochs, "forecast_prune_decision")
     last = int(x[-1])
     if best_completed is None or not math.isfinite(float(best_completed)):
         # nothing completed yet (or no usable best): nothing to lose against

@@ -62,6 +62,18 @@ def _check(min_delta: float, relative_delta: float, patience: int, level: float)
         raise ValueError(f"level must be in (0, 1), not {level}")
 
 
+def decision_curve(values: Any, epochs: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """The values (finite, at least one) and their epochs that a stop or prune decision reads;
+    ValueError naming ``who`` otherwise."""
+    y = np.asarray(values, dtype=np.float64).reshape(-1)
+    if y.size == 0:
+        raise ValueError(f"{who} needs at least one value")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{who} needs finite values")
+    x = np.arange(y.size) if epochs is None else np.asarray(epochs).reshape(-1)
+    return y, x
+
+
 def forecast_stop_decision(values: Any, *, budget_end: int, mode: Mode = "min",
                            min_delta: float = 0.0, relative_delta: float = 0.01,
                            patience: int = 10, level: float = 0.8,
@@ -69,12 +81,7 @@ def forecast_stop_decision(values: Any, *, budget_end: int, mode: Mode = "min",
     """Whether to stop at the last epoch of ``values`` (see the module docstring)."""
     sign = _check_mode(mode)
     _check(min_delta, relative_delta, patience, level)
-    y = np.asarray(values, dtype=np.float64).reshape(-1)
-    if y.size == 0:
-        raise ValueError("forecast_stop_decision needs at least one value")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("forecast_stop_decision needs finite values")
-    x = np.arange(y.size) if epochs is None else np.asarray(epochs).reshape(-1)
+    y, x = decision_curve(values, epochs, "forecast_stop_decision")
     last = int(x[-1])
     z = sign * y
     tol = max(float(min_delta), relative_delta * float(z[0] - z.min()))
