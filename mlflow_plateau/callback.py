@@ -62,6 +62,7 @@ from mlflow.entities import Metric
 from mlflow.utils.autologging_utils import autologging_is_disabled
 
 from .curves import Curve, metric_mode
+from .options import DiagnosisOptions
 from .pruning import forecast_prune_decision
 from .stopping import StopDecision, forecast_stop_decision
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
@@ -103,7 +104,8 @@ class PlateauCallback(keras.callbacks.Callback):
     """Log epoch metrics when nothing else does, and diagnose the run when training ends.
 
     Options are those of ``diagnose_curves`` (``monitor``, ``train_metric``, ``mode``,
-    ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``, ``chance``) plus ``artifacts`` (what
+    ``patience``, ``min_delta``, ``relative_delta``, ``num_classes``, ``chance``, or a
+    ``DiagnosisOptions`` as ``options=``; checked here, a bad one is a ValueError) plus ``artifacts`` (what
     ``tracking.log_diagnosis`` renders), ``log_metrics`` (``"auto"``, True, False),
     ``diagnose_every`` (None or N epochs), ``background`` (write the final diagnosis on a thread;
     see ``wait``) and ``verbose`` (print the summary).
@@ -114,7 +116,7 @@ class PlateauCallback(keras.callbacks.Callback):
                  relative_delta: float | None = 0.01, num_classes: int | None = None,
                  chance: float | None = None, artifacts: str = "all", log_metrics: bool | str = "auto",
                  diagnose_every: int | None = None, background: bool = True,
-                 verbose: int = 1) -> None:
+                 verbose: int = 1, options: DiagnosisOptions | None = None) -> None:
         super().__init__()
         if log_metrics not in ("auto", True, False):
             raise ValueError(f"log_metrics must be 'auto', True or False, not {log_metrics!r}")
@@ -124,12 +126,14 @@ class PlateauCallback(keras.callbacks.Callback):
             raise ValueError(f"diagnose_every must be None or a positive int, not {diagnose_every!r}")
         if artifacts not in ("all", "json", "none"):
             raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"mode must be None, 'min' or 'max', not {mode!r}")
-        self.options: dict[str, Any] = {
-            "monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
-            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes,
-            "chance": chance}
+        given = {"monitor": monitor, "train_metric": train_metric, "mode": mode,
+                 "patience": patience, "min_delta": min_delta, "relative_delta": relative_delta,
+                 "num_classes": num_classes, "chance": chance}
+        # With ``options``, only the keyword options changed from their defaults override it.
+        defaults = DiagnosisOptions()
+        self.options: DiagnosisOptions = DiagnosisOptions.of(
+            options, **{k: v for k, v in given.items()
+                        if options is None or v != getattr(defaults, k)})
         self.artifacts = artifacts
         self.log_metrics = log_metrics
         self.diagnose_every = diagnose_every
@@ -277,12 +281,12 @@ class PlateauCallback(keras.callbacks.Callback):
         """Diagnose the recorded history; None (and a warning at the end) when it cannot be."""
         curves = self.curves()
         where = f"run {self.run_id}" if self.run_id else "this training"
-        problem = no_validation_metric(curves, self.options["monitor"])
+        problem = no_validation_metric(curves, self.options.monitor)
         if problem:  # like `mlflow-plateau diagnose`
             problem += "; pass validation_data or validation_split to fit, or monitor="
         else:
             try:
-                diagnosis = replace(diagnose_curves(curves, **self.options), run_id=self.run_id)
+                diagnosis = replace(diagnose_curves(curves, self.options), run_id=self.run_id)
             except ValueError as exc:
                 problem = str(exc)
         if problem is not None:

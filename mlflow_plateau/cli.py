@@ -24,10 +24,10 @@ the rest completed), 2 on usage errors. Every failure is one line on stderr, wit
 characters of run data escaped and credentials of URIs replaced by ``***``;
 ``MLFLOW_PLATEAU_DEBUG=1`` shows tracebacks instead (credentials still replaced).
 
-Talking to a tracking server, the command bounds MLflow's HTTP retries unless the variables are set
-(``HTTP_DEFAULTS``: 2 retries, backoff factor 1, 30 s timeout; MLflow's own defaults retry a request
-for about four minutes) and turns off MLflow's "View run ... at: URL" lines on stdout (they carry
-the URI's credentials and would break ``--json``). Once a run fails because the server cannot be
+Each command runs in ``tracking.environment.command_environment()``: MLflow's HTTP retries bounded
+unless the variables are set (2 retries, backoff factor 1, 30 s timeout; MLflow's own defaults
+retry a request for about four minutes), MLflow's "View run ... at: URL" lines on stdout turned off
+(they carry the URI's credentials and would break ``--json``). Once a run fails because the server cannot be
 reached, retries are turned off for the rest of the command, so the remaining runs fail within
 moments instead of each waiting out the backoff. An interrupted batch (server gone, Ctrl-C)
 reports how many runs were diagnosed, names each run that was not, and exits 1; running the same
@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .tracking.environment import command_environment, stop_retrying
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # --fail-on: a CI gate. Its own code, so a pipeline can tell "a run has a listed verdict" from
@@ -54,40 +55,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_VERDICT = 3
 
 
-# MLflow's HTTP client retries a failed request 7 times with exponential backoff (about four
-# minutes) and waits up to 120 s for each answer: against a server that went away, a batch of a
-# few hundred runs would take hours. A variable the user has set wins over these.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
-# MLflow's client prints "View run NAME at: URL" to stdout whenever a run is ended against a
-# server (the scaling summary runs, imported runs): that line carries the tracking URI with its
-# credentials and the run name raw, and it would corrupt --json. Always off in the command.
-_NO_URL_PRINTING = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-# Set by the tracking layer to read a plain mlruns/ folder (tracking.file_store): restored too.
-_SET_BY_READING = ("MLFLOW_ALLOW_FILE_STORE",)
-
 def _debug() -> bool:
     return os.environ.get("MLFLOW_PLATEAU_DEBUG", "") not in ("", "0", "false", "False")
-
-
-@contextmanager
-def _environment(defaults: Mapping[str, str]) -> Iterator[None]:
-    """Set the variables not already set (and ``_NO_URL_PRINTING`` always) for the duration of a
-    command, then restore them all (also those the command changed, so ``main()`` called
-    in-process leaves no trace)."""
-    saved = {name: os.environ.get(name) for name in [*defaults, *_NO_URL_PRINTING, *_SET_BY_READING]}
-    for name, value in defaults.items():
-        os.environ.setdefault(name, value)
-    os.environ.update(_NO_URL_PRINTING)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager
@@ -110,21 +79,6 @@ def _notices_as_lines() -> Iterator[None]:
         warnings.simplefilter("always", FileStoreNotice)
         warnings.showwarning = show
         yield
-
-
-@contextmanager
-def _quiet_http_retries() -> Iterator[None]:
-    """urllib3 logs a WARNING per retried request ("Retrying (Retry(total=...)) after connection
-    broken ..."): noise on stderr, where every failure is meant to be one line of ours."""
-    import logging
-
-    logger = logging.getLogger("urllib3.connectionpool")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _connection_failed(reason: str) -> bool:
@@ -173,7 +127,7 @@ def _redact_uncaught() -> None:
 
 def _option(name: str, parse: Callable[[str], Any] = float) -> Callable[[str], Any]:
     """An argparse ``type`` for the diagnosis option ``name``: parsed, then checked by the core's
-    own ``verdict.check_options``, so a bad option is a usage error (exit 2) of every command,
+    own check (``DiagnosisOptions``), so a bad option is a usage error (exit 2) of every command,
     not a failure repeated for each run (``--chance nan`` was kept with the runs and made them at
     chance), and the CLI and the API accept the same values."""
     def convert(text: str) -> Any:
@@ -182,10 +136,10 @@ def _option(name: str, parse: Callable[[str], Any] = float) -> Callable[[str], A
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{'an integer' if parse is int else 'a number'} is needed, not {text!r}") from None
-        from .verdict import check_options  # imported when an option is given, not for --help
+        from .options import DiagnosisOptions  # imported when an option is given, not for --help
 
         try:
-            check_options(**{name: value})
+            DiagnosisOptions(**{name: value})
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
@@ -353,20 +307,23 @@ def _read_log(path: Path):
     return read_log(path)
 
 
-def _diagnosis_kwargs(args: argparse.Namespace) -> dict:
-    return {"monitor": args.monitor, "train_metric": args.train_metric, "mode": args.mode,
-            "patience": args.patience, "min_delta": args.min_delta,
-            "relative_delta": args.relative_delta, "num_classes": args.num_classes,
-            "chance": args.chance}
+def _diagnosis_options(args: argparse.Namespace):
+    """The ``DiagnosisOptions`` of the command line (every option parser adds one of its fields
+    under the same name; each value was checked when parsed)."""
+    from .options import DiagnosisOptions
+
+    return DiagnosisOptions(**{name: getattr(args, name) for name in DiagnosisOptions.names()
+                               if hasattr(args, name)})
 
 
 def _run_curves(args: argparse.Namespace) -> int:
     from .verdict import diagnose_curves
 
+    options = _diagnosis_options(args)
     results, failed = [], 0
     for path in args.files:
         try:
-            diagnosis = diagnose_curves(_read_log(path), **_diagnosis_kwargs(args))
+            diagnosis = diagnose_curves(_read_log(path), options)
         except (OSError, ValueError) as exc:
             failed += 1
             _err(f"{path}: {_first_line(exc)}")
@@ -480,7 +437,7 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                             experiment_id=args.experiment_id, filter_string=args.filter_string,
                             tracking_uri=args.tracking_uri, log=not args.dry_run,
                             artifacts=args.artifacts, database_uri=args.database_uri,
-                            **_diagnosis_kwargs(args))
+                            options=_diagnosis_options(args))
     if results.read_note:
         _err(f"--database-uri not used, histories are read through the tracking server "
              f"({results.read_note})")
@@ -519,7 +476,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
 
     Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small. After
     the first run that failed for want of a connection, MLflow's retries are turned off (the
-    variable is restored by ``_environment``): the runs still in flight then fail at once with the
+    variable is restored by ``command_environment``): the runs still in flight then fail at once with the
     same cause instead of each waiting out the backoff against a server that is gone.
     """
     from rich.console import Console
@@ -542,7 +499,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                 if isinstance(result, RunFailure):
                     failed.append(result)
                     if _connection_failed(result.reason):
-                        os.environ[_RETRIES] = "0"
+                        stop_retrying()
                 else:
                     names = getattr(results, "names", {})
                     diagnosed.append({**result.to_dict(),
@@ -672,7 +629,7 @@ def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                          tags={"plateau.source": args.file.name})
     try:
         diagnosis = diagnose_run(run_id, tracking_uri=args.tracking_uri, artifacts=args.artifacts,
-                                 **_diagnosis_kwargs(args))
+                                 options=_diagnosis_options(args))
     except ValueError as exc:
         print(json.dumps({"run_id": run_id}) if args.json else run_id)
         _err(f"imported {args.file} as run {run_id}, but {_first_line(exc)}")
@@ -733,7 +690,7 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         result = compare_runs(args.run_ids or None, experiment_name=args.experiment_name,
                               experiment_id=args.experiment_id, filter_string=args.filter_string,
                               tracking_uri=args.tracking_uri, log=not args.dry_run, by=args.by,
-                              **_diagnosis_kwargs(args))
+                              options=_diagnosis_options(args))
     except TooFewRuns as exc:
         for failure in exc.failures:
             _err(f"run {failure.run_id}: {failure.reason}")
@@ -907,7 +864,8 @@ def _run_diagnose_spark(args: argparse.Namespace, parser: argparse.ArgumentParse
                                 experiment_id=args.experiment_id,
                                 filter_string=args.filter_string, tracking_uri=args.tracking_uri,
                                 runs_per_task=args.runs_per_task, artifacts=args.artifacts,
-                                database_uri=args.database_uri, **_diagnosis_kwargs(args))
+                                database_uri=args.database_uri,
+                                options=_diagnosis_options(args))
     rows = [r.asDict() for r in frame.collect()]
     failed = [r for r in rows if r["error"] is not None]
     for r in failed:
@@ -965,7 +923,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "curves":
         return _run_curves(args)
     try:
-        with _environment(HTTP_DEFAULTS), _quiet_http_retries(), _notices_as_lines():
+        with command_environment(), _notices_as_lines():
             return _COMMANDS[args.command](args, parser)
     except SystemExit as exc:  # parser.error from a command's own checks
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE

@@ -61,6 +61,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking.artifact_utils import get_artifact_uri
 
 from .curves import history_curves
+from .options import DiagnosisOptions
 from .tracking import (
     best_metrics,
     diagnosis_metrics,
@@ -71,8 +72,7 @@ from .tracking import (
 from .verdict import Diagnosis, diagnose_curves, no_validation_metric
 
 MODEL_TYPE = "training-curve"
-_DIAGNOSIS_KEYS = ("monitor", "train_metric", "mode", "patience", "min_delta", "relative_delta",
-                   "num_classes", "chance")
+_DIAGNOSIS_KEYS = DiagnosisOptions.names()
 _OWN_KEYS = ("artifacts", "log")
 _MLFLOW_KEYS = ("col_mapping",)
 _ARTIFACTS = {  # result name -> (file under plateau/, artifact class, levels that write it)
@@ -157,7 +157,8 @@ class PlateauEvaluator(ModelEvaluator):
             if missing:  # as diagnose_run and the callback: a training curve alone is not enough
                 raise ValueError(f"{missing}; set evaluator_config={{'monitor': ...}} or "
                                  "targets= to diagnose a training metric")
-            diagnosis: Diagnosis = replace(diagnose_curves(curves, **options), run_id=run_id)
+            diagnosis: Diagnosis = replace(diagnose_curves(curves, DiagnosisOptions(**options)),
+                                           run_id=run_id)
         except ValueError as exc:
             raise _invalid(f"run {run_id}: the training history could not be diagnosed: {exc}") \
                 from None

@@ -18,8 +18,8 @@ tracking_uri=..., runs_per_task=250, filter_string=None, **options) -> pyspark.s
   metric rows.
 - A run that fails (not found, no validation metric, server unreachable) is a row with its
   ``error``; the job does not fail. Each task bounds MLflow's HTTP retries as the command does
-  (``cli.HTTP_DEFAULTS``) and stops knocking once the server is found down, so a server that goes
-  away gives failed rows within moments instead of a hung job.
+  (``tracking.environment.HTTP_DEFAULTS``) and stops knocking once the server is found down, so
+  a server that goes away gives failed rows within moments instead of a hung job.
 
 The result, computed once when this returns (the job has run; the small per-run rows are held by
 the returned DataFrame, built from them), has the columns ``run_id``, ``verdict``, ``monitor``,
@@ -29,19 +29,23 @@ added later, such as ``forecast/*``), ``error`` (null unless the run failed) and
 task read the histories: ``sql``, ``http`` or ``client``). Save it with
 ``.write.saveAsTable(...)`` for dashboards.
 
-``options`` are ``diagnose_runs``' (``monitor``, ``patience``, ``artifacts``, ``log``, ...); an
-unknown one is a ValueError before any task starts. Workers import ``mlflow_plateau``: on a
-cluster, install the package on the executors (see the README's cluster section).
+``options`` (a ``DiagnosisOptions``) or keyword arguments (the diagnosis options, ``monitor``,
+``patience``, ..., and ``diagnose_runs``' ``log``, ``artifacts``, ``batch_size``,
+``database_uri``); an unknown one or a bad value is a ValueError before any task starts. Each
+task runs in ``tracking.environment.command_environment()`` (bounded HTTP retries). Workers import
+``mlflow_plateau``: on a cluster, install the package on the executors (see the README's cluster
+section).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from .options import DiagnosisOptions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,50 +90,59 @@ def result_row(result: Any) -> dict[str, Any]:
     return row
 
 
-def _diagnose_partition(tracking_uri: str, options: dict[str, Any]):
+def _diagnose_partition(tracking_uri: str, options: DiagnosisOptions, batch: dict[str, Any]):
     """The function each task runs: its run ids in, its result rows out (pandas frames)."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import pandas as pd
 
         _quiet_pandas_warning()
-        from .cli import HTTP_DEFAULTS
         from .tracking import diagnose_runs
+        from .tracking.environment import command_environment
 
-        for name, value in {**HTTP_DEFAULTS, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}.items():
-            os.environ.setdefault(name, value)
-        ids = [str(r) for batch in batches for r in batch["run_id"]]
+        ids = [str(r) for frame in batches for r in frame["run_id"]]
         if not ids:
             return
-        batch = diagnose_runs(ids, tracking_uri=tracking_uri, **options)
-        if batch.read_note:  # to the executor's log: why this task read through the server
-            print(f"mlflow-plateau: database_uri not used ({batch.read_note})", file=sys.stderr)
-        rows = [{**result_row(r), "read": batch.read_path} for r in batch]
+        with command_environment():
+            results = diagnose_runs(ids, options, tracking_uri=tracking_uri, **batch)
+            if results.read_note:  # to the executor's log: why this task read through the server
+                print(f"mlflow-plateau: database_uri not used ({results.read_note})",
+                      file=sys.stderr)
+            rows = [{**result_row(r), "read": results.read_path} for r in results]
         columns = [*TEXT_COLUMNS, *_metric_names(), "metrics", "error", "read"]
         yield pd.DataFrame(rows, columns=columns)
 
     return run
 
 
-def _check_options(options: dict[str, Any]) -> None:
-    from .tracking import diagnose_runs
+# diagnose_runs' own arguments a Spark job passes on to each task, beside the diagnosis options.
+BATCH_OPTIONS = ("log", "artifacts", "batch_size", "database_uri")
 
-    allowed = set(inspect.signature(diagnose_runs).parameters) - {
-        "run_ids", "experiment_name", "experiment_id", "filter_string", "tracking_uri"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))}; known: "
-                         f"{', '.join(sorted(allowed))}")
+
+def _split_options(options: DiagnosisOptions | None, given: dict[str, Any]
+                   ) -> tuple[DiagnosisOptions, dict[str, Any]]:
+    """The diagnosis options and the batch options of ``given``, checked before any task starts
+    (an unknown name or a bad value is a ValueError here, not a failure in every task)."""
+    batch = {k: v for k, v in given.items() if k in BATCH_OPTIONS}
+    try:
+        diagnosis = DiagnosisOptions.of(options, **{k: v for k, v in given.items()
+                                                    if k not in BATCH_OPTIONS})
+    except TypeError as exc:
+        raise ValueError(f"{exc}; or one of {', '.join(BATCH_OPTIONS)}") from None
+    if batch.get("artifacts", "all") not in ("all", "json", "none"):
+        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {batch['artifacts']!r}")
     from .tracking.history import check_database_uri
 
-    if options.get("database_uri"):  # refused here, not in every task
-        check_database_uri(options["database_uri"])
+    if batch.get("database_uri"):  # refused here, not in every task
+        check_database_uri(batch["database_uri"])
+    return diagnosis, batch
 
 
 def diagnose_experiment(spark: SparkSession, *, experiment_id: str | None = None,
                         experiment_name: str | None = None, tracking_uri: str | None = None,
                         filter_string: str | None = None, run_ids: Sequence[str] | None = None,
-                        runs_per_task: int = RUNS_PER_TASK, **options: Any) -> DataFrame:
+                        runs_per_task: int = RUNS_PER_TASK, options: DiagnosisOptions | None = None,
+                        **option_values: Any) -> DataFrame:
     """Diagnose an experiment's runs (or the ``run_ids`` given) on ``spark``, writing the results
     back to each run; one result row per run (module docstring)."""
     from .tracking import list_run_ids, resolve_tracking_uri
@@ -137,7 +150,7 @@ def diagnose_experiment(spark: SparkSession, *, experiment_id: str | None = None
 
     if runs_per_task < 1:
         raise ValueError(f"runs_per_task must be >= 1, not {runs_per_task}")
-    _check_options(options)
+    diagnosis_options, batch = _split_options(options, option_values)
     given = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     uri = resolve_tracking_uri(tracking_uri)  # the executors get the driver's URI, not their own
     if given is not None:
@@ -153,7 +166,7 @@ def diagnose_experiment(spark: SparkSession, *, experiment_id: str | None = None
     chunks = [ids[i * len(ids) // tasks:(i + 1) * len(ids) // tasks] for i in range(tasks)]
     runs = spark.sparkContext.parallelize(chunks, tasks).flatMap(lambda chunk: [(r,) for r in chunk])
     frame = spark.createDataFrame(runs, "run_id string")
-    results = frame.mapInPandas(_diagnose_partition(uri, options), schema)
+    results = frame.mapInPandas(_diagnose_partition(uri, diagnosis_options, batch), schema)
     # Run the job once: each action on a lazy result would diagnose (and write) again.
     rows = results.collect()
     return spark.createDataFrame(rows, schema)

@@ -65,25 +65,15 @@ from .curves import (
 )
 from .forecast import ForecastResult, forecast_curve, forecast_sentence
 from .gap import GapResult, generalization_gap
+from .options import DiagnosisOptions, Thresholds
 from .plateau import PlateauResult, plateau_epoch
-from .rules import RuleThresholds, close_calls, considered, decide, infer_chance, make_reading
+from .rules import close_calls, considered, decide, infer_chance, make_reading
 from .scaling import ScalingResult
 
 VERDICTS = ("healthy", "overfitting", "underfitting", "at_chance", "not_converged", "unstable",
             "diverged", "insufficient_data")
 SCALING_VERDICTS = ("data_limited", "diminishing_returns", "saturated", "insufficient_points")
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Thresholds(RuleThresholds):
-    """The cut-offs behind each verdict: the rules' (``rules.RuleThresholds``) and these."""
-
-    min_epochs: int = 3
-    explode_factor: float = 10.0
-    blowup_factor: float = 100.0
-    data_limited_gain: float = 0.05
-    saturated_gain: float = 0.01
 
 
 _RECOMMENDATIONS = {
@@ -200,33 +190,10 @@ def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str |
     return f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'})"
 
 
-def check_options(*, mode: str | None = None, min_delta: float = 0.0,
-                  relative_delta: float | None = 0.01, patience: int = 10,
-                  chance: float | None = None, num_classes: Any = None) -> int | None:
-    """Raise ValueError for an option ``diagnose_curves`` cannot use; return ``num_classes`` as
-    an int (10.0 and numpy integers are accepted). One check for every face: the API, the
-    batch (before any run is read) and the options kept with a run."""
-    import numbers
-
-    if mode not in (None, "min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-    if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-        raise ValueError(f"patience must be an int >= 0, not {patience!r}")
-    if not isinstance(min_delta, numbers.Real) or not math.isfinite(min_delta) or min_delta < 0:
-        raise ValueError(f"min_delta must be a finite number >= 0, not {min_delta!r}")
-    if relative_delta is not None and (not isinstance(relative_delta, numbers.Real)
-                                       or not 0 <= relative_delta < 1):
-        raise ValueError(f"relative_delta must be in [0, 1), not {relative_delta!r}")
-    if chance is not None and (isinstance(chance, bool) or not isinstance(chance, numbers.Real)
-                               or not math.isfinite(chance)):
-        raise ValueError(f"chance must be a finite number, not {chance!r}")
-    if num_classes is None:
-        return None
-    whole = isinstance(num_classes, numbers.Integral) or (
-        isinstance(num_classes, float) and num_classes.is_integer())
-    if isinstance(num_classes, bool) or not whole or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, not {num_classes!r}")
-    return int(num_classes)
+def check_options(**options: Any) -> int | None:
+    """Raise ValueError for an option ``diagnose_curves`` cannot use; return ``num_classes`` as an
+    int. Kept for callers of earlier versions: ``DiagnosisOptions(**options)`` does the check."""
+    return DiagnosisOptions(**options).num_classes
 
 
 def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: int | None,
@@ -290,17 +257,17 @@ def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult |
             f"{p.epoch}) with a small or stable gap{stop}.")
 
 
-def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: str | None = None,
-                    mode: str | None = None, min_delta: float = 0.0,
-                    relative_delta: float | None = 0.01, patience: int = 10,
-                    chance: float | None = None, num_classes: int | None = None,
-                    thresholds: Thresholds | None = None) -> Diagnosis:
-    """Diagnose one run's history (see the module docstring). Raises ValueError on bad input."""
-    th = thresholds or Thresholds()
-    num_classes = check_options(mode=mode, min_delta=min_delta, relative_delta=relative_delta,
-                                patience=patience, chance=chance, num_classes=num_classes)
-    given = {k: v for k, v in (("monitor", monitor), ("train_metric", train_metric), ("mode", mode),
-                               ("num_classes", num_classes), ("chance", chance)) if v is not None}
+def diagnose_curves(history: Any, options: DiagnosisOptions | None = None,
+                    **option_values: Any) -> Diagnosis:
+    """Diagnose one run's history (see the module docstring) with ``options``, or the
+    ``DiagnosisOptions`` the keyword arguments make (``monitor=``, ``patience=``, ...; given
+    with ``options``, they override its fields). Raises ValueError on bad input."""
+    opts = DiagnosisOptions.of(options, **option_values)
+    th = opts.thresholds
+    monitor, train_metric, mode = opts.monitor, opts.train_metric, opts.mode
+    min_delta, relative_delta, patience = opts.min_delta, opts.relative_delta, opts.patience
+    chance, num_classes = opts.chance, opts.num_classes
+    given = opts.given()
     curves = history_curves(history)
     monitor, partner = _pick_monitor(curves, monitor)
     if train_metric is not None:
@@ -308,7 +275,7 @@ def diagnose_curves(history: Any, *, monitor: str | None = None, train_metric: s
             raise ValueError(f"train metric {train_metric!r} not in the history; metrics "
                              f"present: {', '.join(sorted(curves))}")
         partner = train_metric
-    mode = mode or metric_mode(monitor)  # a given mode was checked by check_options
+    mode = mode or metric_mode(monitor)  # a given mode was checked by DiagnosisOptions
     config = {"given": given, "monitor": monitor, "train_metric": partner, "mode": mode,
               "min_delta": min_delta,
               "relative_delta": relative_delta, "patience": patience, "chance": chance,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..comparison import Comparison, RankBy, compare_diagnoses
 from ..curves import Curve, as_epochs
+from ..options import DiagnosisOptions
 from ..verdict import Diagnosis
 from . import (
     MAX_TAG_CHARS,
@@ -227,21 +228,24 @@ def _log(client: MlflowClient, experiment_id: str, key: str, comparison: Compari
 def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
                  experiment_id: str | None = None, filter_string: str | None = None,
                  tracking_uri: str | None = None, log: bool = True, by: RankBy = "plateau",
+                 options: DiagnosisOptions | None = None,
                  **diagnosis_options: Any) -> ComparisonResult:
     """Diagnose several runs (nothing is written to them), rank them by when they stopped learning
     and, with ``log``, log one comparison run (see the module docstring) in the experiment of the
     first run compared.
 
-    ``diagnosis_options`` are ``diagnose_runs``'s (monitor, train_metric, mode, patience, min_delta,
-    relative_delta, num_classes, chance). Selection errors raise ValueError; fewer than two runs
-    that can be diagnosed raise ``TooFewRuns`` (with the failures); a run that cannot be diagnosed
-    is listed in ``failures`` and the rest are compared. ``by``: ``"plateau"`` (when each run
-    stopped learning) or ``"forecast"`` (the best value forecast at twice its epochs).
+    ``options`` (a ``DiagnosisOptions``) or ``diagnosis_options``, the keyword arguments that make
+    one (monitor, train_metric, mode, patience, min_delta, relative_delta, num_classes, chance).
+    Selection errors raise ValueError; fewer than two runs that can be diagnosed raise
+    ``TooFewRuns`` (with the failures); a run that cannot be diagnosed is listed in ``failures``
+    and the rest are compared. ``by``: ``"plateau"`` (when each run stopped learning) or
+    ``"forecast"`` (the best value forecast at twice its epochs).
     """
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     for name in ("log", "artifacts", "batch_size"):
         if name in diagnosis_options:
             raise TypeError(f"compare_runs does not take {name}=: it never writes to the runs")
+    opts = DiagnosisOptions.of(options, **diagnosis_options)
 
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
@@ -252,8 +256,8 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     parents = set() if run_ids else {p for r in runs if (p := r.data.tags.get(TAG_PARENT))}
     diagnoses: list[Diagnosis] = []
     if runs:
-        for result in diagnose_runs([r.info.run_id for r in runs], tracking_uri=uri, log=False,
-                                    **diagnosis_options):
+        for result in diagnose_runs([r.info.run_id for r in runs], opts, tracking_uri=uri,
+                                    log=False):
             if isinstance(result, RunFailure):
                 if not parent_without_curve(result, parents):
                     failures.append(result)
@@ -289,7 +293,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
              "comparison.json": json.dumps(payload, sort_keys=True, indent=2,
                                            allow_nan=False).encode("utf-8")}
     # The key of a plateau ranking is unchanged from before rankings by forecast existed.
-    key_options = diagnosis_options if by == "plateau" else {**diagnosis_options, "by": by}
+    key_options = opts.as_dict() if by == "plateau" else {**opts.as_dict(), "by": by}
     run_id = _log(client, first_experiment, _key(list(labels), key_options), comparison, files,
                   [by_id[d.run_id].info.experiment_id for d in diagnoses])
     return ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,

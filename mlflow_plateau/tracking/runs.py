@@ -17,10 +17,11 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..curves import Curve, as_epochs
-from ..verdict import Diagnosis, check_options, diagnose_curves, no_validation_metric
+from ..options import DiagnosisOptions
+from ..verdict import Diagnosis, diagnose_curves, no_validation_metric
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
 from .listing import _sql_experiment_run_ids, sql_runs
@@ -65,13 +66,14 @@ class _Deferred:
     write: PendingWrite
 
 
-def _run_options(options: dict, run: Run) -> tuple[dict, bool]:
+def _run_options(options: DiagnosisOptions, run: Run) -> tuple[DiagnosisOptions, bool]:
     """The options that hold for ``run`` (those given for it before, kept in plateau.options,
     unless the caller overrides them) and whether its diagnosis is partial (still running)."""
     return with_kept_options(options, run.data.tags), run.info.status == "RUNNING"
 
 
-def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], options: dict,
+def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
+                  options: DiagnosisOptions,
                   log: bool, artifacts: str, defer: bool = False, history: str | None = None
                   ) -> Diagnosis | RunFailure | _Deferred:
     """One run's diagnosis, written to it with ``log`` (with ``defer``, only its artifacts: the
@@ -87,7 +89,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     if not curves:
         return RunFailure(run_id, "no metric history")
     options, partial = _run_options(options, run)
-    missing = no_validation_metric(curves, options.get("monitor"))
+    missing = no_validation_metric(curves, options.monitor)
     if missing:
         return RunFailure(run_id, f"{missing}; pass monitor= (--monitor) to diagnose a training "
                           "metric")
@@ -95,7 +97,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     if log:
         # An unchanged run (same curves, options, version, artifact level) already holds what a
         # recomputation would write: skip the computing, the rendering and the writing.
-        digest = input_digest(curves, options, artifacts, partial, run)
+        digest = input_digest(curves, options.as_dict(), artifacts, partial, run)
         if run.data.tags.get(TAG_DIGEST) == digest:
             stored = stored_diagnosis(run) if artifacts != "none" else None
             if stored is not None:
@@ -115,7 +117,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     # report's plots and the best/ values see the same curves as the diagnosis.
     curves = as_epochs(dict(curves))
     try:
-        diagnosis = diagnose_curves(curves, **options)
+        diagnosis = diagnose_curves(curves, options)
     except ValueError as exc:
         return RunFailure(run_id, one_line(exc))
     except Exception as exc:  # a bug or numerical failure on one run must not stop the batch
@@ -136,34 +138,21 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve], o
     return diagnosis
 
 
-def _options(monitor, train_metric, mode, patience, min_delta, relative_delta, num_classes,
-             chance) -> dict:
-    """The diagnosis options, checked once for the whole batch (a bad one is a ValueError before
-    any run is read, not a failure repeated for each run)."""
-    num_classes = check_options(mode=mode, min_delta=min_delta, relative_delta=relative_delta,
-                                patience=patience, chance=chance, num_classes=num_classes)
-    return {"monitor": monitor, "train_metric": train_metric, "mode": mode, "patience": patience,
-            "min_delta": min_delta, "relative_delta": relative_delta, "num_classes": num_classes,
-            "chance": chance}
-
-
 def _check_artifacts(artifacts: str) -> None:
     if artifacts not in ("all", "json", "none"):
         raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
 
 
-def diagnose_run(run_id: str, *, tracking_uri: str | None = None, log: bool = True,
-                 monitor: str | None = None, train_metric: str | None = None,
-                 mode: str | None = None, patience: int = 10, min_delta: float = 0.0,
-                 relative_delta: float | None = 0.01, num_classes: int | None = None,
-                 chance: float | None = None, artifacts: Artifacts = "all") -> Diagnosis:
-    """Diagnose one tracked run (and, with ``log``, write the result to it).
+def diagnose_run(run_id: str, options: DiagnosisOptions | None = None, *,
+                 tracking_uri: str | None = None, log: bool = True, artifacts: Artifacts = "all",
+                 **option_values: Any) -> Diagnosis:
+    """Diagnose one tracked run (and, with ``log``, write the result to it) with ``options``, or
+    the ``DiagnosisOptions`` the keyword arguments make (``monitor=``, ``patience=``, ...).
 
     Raises ValueError naming the run and the reason when it cannot be diagnosed (unknown, deleted,
     no metrics, no validation metric, server not reachable).
     """
-    options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
-                       num_classes, chance)
+    options = DiagnosisOptions.of(options, **option_values)
     _check_artifacts(artifacts)
     uri = resolve_tracking_uri(tracking_uri)
     try:
@@ -296,15 +285,14 @@ def selected_run_ids(run_ids: Sequence[str] | str | None, experiment_name: str |
     return [str(r) for r in run_ids] if by_ids else None
 
 
-def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str | None = None,
-                  experiment_id: str | None = None, filter_string: str | None = None,
-                  tracking_uri: str | None = None, log: bool = True, monitor: str | None = None,
-                  train_metric: str | None = None, mode: str | None = None, patience: int = 10,
-                  min_delta: float = 0.0, relative_delta: float | None = 0.01,
-                  num_classes: int | None = None, chance: float | None = None,
-                  artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE,
-                  database_uri: str | None = None) -> RunBatch:
-    """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered).
+def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOptions | None = None,
+                  *, experiment_name: str | None = None, experiment_id: str | None = None,
+                  filter_string: str | None = None, tracking_uri: str | None = None,
+                  log: bool = True, artifacts: Artifacts = "all", batch_size: int = PAGE_SIZE,
+                  database_uri: str | None = None, **option_values: Any) -> RunBatch:
+    """Diagnose many runs: the ids given, or the active runs of one experiment (optionally filtered),
+    with ``options`` or the ``DiagnosisOptions`` the keyword arguments make (checked once, before
+    any run is read).
 
     Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
     or ``RunFailure`` per run, in order, reading and writing ``batch_size`` runs at a time so
@@ -317,8 +305,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
     they are read through the server as without it (``RunBatch.read_path`` says which: ``"sql"``,
     ``"http"`` or ``"client"``, and ``read_note`` why the database was not used).
     """
-    options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
-                       num_classes, chance)
+    options = DiagnosisOptions.of(options, **option_values)
     _check_artifacts(artifacts)
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     uri = resolve_tracking_uri(tracking_uri)
@@ -421,7 +408,7 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
 
 
 def _diagnose_pages(client: MlflowClient, uri: str, pages: Iterator[list[Run | RunFailure]],
-                    options: dict, log: bool, artifacts: str, breaker: Breaker,
+                    options: DiagnosisOptions, log: bool, artifacts: str, breaker: Breaker,
                     database: object | None = None) -> Iterator[Diagnosis | RunFailure]:
     # Writes wait on the store (a commit, an HTTP round trip): overlap them with the computing and
     # rendering of other runs (store.writer_threads: how many pay off on each kind of store).
@@ -466,7 +453,7 @@ def _done(result: Diagnosis) -> Future:
     return future
 
 
-def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: dict,
+def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: DiagnosisOptions,
                 artifacts: str, database: object | None
                 ) -> tuple[dict[str, str], dict[str, Diagnosis]]:
     """On a SQL store (or with the server's database): each run's ``history_digest``, and the
@@ -486,7 +473,7 @@ def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: di
     return histories, known
 
 
-def _recognize(run: Run, run_stats: tuple | None, options: dict, artifacts: str,
+def _recognize(run: Run, run_stats: tuple | None, options: DiagnosisOptions, artifacts: str,
                histories: dict[str, str], known: dict[str, Diagnosis]) -> None:
     """Add the run's history digest to ``histories`` and, when it shows the run unchanged, its
     stored diagnosis to ``known``."""
@@ -496,7 +483,7 @@ def _recognize(run: Run, run_stats: tuple | None, options: dict, artifacts: str,
             or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
         return
     kept, partial = _run_options(options, run)
-    history = history_digest(run_stats, kept, artifacts, partial, run)
+    history = history_digest(run_stats, kept.as_dict(), artifacts, partial, run)
     histories[run.info.run_id] = history
     tags = run.data.tags
     if tags.get(TAG_HISTORY) == history and TAG_DIGEST in tags:
@@ -506,7 +493,7 @@ def _recognize(run: Run, run_stats: tuple | None, options: dict, artifacts: str,
 
 
 def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: str,
-                         pages: Iterator[list[Run | RunFailure]], options: dict, log: bool,
+                         pages: Iterator[list[Run | RunFailure]], options: DiagnosisOptions, log: bool,
                          artifacts: str, breaker: Breaker, database: object | None = None,
                          defer: bool = False) -> Iterator[Diagnosis | RunFailure]:
     for page in pages:

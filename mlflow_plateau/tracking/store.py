@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..curves import Curve
+from ..options import KEPT, DiagnosisOptions, kept_from_tag
 from .file_store import open_file_store
 
 if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
@@ -42,45 +43,18 @@ TAG_SCALING_METRIC = "scaling.metric"
 # The options a user gave for a run (JSON): reused by later diagnoses unless overridden, so a
 # default run of the tool never silently flips a verdict decided with, say, --num-classes.
 TAG_OPTIONS = "plateau.options"
-KEPT_OPTIONS = ("monitor", "train_metric", "mode", "num_classes", "chance")
-
-
-def _valid_kept(key: str, value: object) -> bool:
-    """Whether a kept option's value is one the options accept (a tag edited by hand, or a NaN
-    chance an earlier version accepted, is dropped like garbled JSON, not failed on each run)."""
-    from ..verdict import check_options
-
-    if key in ("monitor", "train_metric"):
-        return isinstance(value, str) and bool(value)
-    try:
-        check_options(**{key: value})
-    except (ValueError, TypeError):
-        return False
-    return True
+KEPT_OPTIONS = KEPT
 
 
 def kept_options(tags: Mapping[str, str]) -> dict:
     """The options stored with a run's diagnosis (``plateau.options``); {} when none or garbled,
     and without any value the options would refuse."""
-    import json
-
-    text = tags.get(TAG_OPTIONS)
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items()
-            if k in KEPT_OPTIONS and v is not None and _valid_kept(k, v)}
+    return kept_from_tag(tags.get(TAG_OPTIONS))
 
 
-def with_kept_options(options: Mapping, tags: Mapping[str, str]) -> dict:
+def with_kept_options(options: DiagnosisOptions, tags: Mapping[str, str]) -> DiagnosisOptions:
     """``options`` with every unset (None) kept option filled in from the run's tag."""
-    kept = kept_options(tags)
-    return {**options, **{k: v for k, v in kept.items() if options.get(k) is None}}
+    return options.with_kept(kept_options(tags))
 
 
 def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
