@@ -71,7 +71,7 @@ value. ``rising`` adds the variance of its fitted line there (``s^2 (1/k + (log 
 Sxx)``), weighted like its spread, and on a turned curve ``last`` adds the variance of its
 recent mean. No level goes beyond what the metric can take (``_Space``: an accuracy below 0 or
 above 1, a loss below 0 or beyond floats), however far a member or an interval reaches.
-``sigma`` is the robust noise of ``h`` (``plateau._noise_from_differences``: the residual second
+``sigma`` is the robust noise of ``h`` (``numerics.difference_noise``: the residual second
 differences).
 
 What is reported (in the curve's own units and epochs):
@@ -107,10 +107,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from .curves import Mode
-from .plateau import _check_mode, _checked_epochs, _noise_from_differences
+from .numerics import checked_epochs, difference_noise, mode_sign, normal_quantile
 
 MIN_EPOCHS = 5
 HORIZON = 100            # epochs_to_plateau is searched up to HORIZON x the epochs seen
@@ -127,11 +126,9 @@ _ROUNDING = 1e-9         # h differences below this are rounding, not a distance
 _PROBES = 2000           # epochs_to_plateau: at most this many epochs probed after the last one
 
 
-@lru_cache(maxsize=16)
 def _z(level: float) -> float:
-    """The normal quantile of a two-sided ``level`` interval (scipy's ``ppf`` costs a tenth of
-    a forecast; the few levels in use are computed once)."""
-    return float(norm.ppf(0.5 + level / 2))
+    """The normal quantile of a two-sided ``level`` interval."""
+    return normal_quantile(0.5 + level / 2)
 
 
 @lru_cache(maxsize=64)
@@ -576,7 +573,7 @@ class ForecastResult:
 def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
                    level: float = 0.8) -> ForecastResult:
     """Forecast one curve from its epochs so far (see the module docstring)."""
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise ValueError(f"level must be a number in (0, 1), not {level!r}")
     y = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -584,7 +581,7 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
         raise ValueError("forecast_curve needs finite values; cut the curve at its first NaN/inf "
                          "(curves.finite_prefix)")
     n = y.size
-    x = np.arange(n, dtype=np.int64) if epochs is None else _checked_epochs(epochs, n)
+    x = np.arange(n, dtype=np.int64) if epochs is None else checked_epochs(epochs, n)
     if n < MIN_EPOCHS:
         return ForecastResult(True, mode, float(level), n)
 
@@ -614,7 +611,7 @@ def forecast_curve(values: Any, *, epochs: Any = None, mode: Mode = "min",
         mse += np.mean((pred - h[m:]) ** 2, axis=1)
         used += 1
     mse /= max(used, 1)
-    sigma = _noise_from_differences(h)
+    sigma = difference_noise(h)
     best_i = int(np.argmin(h))
     full = fit(n)
     rise = _Rise.of(h, t, best_i, float(space.h_of_z(np.array(full.last))), sigma,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .curves import Mode
+from .numerics import mode_sign
 from .theil import theil_slope
 
 _MAX_TREND_POINTS = 400
@@ -60,8 +61,7 @@ def generalization_gap(train: Any, val: Any, *, mode: Mode = "min", epochs: Any 
     else). Values must be finite, and their differences too; ``epochs`` strictly increasing
     integers.
     """
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    mode_sign(mode)
     t = np.asarray(train, dtype=np.float64).reshape(-1)
     v = np.asarray(val, dtype=np.float64).reshape(-1)
     n = min(t.size, v.size)

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from .curves import Mode
+from .numerics import checked_epochs, difference_noise, mode_sign
 from .theil import theil_slope
 
 MAX_POINTS = 400
@@ -75,12 +76,6 @@ class ReplayResult:
         return asdict(self)
 
 
-def _check_mode(mode: str) -> int:
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
-    return 1 if mode == "min" else -1
-
-
 def _as_float32(values: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.asarray(values, dtype=np.float64).astype(np.float32)
@@ -92,7 +87,7 @@ def early_stopping_replay(values: Any, *, mode: Mode = "min", min_delta: float =
                           patience: int = 0, baseline: float | None = None,
                           start_from_epoch: int = 0) -> ReplayResult:
     """Replay ``keras.callbacks.EarlyStopping`` over ``values`` (epoch i = index i)."""
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     if patience < 0:
         raise ValueError(f"patience must be >= 0, not {patience}")
     y = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -168,12 +163,6 @@ def _reversals(z: np.ndarray) -> int:
     return int(np.count_nonzero(steps[1:] != steps[:-1]))
 
 
-def _noise_from_differences(z: np.ndarray) -> float:
-    """Robust noise sd from second differences: a smooth trend adds little to most of them."""
-    d2 = np.diff(z, n=2)
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
-
-
 def _whittaker(z: np.ndarray, noise: float) -> _Smooth:
     """The smoothest Whittaker fit whose residual rms stays within the noise (discrepancy rule)."""
     eigvals, basis = _penalty_basis(z.size)
@@ -197,23 +186,6 @@ def _block_means(x: np.ndarray, y: np.ndarray, blocks: int) -> tuple[np.ndarray,
     return np.add.reduceat(x, edges[:-1]) / counts, np.add.reduceat(y, edges[:-1]) / counts
 
 
-def _checked_epochs(epochs: Any, n: int) -> np.ndarray:
-    raw = np.asarray(epochs).reshape(-1)
-    if raw.size != n:
-        raise ValueError(f"{raw.size} epochs for {n} values")
-    try:
-        as_float = raw.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("epochs must be integers") from None
-    if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)) \
-            or np.any(np.abs(as_float) > 2.0**62):
-        raise ValueError("epochs must be integers")
-    x = as_float.astype(np.int64)
-    if n > 1 and np.any(np.diff(x) <= 0):
-        raise ValueError("epochs must be strictly increasing (sort and de-duplicate them first)")
-    return x
-
-
 def _unscaled(value: float, scale: float) -> float:
     """``value * scale`` without overflowing past the largest float (curves near 1e308)."""
     with np.errstate(over="ignore"):
@@ -230,14 +202,14 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
     ``epochs`` are the steps of the values (default 0, 1, 2, ...), and every epoch reported is one
     of them. ``relative_delta`` is a tolerance as a fraction of the curve's total improvement.
     """
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     y = np.asarray(values, dtype=np.float64).reshape(-1)
     n = y.size
     if n == 0:
         raise ValueError("plateau_epoch needs at least one value")
     if not np.all(np.isfinite(y)):
         raise ValueError("plateau_epoch needs finite values; cut the curve at its first NaN/inf")
-    x = np.arange(n, dtype=np.int64) if epochs is None else _checked_epochs(epochs, n)
+    x = np.arange(n, dtype=np.int64) if epochs is None else checked_epochs(epochs, n)
     if not np.isfinite(min_delta) or min_delta < 0:
         raise ValueError(f"min_delta must be a finite number >= 0, not {min_delta}")
     if relative_delta is not None and not (0 <= relative_delta < 1):
@@ -253,7 +225,7 @@ def plateau_epoch(values: Any, *, mode: Mode = "min", min_delta: float = 0.0,
     else:
         xb, zb, block = np.arange(n, dtype=np.float64), zs, 1.0
     noise_free = block == 1.0 and _reversals(zb) <= 1
-    noise_b = 0.0 if noise_free or zb.size < 5 else _noise_from_differences(zb)
+    noise_b = 0.0 if noise_free or zb.size < 5 else difference_noise(zb)
     if noise_free:
         smooth = _Smooth(zb, np.ones(zb.size), np.eye(zb.size))
         noise_b = 0.0

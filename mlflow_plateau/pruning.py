@@ -29,7 +29,7 @@ import numpy as np
 
 from .curves import Mode
 from .forecast import MIN_EPOCHS, forecast_curve
-from .plateau import _check_mode
+from .numerics import mode_sign
 from .stopping import decision_curve
 
 
@@ -50,7 +50,7 @@ def forecast_prune_decision(values: Any, *, budget_end: int, best_completed: flo
                             mode: Mode = "min", min_epochs: int = 10, level: float = 0.9,
                             epochs: Any = None) -> PruneDecision:
     """Whether to prune the trial at the last epoch of ``values`` (see the module docstring)."""
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     if isinstance(min_epochs, bool) or not isinstance(min_epochs, int) or min_epochs < 0:
         raise ValueError(f"min_epochs must be an int >= 0, not {min_epochs!r}")
     if not 0 < level < 1:

@@ -71,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from .curves import Curve
+from .numerics import difference_noise
 from .theil import theil_slope
 
 
@@ -152,8 +153,7 @@ def robust_noise(values: np.ndarray) -> float:
     if values.size < 5:
         d = np.diff(values)
         return float(np.median(np.abs(d - np.median(d))))
-    d2 = np.diff(values, n=2)
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
+    return difference_noise(values)
 
 
 def late_noise(values: np.ndarray) -> float:

@@ -32,7 +32,8 @@ import numpy as np
 
 from .curves import Mode
 from .forecast import MIN_EPOCHS, forecast_curve
-from .plateau import ReplayResult, _check_mode, early_stopping_replay
+from .numerics import mode_sign
+from .plateau import ReplayResult, early_stopping_replay
 
 _WARMUP = 1  # the forecast may stop training from _WARMUP x patience epochs on
 
@@ -79,7 +80,7 @@ def forecast_stop_decision(values: Any, *, budget_end: int, mode: Mode = "min",
                            patience: int = 10, level: float = 0.8,
                            epochs: Any = None) -> StopDecision:
     """Whether to stop at the last epoch of ``values`` (see the module docstring)."""
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     _check(min_delta, relative_delta, patience, level)
     y, x = decision_curve(values, epochs, "forecast_stop_decision")
     last = int(x[-1])
@@ -117,7 +118,7 @@ def forecast_stopping_replay(values: Any, *, budget_end: int | None = None, mode
     if y.size == 0 or not np.all(np.isfinite(y)):
         raise ValueError("forecast_stopping_replay needs finite values")
     end = y.size - 1 if budget_end is None else int(budget_end)
-    sign = _check_mode(mode)
+    sign = mode_sign(mode)
     for i in range(y.size):
         d = forecast_stop_decision(y[:i + 1], budget_end=end, mode=mode, min_delta=min_delta,
                                    relative_delta=relative_delta, patience=patience, level=level)

@@ -18,16 +18,14 @@ Nothing here imports mlflow or keras.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
-from scipy.special import ndtri
+
+from .numerics import normal_quantile
 
 
-@lru_cache(maxsize=8)
 def _z(alpha: float) -> float:
-    """``norm.ppf(alpha / 2)`` (scipy's ``norm.ppf`` is ``ndtri``)."""
-    return float(ndtri(alpha / 2.0))
+    """``norm.ppf(alpha / 2)``."""
+    return normal_quantile(alpha / 2.0)
 
 
 def _tie_term(values: np.ndarray) -> int:

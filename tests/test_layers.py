@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 CORE = ["curves", "plateau", "gap", "scaling", "forecast", "stopping", "verdict",
-        "comparison", "grouping", "rules", "pruning", "options"]
+        "comparison", "grouping", "rules", "pruning", "options", "numerics"]
 
 
 def test_core_modules_import_no_mlflow_or_keras():

@@ -11,14 +11,14 @@ import math
 
 from mlflow.tracking import MlflowClient
 
+from ..numerics import mode_sign
 from .store import BEST_PREFIX
 
 
 def experiment_best(experiment_id: str, monitor: str, mode: str, *, exclude_run_id: str | None = None,
                     tracking_uri: str | None = None) -> float | None:
     """The best finite ``best/<monitor>`` over the experiment's finished runs (None: none)."""
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    mode_sign(mode)
     client = MlflowClient(tracking_uri=tracking_uri)
     key = f"{BEST_PREFIX}{monitor}"
     values: list[float] = []

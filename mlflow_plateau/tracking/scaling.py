@@ -26,6 +26,7 @@ import numpy as np
 from .. import __version__
 from ..curves import Curve, metric_mode
 from ..grouping import auto_numbered, group_key, short_label
+from ..numerics import mode_sign
 from ..verdict import ScalingVerdict, scaling_verdict
 from .batch_writes import log_many
 from .history import _read_curves
@@ -131,8 +132,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     accuracy of 1.0: the fit is in log space) are returned as failures and the others fitted;
     summary runs of earlier calls are skipped (and found again with a filter too).
     """
-    if mode not in (None, "min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+    if mode is not None:
+        mode_sign(mode)
     if (experiment_name is None) == (experiment_id is None):
         raise ValueError("give exactly one of an experiment name or an experiment id")
     uri = resolve_tracking_uri(tracking_uri)
