@@ -20,9 +20,10 @@ What it does, in order:
   list cannot be found (a custom loop driving callbacks by hand) does it fall back to autolog's
   settings (enabled for ``keras`` or ``tensorflow``).
 - ``on_epoch_end``: records the epoch's logs (the diagnosis always uses this record, so it never
-  waits on what MLflow stored) and, when it logs, sends them with
-  ``mlflow.log_metrics(..., step=epoch, synchronous=False)``: MLflow's asynchronous queue, so
-  an epoch costs a queue put rather than a store round trip.
+  waits on what MLflow stored) and, when it logs, sends them as one
+  ``MlflowClient().log_batch(run_id, metrics, synchronous=False)`` (step = epoch): MLflow's
+  asynchronous queue, so an epoch costs a queue put rather than a store round trip (not
+  ``mlflow.log_metrics(run_id=...)``, which reads the run from the store first, every epoch).
 - ``on_train_end``: flushes the queue, diagnoses the recorded history with
   ``verdict.diagnose_curves`` (milliseconds), keeps it on ``self.diagnosis``, prints its
   one-sentence summary and writes it to the run through ``tracking.log_diagnosis`` (the same
@@ -326,17 +327,20 @@ class PlateauCallback(keras.callbacks.Callback):
 
 
 class ForecastStopping(keras.callbacks.Callback):
-    """Stop training when the forecast says the rest of the epochs would not buy a real gain.
+    """EarlyStopping's patience that also stops when the rest of the epoch budget cannot buy a gain.
 
     Each epoch, ``stopping.forecast_stop_decision`` is asked about the monitored values so far,
     with the epoch budget of the ``fit`` call (its last epoch, ``epochs - 1``): training stops
-    when the optimistic end of the forecast's ``level`` interval improves the best value by less
-    than ``max(min_delta, relative_delta x the improvement so far)`` by the end of the budget
-    (from ``patience`` epochs on), or where ``keras.callbacks.EarlyStopping(patience, min_delta)``
-    would stop: it never trains longer than EarlyStopping, and while the forecast interval holds
-    a real gain it does not stop earlier. ``restore_best_weights`` restores the weights of the
-    best epoch when training ends, as EarlyStopping does (the best by Keras's rule: an
-    improvement beats the best by more than ``min_delta``).
+    where ``keras.callbacks.EarlyStopping(patience, min_delta)`` would stop, or earlier when the
+    optimistic end of the forecast's ``level`` interval improves the best value by less than
+    ``max(min_delta, relative_delta x |best so far|)`` (a relative gain: 1% of the best by
+    default) by the end of the budget (from ``patience`` epochs on). It never trains longer than
+    EarlyStopping, and while the forecast interval holds a real gain it does not stop earlier.
+    On ``benchmarks/stopping_replay.py`` its defaults lie below Keras's patience family on the
+    (epochs trained, mean regret) plane, though not at every patience (README, Benchmarks).
+    ``restore_best_weights`` restores the weights of the best epoch when training ends, as
+    EarlyStopping does (the best by Keras's rule: an improvement beats the best by more than
+    ``min_delta``).
 
     ``stopped_epoch`` (None when it did not stop), ``stop_reason`` (``"forecast"`` or
     ``"patience"``), ``best_epoch``, ``best`` and ``decision`` (the last ``StopDecision``) are

@@ -41,7 +41,7 @@ The rules:
                    above zero, growing by ``gap_growth_came`` (half) of how far validation came and
                    twice its noise. A gap that stays constant is not overfitting.
 ``not_converged``  the last window (a quarter of the epochs, 3 to 20) sets a new best of the
-                   smoothed curve, beating the best before it by ``tail_gain_sd`` (1) late noise
+                   smoothed curve, beating the best before it by ``tail_gain_sd`` (2) late noise
                    sd and ``tail_gain_came`` (5%) of how far it came, and the smoothed curve still
                    falls across the window.
 ``underfitting``   the training accuracy's robust best stays below ``good_accuracy`` (0.8; scored

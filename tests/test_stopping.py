@@ -14,10 +14,10 @@ from mlflow_plateau.stopping import forecast_stop_decision, forecast_stopping_re
 def test_a_converged_curve_stops_on_the_forecast_where_patience_never_would():
     e = np.arange(60)
     y = 0.3 + 2.0 * np.exp(-e / 3.0)  # flat to the eye from about epoch 20
-    r = forecast_stopping_replay(y, patience=10)
+    r = forecast_stopping_replay(y, patience=10, budget_end=99)  # a fit of 100 epochs
     keras = early_stopping_replay(y, patience=10)
     assert keras.stopped_epoch is None  # strictly decreasing: patience never runs out
-    assert r.reason == "forecast" and r.result.stopped_epoch < 50
+    assert r.reason == "forecast" and r.result.stopped_epoch < 59
     assert r.result.best_epoch == r.result.stopped_epoch  # still the best, but by a tiny margin
 
 
@@ -74,3 +74,39 @@ def test_never_trains_longer_than_early_stopping(values, patience):
         assert ours.result.stopped_epoch <= keras.stopped_epoch
     if ours.reason == "patience":
         assert ours.result.stopped_epoch == keras.stopped_epoch
+
+
+def test_the_tolerance_is_a_gain_relative_to_the_best_not_to_the_improvement_so_far():
+    """A loss falling 20% an epoch: at epoch 29 it is at 0.0005, and what it can still gain is
+    far below 1% of the improvement so far (0.003) but many times 1% of its value: not a stop."""
+    y = 0.3 * 0.8 ** np.arange(60)
+    d = forecast_stop_decision(y[:30], budget_end=59)
+    assert d.tolerance == pytest.approx(0.01 * y[29])
+    assert not d.stop and d.gain_high > d.tolerance
+    assert forecast_stop_decision(y[:30], budget_end=59, min_delta=0.01).tolerance == 0.01
+    zero = forecast_stop_decision(np.r_[1.0, 0.5, np.zeros(20)], budget_end=99, patience=30)
+    assert zero.tolerance == 0 and not zero.stop  # a best of 0: only patience stops
+
+
+def _curves():
+    rng = np.random.default_rng(3)
+    e = np.arange(60)
+    yield 0.3 + 2.0 * np.exp(-e / 3.0)
+    yield 0.1 + 2.0 * (e + 1.0) ** -0.5 + rng.normal(0, 0.01, e.size)
+    yield 0.3 + 2.0 * np.minimum(e + 1, 21) ** -0.7 + 0.004 * np.maximum(e - 20, 0)
+    yield np.abs(0.5 + 1.5 * np.exp(-e / 8.0) + rng.normal(0, 0.05, e.size))
+
+
+def test_a_patience_that_also_stops_when_the_budget_cannot_bring_a_gain():
+    """What the docs promise: never later than EarlyStopping with the same patience, at its epoch
+    when patience is the reason, and no later with less of the budget left."""
+    for y in _curves():
+        for patience in (5, 10):
+            keras = early_stopping_replay(y, patience=patience).stopped_epoch
+            ours = forecast_stopping_replay(y, patience=patience)
+            stop = ours.result.stopped_epoch
+            assert keras is None or (stop is not None and stop <= keras)
+            assert ours.reason != "patience" or stop == keras
+            longer = forecast_stopping_replay(y, patience=patience, budget_end=3 * y.size)
+            later = longer.result.stopped_epoch
+            assert (y.size if stop is None else stop) <= (y.size if later is None else later)
