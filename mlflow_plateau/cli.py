@@ -367,10 +367,8 @@ def _diagnosis_kwargs(args: argparse.Namespace) -> dict:
 
 def _run_curves(args: argparse.Namespace) -> int:
     from .logs import read_log_runs
-    from .tensorboard_log import without_tensorflow
     from .verdict import diagnose_curves
 
-    without_tensorflow()  # event files are read in a fraction of TensorFlow's import time
     results, failed = [], 0
     for path in args.files:
         try:
@@ -983,6 +981,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "curves":
+        if argv is None:  # this process is the command: read event files without TensorFlow
+            from .tensorboard_log import without_tensorflow
+
+            without_tensorflow()
         return _run_curves(args)
     try:
         with _environment(HTTP_DEFAULTS), _quiet_http_retries(), _notices_as_lines():

@@ -22,7 +22,8 @@
 tensorboard's own reader does the parsing (``EventAccumulator`` with every event kept); it is
 imported only here, and its absence is a ValueError saying ``pip install tensorboard``. Where
 TensorFlow is installed, that reader imports it (seconds) for its file access unless
-``without_tensorflow()`` was called first: the ``curves`` command does, a library caller decides.
+``without_tensorflow()`` was called first: the ``curves`` command does when it is the process
+(``main()`` reading ``sys.argv``), not when called in a process that may train afterwards.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ def is_event_file(path: Path) -> bool:
 def without_tensorflow() -> None:
     """Make tensorboard read files with its own TF stub instead of importing TensorFlow.
 
-    For a process that only reads event files (the CLI): importing TensorFlow takes seconds, the
-    stub reads local files the same. tensorboard's switch is the presence of the module
-    ``tensorboard.compat.notf``; it holds for the rest of the process (tensorboard's own summary
-    writers then lack TF), so it is left alone once TensorFlow is imported or tensorboard has
-    made its choice.
+    Only for a process that reads event files and trains nothing (the ``curves`` command run as
+    itself): importing TensorFlow takes seconds, and the stub reads local files the same.
+    tensorboard's switch is the presence of the module ``tensorboard.compat.notf``, and its
+    choice holds for the rest of the process: Keras's ``TensorBoard`` callback would then fail
+    ("cannot import tensorflow 2.0 API"). Nothing is done once TensorFlow is imported.
     """
     import sys
     import types
