@@ -11,8 +11,9 @@ Subcommands:
 - ``import LOG.csv [--experiment-name NAME] [--run-name NAME]``: log a training log written outside
   MLflow as a run with per-epoch metrics, diagnose it, print its run id.
 - ``curves FILE``: diagnose a training log on disk (a Keras ``CSVLogger`` CSV, a pandas export of
-  ``History.history``, a Lightning ``metrics.csv``, or a JSON object of metric name -> values)
-  without any tracking store.
+  ``History.history``, a Lightning ``metrics.csv``, a JSON object of metric name -> values, a
+  TensorBoard log dir or event file, a Hugging Face ``trainer_state.json``, or an ``export`` file,
+  whose runs are each diagnosed and named) without any tracking store.
 - ``export [RUN_ID ...] [--experiment-name NAME | --experiment-id ID] -o metrics.parquet``: every
   metric point of the runs as one long table (``read_histories``' columns), written page by page
   to Parquet (pyarrow) or CSV, through a temporary file renamed at the end.
@@ -283,10 +284,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_artifacts_option(imp)
     _add_diagnosis_options(imp)
 
-    curves = sub.add_parser("curves", help="diagnose a training log file (CSV or JSON)",
+    curves = sub.add_parser("curves", help="diagnose training log files (CSV, JSON, TensorBoard, "
+                            "trainer_state.json, export files)",
                             description="Diagnose a training log written outside MLflow: a Keras "
                             "CSVLogger file, a pandas History export, a Lightning metrics.csv, "
-                            "or a JSON object mapping metric names to lists of values.")
+                            "a JSON object mapping metric names to lists of values, a TensorBoard "
+                            "log dir or event file (Keras's TensorBoard callback), a Hugging Face "
+                            "trainer_state.json, or what 'mlflow-plateau export' wrote (each of "
+                            "its runs diagnosed and named by run id).")
     curves.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_diagnosis_options(curves)
     _add_fail_on_option(curves)
@@ -317,26 +322,39 @@ def _diagnosis_options(args: argparse.Namespace):
 
 
 def _run_curves(args: argparse.Namespace) -> int:
+    from .logs import read_log_runs
     from .verdict import diagnose_curves
 
     options = _diagnosis_options(args)
     results, failed = [], 0
     for path in args.files:
         try:
-            diagnosis = diagnose_curves(_read_log(path), options)
+            runs = read_log_runs(path)
         except (OSError, ValueError) as exc:
             failed += 1
             _err(f"{path}: {_first_line(exc)}")
             continue
-        results.append((path, diagnosis))
+        # A file of several runs (an export, a TensorBoard dir of runs): each one diagnosed and
+        # named, as diagnose names the runs of an experiment; a run that fails is named, the
+        # others go on.
+        for run, history in runs:
+            where = str(path) if run is None else f"{path} [run {run}]"
+            try:
+                diagnosis = diagnose_curves(history, options)
+            except ValueError as exc:
+                failed += 1
+                _err(f"{where}: {_first_line(exc)}")
+                continue
+            results.append((path, run, where, diagnosis))
     if args.json:
-        print(json.dumps([{"file": str(p), **d.to_dict()} for p, d in results], indent=2))
+        print(json.dumps([{"file": str(p), **({} if run is None else {"run": run}), **d.to_dict()}
+                          for p, run, _, d in results], indent=2))
     else:
-        for path, d in results:
-            print(_printable(f"{path}: {d.verdict}") + "\n  " + _printable(d.summary))
+        for _, _, where, d in results:
+            print(_printable(f"{where}: {d.verdict}") + "\n  " + _printable(d.summary))
             for rec in d.recommendations:
                 print(f"  - {rec}")
-    return EXIT_FAILED if failed else _gate([d.verdict for _, d in results], args.fail_on)
+    return EXIT_FAILED if failed else _gate([d.verdict for *_, d in results], args.fail_on)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -921,6 +939,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "curves":
+        if argv is None:  # this process is the command: read event files without TensorFlow
+            from .tensorboard_log import without_tensorflow
+
+            without_tensorflow()
         return _run_curves(args)
     try:
         with command_environment(), _notices_as_lines():

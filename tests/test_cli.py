@@ -340,3 +340,43 @@ def test_an_option_typo_shows_the_commands_usage_and_a_suggestion(capsys):
     assert main(["curves", "x.csv", "--fail-onn", "diverged"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: mlflow-plateau curves") and "did you mean --fail-on?" in err
+
+
+def test_curves_reads_what_export_writes_with_the_verdicts_of_diagnose(client, tmp_path, capsys):
+    """Round trip: runs logged with log_metric, diagnosed, exported (CSV and Parquet) by the real
+    CLI; ``curves`` on the file diagnoses each run, named by its id, as ``diagnose`` did."""
+    exp = client.create_experiment("roundtrip")
+    shapes = {"overfit": (TRAIN, VAL), "improving": (TRAIN, 0.2 + 1.0 / (1.0 + EPOCHS))}
+    ids = {}
+    for name, (train, val) in shapes.items():
+        run_id = client.create_run(exp, run_name=name).info.run_id
+        for step, (t, v) in enumerate(zip(train, val, strict=True)):
+            client.log_metric(run_id, "loss", float(t), timestamp=1000 + step, step=step)
+            client.log_metric(run_id, "val_loss", float(v), timestamp=1000 + step, step=step)
+        client.set_terminated(run_id)
+        ids[run_id] = name
+    # Epoch 12 of one run logged again later: the newer value counts, in the store and the file.
+    overfit = next(r for r, n in ids.items() if n == "overfit")
+    client.log_metric(overfit, "val_loss", 0.9, timestamp=5000, step=12)
+    assert main(["diagnose", "--experiment-name", "roundtrip", "--json",
+                 "--artifacts", "none"]) == 0
+    stored = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert {r["verdict"] for r in stored.values()} >= {"overfitting"} and len(stored) == 2
+    for target in (tmp_path / "h.csv", tmp_path / "h.parquet"):
+        # The export holds the plateau/ and gap/ results diagnose wrote: curves leaves them out.
+        assert main(["export", "--experiment-name", "roundtrip", "-o", str(target)]) == 0
+        capsys.readouterr()
+        assert main(["curves", str(target), "--json"]) == 0
+        read = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+        assert set(read) == set(stored) == set(ids)
+        for run_id, d in read.items():
+            assert d["file"] == str(target)
+            assert (d["verdict"], d["summary"], d["plateau"], d["gap"]) == (
+                stored[run_id]["verdict"], stored[run_id]["summary"], stored[run_id]["plateau"],
+                stored[run_id]["gap"]), ids[run_id]
+        assert main(["curves", str(target)]) == 0
+        out = capsys.readouterr().out
+        assert all(f"{target} [run {r}]: {stored[r]['verdict']}" in out for r in ids)
+    # import takes one run: an export of two is refused with the runs named.
+    assert main(["import", str(tmp_path / "h.csv"), "--artifacts", "none"]) == 1
+    assert "holds 2 runs" in capsys.readouterr().err

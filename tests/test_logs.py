@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -178,3 +179,180 @@ def test_a_close_call_is_reported_with_its_number():
     assert alt["verdict"] != d.verdict and math.isfinite(alt["score"]) and alt["why"]
     assert f"Close to {alt['verdict']}" in d.summary
     assert d.to_dict()["alternatives"] == d.alternatives
+
+
+def _trainer_state(eval_every: int = 100) -> dict:
+    """A Hugging Face trainer_state.json as ``Trainer`` saves it: 12 epochs of 100 steps, the
+    training loss logged every 50 steps, an evaluation every ``eval_every`` steps, then the
+    end-of-training summary entry."""
+    history = []
+    for step in range(50, 1201, 50):
+        epoch = step / 100
+        history.append({"epoch": epoch, "grad_norm": 2.0 / epoch, "learning_rate": 5e-5 * (1 - step / 1200),
+                        "loss": 1.0 / (1.0 + epoch) + 0.05, "step": step})
+        if step % eval_every == 0:
+            history.append({"epoch": epoch, "eval_accuracy": 0.9 - (epoch - 5) ** 2 / 400,
+                            "eval_loss": 0.3 + (epoch - 5) ** 2 / 100, "eval_runtime": 1.3,
+                            "eval_samples_per_second": 770.1, "eval_steps_per_second": 24.6,
+                            "step": step})
+    history.append({"epoch": 12.0, "step": 1200, "total_flos": 1.3e15, "train_loss": 0.31,
+                    "train_runtime": 301.4, "train_samples_per_second": 318.5,
+                    "train_steps_per_second": 3.98})
+    return {"best_metric": 0.3, "best_model_checkpoint": "out/checkpoint-500", "epoch": 12.0,
+            "eval_steps": eval_every, "global_step": 1200, "is_hyper_param_search": False,
+            "is_local_process_zero": True, "is_world_process_zero": True, "log_history": history,
+            "logging_steps": 50, "max_steps": 1200, "num_input_tokens_seen": 0,
+            "num_train_epochs": 12, "save_steps": 500, "stateful_callbacks": {
+                "TrainerControl": {"args": {"should_save": True}, "attributes": {}}},
+            "total_flos": 1.3e15, "train_batch_size": 8, "trial_name": None, "trial_params": None}
+
+
+def test_hugging_face_trainer_state_is_read_by_epoch(tmp_path):
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(_trainer_state(), indent=2), encoding="utf-8")
+    curves = history_curves(read_log(path))
+    # Evaluated once an epoch: read by Hugging Face's epochs (from 1), the last training loss
+    # logged in an epoch standing for it; the summary entry and the state's fields are no points.
+    assert curves["eval_loss"].epochs.tolist() == list(range(1, 13))
+    assert curves["loss"].epochs.tolist() == list(range(1, 13))
+    assert curves["loss"].values[0] == pytest.approx(1 / 2 + 0.05)
+    assert not {"train_loss", "train_runtime", "best_metric", "global_step"} & set(curves)
+    assert metric_role("eval_loss") == ("val", "loss")
+    assert _pick_monitor(curves, None) == ("eval_loss", "loss")
+    d = diagnose_curves(read_log(path))
+    assert d.verdict == "overfitting" and d.plateau.best_epoch == 5, d.summary
+
+
+def test_trainer_state_evaluated_within_epochs_keeps_its_steps(tmp_path):
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(_trainer_state(eval_every=50)), encoding="utf-8")
+    curves = history_curves(read_log(path))
+    assert curves["eval_loss"].epochs.tolist() == list(range(50, 1201, 50))
+    bad = tmp_path / "bad" / "trainer_state.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps({"log_history": [{"loss": 1.0, "epoch": 0.5}]}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"log_history\[0\] has no step"):
+        read_log(bad)
+    bad.write_text(json.dumps({"log_history": [], "global_step": 0}), encoding="utf-8")
+    with pytest.raises(ValueError, match="log_history holds no metric"):
+        read_log(bad)
+
+
+def test_trainer_state_reads_as_the_same_run_logged_to_mlflow(client, tmp_path, capsys):
+    """The real CLI: ``curves trainer_state.json`` gives the verdict ``diagnose`` gives the run
+    that Hugging Face's MLflowCallback logs from the same logs (every number at the global step,
+    the summary included)."""
+    from mlflow_plateau.cli import main
+
+    state = _trainer_state()
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(state), encoding="utf-8")
+    run_id = client.create_run(client.create_experiment("hf")).info.run_id
+    for entry in state["log_history"]:
+        for key, value in entry.items():
+            if key != "step":
+                client.log_metric(run_id, key, value, step=entry["step"])
+    client.set_terminated(run_id)
+    assert main(["diagnose", run_id, "--json", "--dry-run"]) == 0
+    stored = json.loads(capsys.readouterr().out)["runs"][0]
+    assert main(["curves", str(path), "--json"]) == 0
+    (read,) = json.loads(capsys.readouterr().out)
+    assert (read["verdict"], read["monitor"], read["plateau"]) == (
+        stored["verdict"], stored["monitor"], stored["plateau"])
+
+
+def _write_events(folder: Path, points: list[tuple[str, int, float, float]], *,
+                  tensors: bool = False) -> Path:
+    """An event file as TensorBoard writers leave it, written with tensorboard's own record
+    writer (no TensorFlow): (tag, step, value, wall time) scalars, as old-style ``simple_value``
+    or, with ``tensors``, as the one-value tensors of TF 2 / Keras 3."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+    from tensorboard.util import tensor_util
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"events.out.tfevents.{len(list(folder.iterdir()))}.host.1.v2"
+    scalars = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    with path.open("wb") as fh:
+        writer = RecordWriter(fh)
+        writer.write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2")
+                     .SerializeToString())
+        for tag, step, value, wall in points:
+            summary_value = (summary_pb2.Summary.Value(
+                tag=tag, metadata=scalars, tensor=tensor_util.make_tensor_proto(value))
+                if tensors else summary_pb2.Summary.Value(tag=tag, simple_value=value))
+            writer.write(event_pb2.Event(wall_time=wall, step=step, summary=summary_pb2.Summary(
+                value=[summary_value])).SerializeToString())
+    return path
+
+
+def test_tensorboard_log_dirs_of_one_and_several_runs(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from mlflow_plateau.logs import read_log_runs
+
+    logs = tmp_path / "logs"
+    for i, run in enumerate(("run_a", "run_b")):
+        train = [("epoch_loss", e, 1 / (e + 1), 10.0 + e) for e in range(8)]
+        train += [("batch_loss", s, 2.0, 10.0 + s) for s in range(20)]
+        if i:  # a training resumed into the same folder logged epoch 3 again, later
+            train.append(("epoch_loss", 3, 0.7, 99.0))
+        _write_events(logs / "fit" / run / "train", train)
+        val = [("epoch_loss", e, 1.1 / (e + 1) + i, 10.5 + e) for e in range(8)]
+        val += [("evaluation_loss_vs_iterations", 5 * e, 1.0, 10.5 + e) for e in range(8)]
+        _write_events(logs / "fit" / run / "validation", val, tensors=True)
+    runs = dict(read_log_runs(logs))
+    assert sorted(runs) == ["fit/run_a", "fit/run_b"]
+    assert sorted(runs["fit/run_a"]) == ["loss", "val_loss"]  # per-batch series left out
+    assert runs["fit/run_a"]["val_loss"].values == pytest.approx(1.1 / np.arange(1, 9))
+    assert runs["fit/run_b"]["loss"].value_at(3) == pytest.approx(0.7)  # the newest
+    with pytest.raises(ValueError, match="holds 2 runs"):
+        read_log(logs)
+    one = history_curves(read_log(logs / "fit" / "run_a"))
+    assert _pick_monitor(one, None) == ("val_loss", "loss")
+    val_file = next((logs / "fit" / "run_a" / "validation").iterdir())
+    assert sorted(read_log(val_file)) == ["val_loss"]  # its folder says it is validation
+    assert sorted(read_log(logs / "fit" / "run_a" / "validation")) == ["val_loss"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no TensorBoard event file"):
+        read_log(tmp_path / "empty")
+    monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_accumulator",
+                        None)
+    with pytest.raises(ValueError, match="pip install tensorboard"):
+        read_log(logs)
+
+
+@pytest.mark.slow
+def test_keras_tensorboard_logs_are_read_by_the_curves_command(tmp_path, capsys):
+    """A real Keras training with the TensorBoard callback; the real CLI reads its log dir, in a
+    fresh process (tensorboard's reader without TensorFlow) and in this one (TensorFlow loaded)."""
+    import subprocess
+
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tensorboard")
+    from sklearn.datasets import load_digits
+
+    from mlflow_plateau.cli import main
+
+    x, y = load_digits(return_X_y=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    logs = tmp_path / "logs"
+    history = model.fit((x / 16).astype("float32"), y, validation_split=0.25, epochs=8,
+                        batch_size=64, verbose=0,
+                        callbacks=[keras.callbacks.TensorBoard(log_dir=str(logs))])
+    curves = history_curves(read_log(logs))
+    for name in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert curves[name].epochs.tolist() == list(range(8)), name
+        assert curves[name].values == pytest.approx(history.history[name], rel=1e-6), name
+    expected = diagnose_curves(history.history)
+    proc = subprocess.run([sys.executable, "-m", "mlflow_plateau.cli", "curves", str(logs),
+                           "--json"], capture_output=True, text=True, check=True, timeout=300)
+    assert main(["curves", str(logs), "--json"]) == 0
+    for out in (proc.stdout, capsys.readouterr().out):
+        (read,) = json.loads(out)
+        assert (read["verdict"], read["monitor"], read["train_metric"]) == (
+            expected.verdict, "val_loss", "loss")
+        assert read["plateau"] == expected.to_dict()["plateau"]
