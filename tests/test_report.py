@@ -590,3 +590,41 @@ def test_one_epoch_gets_integer_epoch_ticks():
     figures.epoch_axis(ax, [np.array([0])])
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_an_overfitting_report_does_not_promise_a_gain_from_twice_the_epochs():
+    """Issue 25: the report said "stop earlier" while its forecast card promised a better value at
+    2x the epochs. Validation levels off while training keeps falling (the gap grows): overfitting,
+    and the forecast's own value at 2x is better than the best epoch's, which the old card showed."""
+    e = np.arange(60.0)
+    rng = np.random.default_rng(1)
+    curves = history_curves({"loss": 0.01 + 1.5 * np.exp(-e / 12),
+                             "val_loss": 0.38 + 1.2 * np.exp(-e / 9) + rng.normal(0, 0.01, 60)})
+    d = diagnose_curves(curves)
+    assert d.verdict == "overfitting", d.summary
+    f = d.forecast
+    assert f is not None and not f.insufficient and f.value_at_2x < d.plateau.best_value
+    assert any(r.startswith("Stop earlier") for r in d.recommendations)
+    page = report.report_html(d, curves)
+    parsed = _assert_safe_page(page)
+    text = " ".join(" ".join(parsed.text).split())
+    assert "(2x)" not in text and f"{f.value_at_2x:.4g}" not in text
+    assert "2x longer would" not in text and "Forecast @" not in text
+    assert "Training 2x longer not expected to help" in text
+    # The plot draws no forecast either (nor does its caption name one).
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    draw_forecast(ax, d)
+    assert not ax.get_lines() and not ax.collections
+    assert "forecast" not in report.curves_caption(d)
+
+
+def test_a_not_converged_report_keeps_its_forecast_card_and_caption():
+    t = np.arange(1, 41.0)
+    curves = history_curves({"loss": 0.1 + 2 * np.exp(-t / 30), "val_loss": 0.2 + 2 * np.exp(-t / 30)})
+    d = diagnose_curves(curves)
+    assert d.verdict == "not_converged"
+    text = " ".join(" ".join(_assert_safe_page(report.report_html(d, curves)).text).split())
+    assert f"Forecast @ epoch {d.forecast.epoch_2x} (2x)" in text
+    assert "dashed orange: the forecast" in report.curves_caption(d)

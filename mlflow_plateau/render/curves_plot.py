@@ -8,8 +8,9 @@ divergence epoch when a curve hit NaN. ``draw_curves`` draws the same on a calle
 ``curves_caption`` says in words what was drawn.
 
 The forecast beyond the last epoch (``draw_forecast``) reaches twice the epochs only for a
-``not_converged`` run (what training twice as long would bring); for a verdict whose advice is to
-stop earlier (``verdict.recommends_stopping``) its legend promises no value at 2x the epochs.
+``not_converged`` run (what training twice as long would bring); a verdict whose advice is to stop
+earlier (``recommends_stopping``: overfitting, diverged) gets no forecast drawn, so the picture
+never shows a gain from training longer beside the advice to stop.
 """
 
 from __future__ import annotations
@@ -115,13 +116,36 @@ def _draw_pair(ax: Any, curves: Mapping[str, Curve], train: str | None, val: str
     return drawn
 
 
+# Verdicts whose advice is to stop earlier (or to restore the best epoch): more epochs are not
+# what they need, so their report and plot show no gain from training longer.
+STOP_EARLIER_VERDICTS = frozenset({"overfitting", "diverged"})
+
+
+def recommends_stopping(d: Diagnosis) -> bool:
+    """Whether ``d``'s advice is to stop earlier: an ``overfitting`` or ``diverged`` verdict, or a
+    recommendation to stop earlier or restore the best weights. Its report must not promise a
+    better value from twice the epochs while it says to stop (issue 25): the forecast is neither
+    drawn nor shown as a gain."""
+    return d.verdict in STOP_EARLIER_VERDICTS or any(
+        r.lower().startswith("stop earlier") or "restore_best_weights" in r
+        for r in d.recommendations)
+
+
+def forecast_drawn(d: Diagnosis) -> bool:
+    """Whether ``draw_forecast`` draws ``d``'s forecast: there is one with enough epochs, and the
+    verdict does not recommend stopping (``recommends_stopping``)."""
+    f = d.forecast
+    return (f is not None and not f.insufficient and f.last_epoch is not None
+            and not recommends_stopping(d))
+
+
 def draw_forecast(ax: Any, d: Diagnosis) -> None:
     """The monitor's forecast (``Diagnosis.forecast``) beyond its last epoch: a dashed line and
     its interval as a band, up to twice the epochs for a ``not_converged`` run (what training
-    twice as long would bring), else a quarter of the epochs further (at least 5). Nothing for a
-    diverged run or without a forecast."""
+    twice as long would bring), else a quarter of the epochs further (at least 5). Nothing
+    without a forecast or when the verdict recommends stopping (``forecast_drawn``)."""
     f = d.forecast
-    if f is None or f.insufficient or f.last_epoch is None or d.verdict == "diverged":
+    if f is None or f.last_epoch is None or not forecast_drawn(d):
         return
     last = f.last_epoch
     end = f.epoch_2x if d.verdict == "not_converged" else last + max(5, f.n_epochs // 4)
@@ -269,6 +293,8 @@ def curves_caption(d: Diagnosis) -> str:
             parts.append("faint thick line: the smoothed validation curve the plateau was found on")
     if d.gap is not None:
         parts.append("orange band: the gap between training and validation")
+    if p is not None and forecast_drawn(d):
+        parts.append("dashed orange: the forecast beyond the last epoch, shaded: its interval")
     chance = d.evidence.get("chance")
     if isinstance(chance, (int, float)) and math.isfinite(chance):
         parts.append("dotted grey: the chance level")

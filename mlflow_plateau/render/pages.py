@@ -13,7 +13,8 @@ self-contained HTML pages.
 This is an adapter: it renders what the core decided and never recomputes a diagnostic nor talks
 to MLflow (the ``tracking`` package uploads what is rendered). The forecast card of a report never
 promises a gain from training longer when the verdict's advice is to stop earlier
-(``verdict.recommends_stopping``): the page must not contradict itself.
+(``curves_plot.recommends_stopping``): it reads "Training 2x longer: not expected to help", so the
+page does not contradict itself.
 
 Security: the HTML is shown by the MLflow UI in an iframe, and every string in it that comes from
 a run (names, params, tags, metric names, summaries, evidence) is passed through
@@ -37,7 +38,7 @@ from ..comparison import Comparison, ComparisonRow
 from ..curves import Curve
 from ..verdict import Diagnosis, ScalingVerdict
 from .comparison_plot import comparison_inputs, comparison_png, run_color
-from .curves_plot import curves_caption, curves_png
+from .curves_plot import curves_caption, curves_png, recommends_stopping
 from .figures import VERDICT_COLORS, verdict_title
 from .scaling_plot import scaling_png
 
@@ -217,9 +218,13 @@ def _cards(d: Diagnosis) -> str:
         rel = f" ({100 * g.relative_final:.0f}%)" if g.relative_final is not None else ""
         cards.append(("Gap at the end", f"{_fmt(g.final)}{rel}"))
     f = d.forecast
-    if f is not None and not f.insufficient and d.verdict != "diverged":
-        cards.append((f"Forecast @ epoch {f.epoch_2x} (2x)",
-                      f"{_fmt(f.value_at_2x)} ({_fmt(f.value_at_2x_low)}–{_fmt(f.value_at_2x_high)})"))
+    if f is not None and not f.insufficient:
+        if recommends_stopping(d):  # the advice is to stop: no promise from more epochs beside it
+            cards.append(("Training 2x longer", "not expected to help"))
+        else:
+            cards.append((f"Forecast @ epoch {f.epoch_2x} (2x)",
+                          f"{_fmt(f.value_at_2x)} ({_fmt(f.value_at_2x_low)}–"
+                          f"{_fmt(f.value_at_2x_high)})"))
     if "diverged_epoch" in d.evidence:
         cards.append(("Diverged at epoch", _fmt(d.evidence["diverged_epoch"])))
     return ("<div class=\"cards\">" + "".join(
