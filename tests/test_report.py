@@ -628,3 +628,26 @@ def test_a_not_converged_report_keeps_its_forecast_card_and_caption():
     text = " ".join(" ".join(_assert_safe_page(report.report_html(d, curves)).text).split())
     assert f"Forecast @ epoch {d.forecast.epoch_2x} (2x)" in text
     assert "dashed orange: the forecast" in report.curves_caption(d)
+
+
+def test_the_learning_curve_y_axis_names_the_metric():
+    """Issue 25: the scaling plot's y axis said "error" whatever the metric; it names what each
+    point is (``diagnose_scaling``: the best value of a loss, one minus the best of a score)."""
+    from matplotlib.figure import Figure
+
+    from mlflow_plateau.render.scaling_plot import draw_scaling
+
+    v = _scaling("data_limited")
+    for metric, mode, label in [("val_loss", None, "best val_loss"),
+                                ("val_accuracy", None, "1 − best val_accuracy"),
+                                ("val_f1", "max", "1 − best val_f1"),
+                                ("val_rmse", "min", "best val_rmse"),
+                                (None, None, "error")]:
+        ax = Figure().subplots()
+        draw_scaling(ax, v, size_param="train_size", metric=metric, mode=mode)
+        assert ax.get_ylabel() == label
+        assert ax.get_xlabel() == "training size (train_size)"
+    ax = Figure().subplots()
+    draw_scaling(ax, v, metric="val_$x$")  # a run's name is not read as mathtext
+    assert ax.get_ylabel() == r"best val_\$x\$"
+    assert report.scaling_png(v, metric="val_loss") != report.scaling_png(v)

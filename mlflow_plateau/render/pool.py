@@ -56,10 +56,12 @@ def curves_png_pooled(diagnosis: Diagnosis, curves: Mapping[str, Curve]) -> byte
 
 
 def scaling_png_pooled(verdict: ScalingVerdict, *, size_param: str = "train_size",
-                       title: str | None = None) -> bytes:
+                       title: str | None = None, metric: str | None = None,
+                       mode: str | None = None) -> bytes:
     """``scaling_png`` in the same pool of worker processes as ``curves_png_pooled`` (a sweep
     logging hundreds of groups from several threads draws on every core)."""
-    return _drawn_pooled(partial(scaling_png, size_param=size_param, title=title), verdict)
+    return _drawn_pooled(partial(scaling_png, size_param=size_param, title=title, metric=metric,
+                                 mode=mode), verdict)
 
 
 def _pause(seconds: float) -> None:
