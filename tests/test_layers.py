@@ -21,6 +21,42 @@ def test_core_modules_import_no_mlflow_or_keras():
     assert out.stdout.strip() == ""
 
 
+RENDER = ["figures", "curves_plot", "scaling_plot", "comparison_plot", "pool", "pages"]
+
+
+def test_render_modules_import_no_mlflow_or_keras():
+    """render/ only renders: it never talks to MLflow (the tracking package uploads its output)."""
+    code = (
+        "import sys\n"
+        + "".join(f"import mlflow_plateau.render.{m}\n" for m in RENDER)
+        + "import mlflow_plateau.report\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('mlflow', 'keras', 'tensorflow', 'torch'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_render_modules_stay_small_and_import_no_private_names():
+    """No module of render/ over 600 lines; what one module takes from another is public."""
+    import ast
+    from pathlib import Path
+
+    import mlflow_plateau.render as render
+
+    folder = Path(render.__file__).parent
+    for m in RENDER:
+        path = folder / f"{m}.py"
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 600, f"{path.name} has {source.count(chr(10))} lines"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level:
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and a.name != "__version__"]
+                assert not private, f"{path.name} imports private {private} from {node.module}"
+
+
 def test_public_names_of_design_are_exported():
     import mlflow_plateau
 

@@ -1,4 +1,5 @@
-"""report.py renders every verdict as valid, deterministic PNG/JSON/HTML, and escapes every run string.
+"""The renderers (mlflow_plateau.render, re-exported by report.py) render every verdict as valid,
+deterministic PNG/JSON/HTML, and escape every run string.
 
 The curves below are built to reach each verdict of ``diagnose_curves``; each test first asserts the
 verdict was reached, so a change in the core that moves a case shows up here instead of silently
@@ -23,6 +24,8 @@ from PIL import Image
 
 from mlflow_plateau import report
 from mlflow_plateau.curves import Curve, history_curves
+from mlflow_plateau.render import figures, pool, scaling_plot
+from mlflow_plateau.render.curves_plot import draw_forecast
 from mlflow_plateau.scaling import scaling_fit
 from mlflow_plateau.verdict import VERDICTS, diagnose_curves, scaling_verdict
 
@@ -423,7 +426,7 @@ def test_scaling_band_brackets_the_fit_and_widens_away_from_the_data():
     v = _scaling("data_limited")
     fit = v.fit
     grid = np.geomspace(fit.sizes.min(), 2 * fit.sizes.max(), 50)
-    lo, hi = report._band(v, grid)
+    lo, hi = scaling_plot.exponent_band(v, grid)
     pred = fit.predict(grid)
     assert np.all(lo <= pred + 1e-12) and np.all(pred <= hi + 1e-12)
     width = hi - lo
@@ -483,17 +486,16 @@ def test_characters_the_font_lacks_raise_no_warning_and_stay_exact_in_html():
 
 
 def test_curves_png_draws_the_forecast_of_a_not_converged_run():
-    """The forecast's dashed line and band reach epoch_2x (drawn by report._draw_forecast)."""
+    """The forecast's dashed line and band reach epoch_2x (drawn by curves_plot.draw_forecast)."""
     from matplotlib.figure import Figure
 
-    from mlflow_plateau.report import _draw_forecast
     from mlflow_plateau.verdict import diagnose_curves as diagnose
 
     t = np.arange(1, 41.0)
     d = diagnose({"loss": 0.1 + 2 * np.exp(-t / 30), "val_loss": 0.2 + 2 * np.exp(-t / 30)})
     assert d.verdict == "not_converged" and d.forecast is not None
     ax = Figure().subplots()
-    _draw_forecast(ax, d)
+    draw_forecast(ax, d)
     line = ax.get_lines()[0]
     assert line.get_linestyle() == "--"
     assert line.get_xdata()[-1] == d.forecast.epoch_2x
@@ -508,7 +510,7 @@ def test_a_reused_figure_draws_the_same_bytes_as_a_new_one():
                                      "not_converged")]
     fresh = []
     for d, c in cases:
-        report._FIGURES.__dict__.clear()
+        figures.forget_figures()
         fresh.append(report.curves_png(d, c))
     for order in (range(len(cases)), reversed(range(len(cases)))):
         for i in order:
@@ -519,17 +521,14 @@ def test_pooled_drawing_gives_the_same_bytes(monkeypatch):
     # diagnose draws curves.png in worker processes when there are cores: same bytes as here.
     cases = [_diagnosed(v) for v in ("overfitting", "diverged", "healthy")]
     monkeypatch.setenv("MLFLOW_PLATEAU_RENDER_PROCESSES", "2")
-    monkeypatch.setattr(report, "_POOL_AFTER", 0)
+    monkeypatch.setattr(pool, "_POOL_AFTER", 0)
     try:
         pooled = [report.curves_png_pooled(d, c) for d, c in cases]
-        assert report._POOL.get("pool") is not None
     finally:
-        pool = report._POOL.pop("pool", None)
-        if pool is not None:
-            pool.shutdown()
+        assert pool.shutdown_pool()  # a pool was running
     assert pooled == [report.curves_png(d, c) for d, c in cases]
     monkeypatch.setenv("MLFLOW_PLATEAU_RENDER_PROCESSES", "0")  # off: drawn in this thread
-    assert report.curves_png_pooled(*cases[0]) == pooled[0] and "pool" not in report._POOL
+    assert report.curves_png_pooled(*cases[0]) == pooled[0] and not pool.shutdown_pool()
 
 
 def test_a_reused_scaling_figure_draws_the_same_bytes_as_a_new_one():
@@ -538,7 +537,7 @@ def test_a_reused_scaling_figure_draws_the_same_bytes_as_a_new_one():
     verdicts.append(scaling_verdict(scaling_fit([1000, 2000], [0.3, 0.2])))  # no fit drawn
     fresh = []
     for v in verdicts:
-        report._FIGURES.__dict__.clear()
+        figures.forget_figures()
         fresh.append(report.scaling_png(v, title="g"))
     for i in (2, 0, 1, 0, 2, 1):
         assert report.scaling_png(verdicts[i], title="g") == fresh[i]
@@ -569,7 +568,7 @@ def test_log_axis_labels_stay_short_for_huge_and_tiny_losses():
 
     ax = Figure().subplots()
     ax.set_yscale("log")
-    report._plain_log_ticks(ax.yaxis, 1e9, 1e11)
+    figures.plain_log_ticks(ax.yaxis, 1e9, 1e11)
     fmt = ax.yaxis.get_major_formatter()
     assert [fmt(v) for v in (1e11, 2.5e9, 1e6, 2000.0, 0.3, 1e-5)] == \
         ["1e11", "2.5e9", "1e6", "2,000", "0.3", "1e-05"]
@@ -588,6 +587,67 @@ def test_one_epoch_gets_integer_epoch_ticks():
 
     ax = Figure().subplots()
     ax.plot([0], [1.0])
-    report._epoch_axis(ax, [np.array([0])])
+    figures.epoch_axis(ax, [np.array([0])])
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_an_overfitting_report_does_not_promise_a_gain_from_twice_the_epochs():
+    """Issue 25: the report said "stop earlier" while its forecast card promised a better value at
+    2x the epochs. Validation levels off while training keeps falling (the gap grows): overfitting,
+    and the forecast's own value at 2x is better than the best epoch's, which the old card showed."""
+    e = np.arange(60.0)
+    rng = np.random.default_rng(1)
+    curves = history_curves({"loss": 0.01 + 1.5 * np.exp(-e / 12),
+                             "val_loss": 0.38 + 1.2 * np.exp(-e / 9) + rng.normal(0, 0.01, 60)})
+    d = diagnose_curves(curves)
+    assert d.verdict == "overfitting", d.summary
+    f = d.forecast
+    assert f is not None and not f.insufficient and f.value_at_2x < d.plateau.best_value
+    assert any(r.startswith("Stop earlier") for r in d.recommendations)
+    page = report.report_html(d, curves)
+    parsed = _assert_safe_page(page)
+    text = " ".join(" ".join(parsed.text).split())
+    assert "(2x)" not in text and f"{f.value_at_2x:.4g}" not in text
+    assert "2x longer would" not in text and "Forecast @" not in text
+    assert "Training 2x longer not expected to help" in text
+    # The plot draws no forecast either (nor does its caption name one).
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    draw_forecast(ax, d)
+    assert not ax.get_lines() and not ax.collections
+    assert "forecast" not in report.curves_caption(d)
+
+
+def test_a_not_converged_report_keeps_its_forecast_card_and_caption():
+    t = np.arange(1, 41.0)
+    curves = history_curves({"loss": 0.1 + 2 * np.exp(-t / 30), "val_loss": 0.2 + 2 * np.exp(-t / 30)})
+    d = diagnose_curves(curves)
+    assert d.verdict == "not_converged"
+    text = " ".join(" ".join(_assert_safe_page(report.report_html(d, curves)).text).split())
+    assert f"Forecast @ epoch {d.forecast.epoch_2x} (2x)" in text
+    assert "dashed orange: the forecast" in report.curves_caption(d)
+
+
+def test_the_learning_curve_y_axis_names_the_metric():
+    """Issue 25: the scaling plot's y axis said "error" whatever the metric; it names what each
+    point is (``diagnose_scaling``: the best value of a loss, one minus the best of a score)."""
+    from matplotlib.figure import Figure
+
+    from mlflow_plateau.render.scaling_plot import draw_scaling
+
+    v = _scaling("data_limited")
+    for metric, mode, label in [("val_loss", None, "best val_loss"),
+                                ("val_accuracy", None, "1 − best val_accuracy"),
+                                ("val_f1", "max", "1 − best val_f1"),
+                                ("val_rmse", "min", "best val_rmse"),
+                                (None, None, "error")]:
+        ax = Figure().subplots()
+        draw_scaling(ax, v, size_param="train_size", metric=metric, mode=mode)
+        assert ax.get_ylabel() == label
+        assert ax.get_xlabel() == "training size (train_size)"
+    ax = Figure().subplots()
+    draw_scaling(ax, v, metric="val_$x$")  # a run's name is not read as mathtext
+    assert ax.get_ylabel() == r"best val_\$x\$"
+    assert report.scaling_png(v, metric="val_loss") != report.scaling_png(v)

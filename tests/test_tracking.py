@@ -296,7 +296,7 @@ def test_redact():
     assert redact("http://host:5000") == "http://host:5000"
 
 
-def test_scaling_groups_log_a_summary_run_and_tag_members(client):
+def test_scaling_groups_log_a_summary_run_and_tag_members(client, tmp_path):
     exp_name = "scaling"
     exp = client.create_experiment(exp_name)
     members = {}
@@ -326,6 +326,14 @@ def test_scaling_groups_log_a_summary_run_and_tag_members(client):
         {"scaling/fit.json", "scaling/learning_curve.png"}
     fit = read_json(client, big.summary_run_id, "scaling/fit.json")
     assert fit["verdict"] == "data_limited" and fit["run_ids"] == big.run_ids
+    # The picture's y axis names the metric the errors were read from (issue 25).
+    from mlflow_plateau.report import scaling_png
+
+    png = Path(client.download_artifacts(big.summary_run_id, "scaling/learning_curve.png",
+                                         str(tmp_path))).read_bytes()
+    assert png == scaling_png(big.verdict, size_param="train_size", title="model=big",
+                              metric="val_loss", mode="min")
+    assert png != scaling_png(big.verdict, size_param="train_size", title="model=big")
     member = client.get_run(members[("big", 400)])
     assert member.data.tags["scaling.verdict"] == "data_limited"
     assert member.data.tags["scaling.group"] == "model=big"

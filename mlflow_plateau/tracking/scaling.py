@@ -224,7 +224,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         summary_ids = [
             None if summary is None and group.verdict.verdict == "insufficient_points" else
             pool.submit(_log_scaling_group, client, exp_id, group, summary, state,
-                        size_param=size_param, metric=metric)
+                        size_param=size_param, metric=metric, mode=mode)
             for group in results
             for summary in [summaries.get((group.label, size_param, metric))]]
         results = [group if future is None else replace(group, summary_run_id=future.result())
@@ -245,9 +245,10 @@ def _scaling_metrics(verdict: ScalingVerdict) -> dict[str, float | None]:
 def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingGroup,
                        summary: Run | None,
                        state: Mapping[str, tuple[dict[str, str], dict[str, float]]], *,
-                       size_param: str, metric: str) -> str:
+                       size_param: str, metric: str, mode: str | None = None) -> str:
     """Create or update the group's summary run and tag its members (``state``: each member's
-    scaling tags and metrics as read); returns the summary run id."""
+    scaling tags and metrics as read); returns the summary run id. The picture's y axis names
+    ``metric`` (and ``mode``: one minus the best of a score)."""
     metrics = _scaling_metrics(group.verdict)
     member_tags = {TAG_SCALING_VERDICT: group.verdict.verdict, TAG_SCALING_GROUP: group.label}
     now = int(time.time() * 1000)
@@ -286,7 +287,8 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
                 scaling_png_pooled = None
             if scaling_png_pooled is not None:
                 (folder / "learning_curve.png").write_bytes(
-                    scaling_png_pooled(group.verdict, size_param=size_param, title=group.label))
+                    scaling_png_pooled(group.verdict, size_param=size_param, title=group.label,
+                                       metric=metric, mode=mode))
             client.log_artifacts(rid, str(folder), artifact_path="scaling")
         wanted[TAG_DIGEST] = digest
     tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}
