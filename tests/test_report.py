@@ -651,3 +651,14 @@ def test_the_learning_curve_y_axis_names_the_metric():
     draw_scaling(ax, v, metric="val_$x$")  # a run's name is not read as mathtext
     assert ax.get_ylabel() == r"best val_\$x\$"
     assert report.scaling_png(v, metric="val_loss") != report.scaling_png(v)
+
+
+def test_the_report_says_where_the_verdict_shows_as_epoch_ranges():
+    d, curves = _diagnosed("overfitting")
+    parsed = _Page()
+    parsed.feed(report.report_html(d, curves))
+    text = " ".join(parsed.text)
+    assert "Where it shows" in text
+    p = d.plateau
+    assert f"validation worse than its best ({p.best_value:.4g} at epoch {p.best_epoch})" in text
+    assert f"epochs {p.best_epoch} to {p.last_epoch}" in text

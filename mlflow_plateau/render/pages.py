@@ -36,6 +36,7 @@ import numpy as np
 from .. import __version__
 from ..comparison import Comparison, ComparisonRow
 from ..curves import Curve
+from ..epoch_ranges import epoch_ranges
 from ..verdict import Diagnosis, ScalingVerdict
 from .comparison_plot import comparison_inputs, comparison_png, run_color
 from .curves_plot import curves_caption, curves_png, recommends_stopping
@@ -236,6 +237,15 @@ def _recommendations(recs: list[str]) -> str:
     return "<ul class=\"recs\">" + "".join(f"<li>{_e(r)}</li>" for r in recs) + "</ul>\n"
 
 
+def _where_it_shows(d: Diagnosis) -> str:
+    """The epoch ranges the verdict comes from (``epoch_ranges``; empty when there are none)."""
+    ranges = epoch_ranges(d)
+    if not ranges:
+        return ""
+    items = "".join(f"<li>{_e(r.text())}</li>" for r in ranges)
+    return f"<h2>Where it shows</h2>\n<ul class=\"recs\">{items}</ul>\n"
+
+
 def _close_calls(alternatives: list[dict[str, Any]]) -> str:
     """The verdicts that came close, each with the number that decided it (empty when none)."""
     if not alternatives:
@@ -265,6 +275,7 @@ def report_html(diagnosis: Diagnosis, curves: Mapping[str, Curve], *, run_name: 
     body = [
         _verdict_block(d.verdict, d.summary, heading),
         _cards(d),
+        _where_it_shows(d),
         "<h2>What to try next</h2>\n", _recommendations(d.recommendations),
         _close_calls(d.alternatives),
         "<h2>Training curves</h2>\n",
