@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import mlflow
 
 from .claims import Claim, Outcome, claim_for
+from .claims_report import HELD_TEXT
 
 if TYPE_CHECKING:
     from .runner import ScenarioRun
-
-HELD_TEXT = {True: "yes", False: "no", None: "n/a"}
-
 
 def diagnose_scenarios(runs: Mapping[str, ScenarioRun]) -> dict[str, Any]:
     """run id -> ``Diagnosis`` or ``RunFailure`` for every run with curves among ``runs``

@@ -1,11 +1,13 @@
 """``main``: every scenario variant of ``claims.CLAIMS`` in one experiment, diagnosed and judged.
 
 The scenario runs are nested under one suite run, so each invocation (one seed) is one tree in the
-MLflow UI with ``claims.md`` on its root. Everything goes to one experiment: the one ``mlflow run``
+MLflow UI with ``claims.md`` on its root (the table, rendered by ``claims_report``) and
+``claims.json`` (the outcomes it was rendered from, which ``projects.claims_table`` reads to write
+the committed ``projects/CLAIMS.md``). Everything goes to one experiment: the one ``mlflow run``
 put its own run in (``--experiment-name``), or ``experiment`` when given, or
 ``mlflow-plateau-scenarios`` when ``main`` runs outside ``mlflow run``. The run ``mlflow run``
 made is the suite run when it is in that experiment; when ``experiment`` names another one, a
-suite run is created there, ``claims.md`` goes on both, and a line says how to keep one
+suite run is created there, the two files go on both runs, and a line says how to keep one
 experiment. Suite and launcher runs are tagged ``plateau.kind = container`` (they hold no curve,
 so ``mlflow-plateau diagnose`` skips them). Each variant trains in-process (no nested
 ``mlflow run``: one Python/TensorFlow start-up instead of twenty), then all runs are diagnosed
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import mlflow
@@ -26,7 +28,8 @@ import mlflow
 from mlflow_plateau.tracking.store import KIND_CONTAINER, TAG_KIND
 
 from .claims import BY_KEY, CLAIMS, Claim, Outcome
-from .diagnosis import HELD_TEXT, diagnose_scenarios, outcome_of, ui_line
+from .claims_report import HELD_TEXT, claims_table, held_count, held_summary, rows_to_json
+from .diagnosis import diagnose_scenarios, outcome_of, ui_line
 from .mlflow_log import log_params
 from .params import ParamError, parse_params, scenario_spec
 from .runner import ScenarioRun, run_scenario
@@ -60,30 +63,6 @@ def target_experiment(client: mlflow.MlflowClient, name: str, launcher: str | No
         return experiment.experiment_id, experiment.name
     name = name or DEFAULT_EXPERIMENT
     return _experiment_id(client, name), name
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def claims_table(rows: Sequence[tuple[Claim, Outcome, bool | None]]) -> str:
-    """The claims table as Markdown: variant, source, claim, verdict, plateau epoch, gap, held."""
-    lines = ["| scenario | source | the document's claim | measured verdict | plateau epoch | gap | "
-             "claim held? |", "|---|---|---|---|---:|---:|---|"]
-    for claim, out, held in rows:
-        check = f" ({claim.check_text})" if claim.check_text else ""
-        verdict = out.verdict or "–"
-        held_text = HELD_TEXT[held]
-        lines.append(f"| {claim.key} | {claim.source[:3]} | {claim.claim}{check} | {verdict} | "
-                     f"{_fmt(out.plateau_epoch)} | {_fmt(out.gap)} | {held_text} |")
-    notes = [f"- **{c.key}**: {c.note}" for c, _, _ in rows if c.note]
-    details = [f"- **{c.key}**: {o.detail}" for c, o, _ in rows if o.detail]
-    return "\n".join([*lines, "", "Notes on the setups:", "", *notes, "", "What the diagnosis said:",
-                      "", *details, ""])
 
 
 def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Outcome, bool | None]]:
@@ -148,17 +127,17 @@ def run_main(options: Mapping[str, Any], out=sys.stdout) -> list[tuple[Claim, Ou
         rows.append((claim, outcome, held))
         if outcome.run_id:
             client.set_tag(outcome.run_id, "scenario.claim_held", HELD_TEXT[held])
-    table = claims_table(rows)
-    held_count = sum(1 for *_, h in rows if h)
-    judged = sum(1 for *_, h in rows if h is not None)
+    table = claims_table({options["seed"]: rows})
+    held, judged = held_count(rows)
     for run_id in {suite, launcher} - {None}:
         client.log_text(run_id, table, "claims.md")
-        client.log_metric(run_id, "claims/held", held_count)
+        client.log_dict(run_id, {"seed": options["seed"], "profile": options["profile"],
+                                 "epochs": options["epochs"], "rows": rows_to_json(rows)}, "claims.json")
+        client.log_metric(run_id, "claims/held", held)
         client.log_metric(run_id, "claims/judged", judged)
     print(f"diagnosed in {time.monotonic() - t0:.1f}s\n", file=out)
     print(table, file=out)
-    print(f"{held_count} of {judged} judged claims held; total {time.monotonic() - start:.0f}s.",
-          file=out)
+    print(f"{held_summary({options['seed']: rows})} Total {time.monotonic() - start:.0f}s.", file=out)
     if launcher is None or suite != launcher:
         client.set_terminated(suite)
     print(f"\nclaims.md is under the suite run's Artifacts, each scenario run nested under it:\n"

@@ -9,6 +9,7 @@ goes through the ``mlflow run`` command itself to see the message a user sees.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -338,6 +339,10 @@ def test_every_entry_point_through_mlflow_run(tmp_path: Path, monkeypatch: pytes
     claims = client.download_artifacts(main, "claims.md", str(tmp_path))
     text = Path(claims).read_text()
     assert "| optimizer_limits optimizer=sgd | 004 |" in text and "insufficient_data" in text
+    # claims.json: the outcomes claims.md was rendered from (what projects.claims_table reads).
+    logged = json.loads(Path(client.download_artifacts(main, "claims.json", str(tmp_path))).read_text())
+    assert logged["seed"] == 0 and len(logged["rows"]) == 5
+    assert {row["outcome"]["verdict"] for row in logged["rows"]} == {"refused", "insufficient_data"}
 
     # diagnose: passes its arguments to `mlflow-plateau diagnose`, which tags the run.
     target = runs["limited_diversity"]
