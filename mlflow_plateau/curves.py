@@ -381,6 +381,11 @@ def is_loss_name(name: str) -> bool:
         return False
 
 
+def is_accuracy_name(name: str) -> bool:
+    """Whether ``name`` reads as an accuracy (``acc``, ``accuracy``, ``val_acc``, ``Accuracy/val``)."""
+    return bool(set(_words(name)) & {"acc", "accuracy"})
+
+
 def is_epoch_metric(name: str) -> bool:
     """Whether ``name`` is the ``epoch`` metric Lightning and Hugging Face log beside their
     curves (the epoch of each global step), not a curve itself."""

@@ -39,115 +39,118 @@ rule's score (``score_<verdict>``: the deciding number over its threshold, 1.0 i
 (a rule within 1.5x of its threshold, either way), each with its number; the summary names the
 closest one. Every verdict carries plain-word recommendations.
 
-``scaling_verdict(ScalingResult)`` classifies a learning curve: ``insufficient_points`` (fewer
-than 3 sizes), ``data_limited`` (``gain_at_2x >= data_limited_gain``), ``diminishing_returns``
-(``gain_at_2x >= saturated_gain``), else ``saturated``.
+``scaling_verdict`` (the verdict on a group of runs at several training-set sizes) lives in
+``verdict_scaling.py``, the result types in ``diagnosis.py``, the words in ``wording.py``; this
+module re-exports their names of its ``__all__``, so ``mlflow_plateau.verdict.X`` keeps working.
+
+``diagnose_curves`` is a pipeline of named steps: pick the curves (``_pick_curves``), cut them
+at their first NaN/inf (``_cut``) and stop at a non-finite epoch (``_non_finite``) or too few
+epochs; find the plateau and the gap (``_plateau``, ``_gap``); stop at a training loss that blew
+up (``_blew_up``); find the chance level (``_chance``); read the curves and run the rules
+(``_read_and_decide``); forecast and word the verdict (``_finish``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .curves import (
     Curve,
-    _words,
     as_fraction,
     finite_prefix,
     history_curves,
+    is_accuracy_name,
     is_loss_name,
     metric_mode,
     pair_curves,
 )
-from .forecast import ForecastResult, forecast_curve, forecast_sentence
+from .diagnosis import SCALING_VERDICTS, VERDICTS, Diagnosis, ScalingVerdict
+from .forecast import ForecastResult, forecast_curve
 from .gap import GapResult, generalization_gap
 from .options import DiagnosisOptions, Thresholds
 from .plateau import PlateauResult, plateau_epoch
 from .rules import close_calls, considered, decide, infer_chance, make_reading
-from .scaling import ScalingResult
-
-VERDICTS = ("healthy", "overfitting", "underfitting", "at_chance", "not_converged", "unstable",
-            "diverged", "insufficient_data")
-SCALING_VERDICTS = ("data_limited", "diminishing_returns", "saturated", "insufficient_points")
-SCHEMA_VERSION = 1
+from .verdict_scaling import scaling_verdict
+from .wording import NO_RULE_FIRED, RECOMMENDATIONS, run_summary
 
 
-_RECOMMENDATIONS = {
-    "healthy": ["Training converged with a small gap; to improve further, try more or more "
-                "diverse data or a larger model and compare the learning curve."],
-    "overfitting": ["Add regularization (dropout, L2 weight decay) or reduce model capacity.",
-                    "Add data augmentation or more, more diverse training data.",
-                    "Stop earlier: EarlyStopping(restore_best_weights=True) at the plateau epoch."],
-    "underfitting": ["Increase model capacity (more units or layers) or train with a better "
-                     "learning-rate schedule.",
-                     "More data of the same kind will not help until the model fits the "
-                     "training set better."],
-    "at_chance": ["The model learned nothing beyond a constant guess: check that labels match "
-                  "inputs (shuffling, leakage, preprocessing) and that the task is learnable.",
-                  "More data or epochs will not help while the signal is missing."],
-    "not_converged": ["Train longer: the monitored metric was still improving at the last epoch.",
-                      "Or raise the learning rate / use a schedule to converge faster."],
-    "unstable": ["Lower the learning rate or add a decay schedule; consider gradient clipping "
-                 "and a larger batch size to reduce the noise between epochs."],
-    "diverged": ["Lower the learning rate, add gradient clipping, and check inputs for "
-                 "NaN/inf or unscaled features."],
-    "insufficient_data": ["Log at least 3 epochs of a validation metric (validation_data or "
-                          "validation_split in model.fit) so the curve can be diagnosed."],
-}
+def diagnose_curves(history: Any, options: DiagnosisOptions | None = None,
+                    **option_values: Any) -> Diagnosis:
+    """Diagnose one run's history (see the module docstring) with ``options``, or the
+    ``DiagnosisOptions`` the keyword arguments make (``monitor=``, ``patience=``, ...; given
+    with ``options``, they override its fields). Raises ValueError on bad input."""
+    opts = DiagnosisOptions.of(options, **option_values)
+    th = opts.thresholds
+    run = _pick_curves(history_curves(history), opts)
+    cut = _cut(run)
+    evidence: dict[str, Any] = {"epochs": len(cut.val), "percent_scaled": run.percent_scaled}
+    if not run.train:  # none, or an empty one
+        evidence["note"] = "no training curve paired with the monitor; gap not computed"
 
+    non_finite = _non_finite(run, cut)
+    if non_finite is not None:
+        # Even NaN from the first epoch is a divergence (e.g. NaN inputs or a huge learning
+        # rate), not a lack of data: the epoch is reported, the plateau only when there is one.
+        p = _plateau(cut.val, run.mode, opts) if len(cut.val) else None
+        return _finish("diverged", run, cut, opts, {**evidence, **non_finite}, p, None)
+    if len(cut.val) < th.min_epochs:
+        return _finish("insufficient_data", run, cut, opts,
+                       {**evidence, "min_epochs": th.min_epochs}, None, None)
+
+    p = _plateau(cut.val, run.mode, opts)
+    evidence.update(_plateau_evidence(p, cut.val))
+    g, gap_evidence = _gap(cut, p, run.mode)
+    evidence.update(gap_evidence)
+    blew_up = _blew_up(run, cut, th)
+    if blew_up is not None:
+        return _finish("diverged", run, cut, opts, {**evidence, **blew_up}, p, g)
+
+    chance = _chance(run, cut, opts)
+    evidence.update(chance.evidence())
+    verdict, rule_evidence, alternatives = _read_and_decide(run, cut, p, chance, th)
+    evidence.update(rule_evidence)
+    return _finish(verdict, run, cut, opts, evidence, p, g, alternatives)
+
+
+# --- step 1: read the history and pick the curves --------------------------------------------
 
 @dataclass(frozen=True)
-class Diagnosis:
-    """The verdict on one run's curves, the numbers behind it and what to try next."""
+class _Picked:
+    """The curves a diagnosis reads: the monitor and its training partner (percent accuracies
+    as fractions), the direction of improvement, and every curve of the run (for the chance
+    level: its accuracy and loss, whatever the monitor)."""
 
-    verdict: str
-    summary: str
-    evidence: dict[str, Any]
-    recommendations: list[str]
-    monitor: str | None
-    train_metric: str | None
-    mode: str | None
-    plateau: PlateauResult | None
-    gap: GapResult | None
-    config: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    alternatives: list[dict[str, Any]] = field(default_factory=list)
-    forecast: ForecastResult | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict: no NaN/inf, no numpy types."""
-        return _json_safe({
-            "schema_version": SCHEMA_VERSION, "version": __version__, "run_id": self.run_id,
-            "verdict": self.verdict, "summary": self.summary, "evidence": self.evidence,
-            "recommendations": self.recommendations, "monitor": self.monitor,
-            "train_metric": self.train_metric, "mode": self.mode,
-            "plateau": self.plateau.to_dict() if self.plateau else None,
-            "gap": self.gap.to_dict() if self.gap else None, "config": self.config,
-            "alternatives": self.alternatives,
-            "forecast": self.forecast.to_dict() if self.forecast else None,
-        })
+    curves: dict[str, Curve]
+    monitor: str
+    partner: str | None
+    mode: str
+    val: Curve
+    train: Curve | None
+    percent_scaled: bool
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
+def _pick_curves(curves: dict[str, Curve], opts: DiagnosisOptions) -> _Picked:
+    """The monitor (given, or ``_pick_monitor``'s choice), its training partner (given as
+    ``train_metric`` or paired by name) and its mode (given, or read off its name)."""
+    monitor, partner = _pick_monitor(curves, opts.monitor)
+    if opts.train_metric is not None:
+        if opts.train_metric not in curves:
+            raise ValueError(f"train metric {opts.train_metric!r} not in the history; metrics "
+                             f"present: {', '.join(sorted(curves))}")
+        partner = opts.train_metric
+    mode = opts.mode or metric_mode(monitor)  # a given mode was checked by DiagnosisOptions
+    val = curves[monitor]
+    val_values, val_pct = as_fraction(val.values, monitor)
+    train = None
+    if partner is not None:
+        tv, _ = as_fraction(curves[partner].values, partner)
+        train = Curve(partner, curves[partner].epochs, tv)
+    return _Picked(curves, monitor, partner, mode, Curve(val.name, val.epochs, val_values), train,
+                   val_pct)
 
 
 def _pick_monitor(curves: dict[str, Curve], monitor: str | None) -> tuple[str, str | None]:
@@ -176,11 +179,6 @@ def _pick_monitor(curves: dict[str, Curve], monitor: str | None) -> tuple[str, s
     raise ValueError("no curve to monitor")  # pragma: no cover - pairs is non-empty
 
 
-def _aligned(a: Curve, b: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    common, ia, ib = np.intersect1d(a.epochs, b.epochs, assume_unique=True, return_indices=True)
-    return common, a.values[ia], b.values[ib]
-
-
 def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str | None:
     """Why a tracked run cannot be diagnosed without ``monitor``: it has no validation curve (a
     training curve alone says nothing about plateaus or overfitting); None when it can. Each face
@@ -196,197 +194,92 @@ def check_options(**options: Any) -> int | None:
     return DiagnosisOptions(**options).num_classes
 
 
-def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: int | None,
-                  val_accuracy: np.ndarray | None, losses: list[np.ndarray | None]
-                  ) -> tuple[float | None, int | None, str]:
-    """(chance level of the monitor, class count k, where it came from)."""
-    if chance is not None:
-        return float(chance), num_classes, "given"
-    if num_classes is not None:
-        k, source = num_classes, f"{num_classes} classes (given)"
-    else:
-        k, source = infer_chance(val_accuracy, [x for x in losses if x is not None])
-        if k is None:
-            return None, None, source
-    if mode == "max" and _is_accuracy(monitor):
-        return 1.0 / k, k, f"1/{k}: {source}"
-    if mode == "min" and "loss" in monitor.lower():
-        return math.log(k), k, f"ln({k}): {source}"
-    return None, k, f"unknown for {monitor} ({source})"
+# --- step 2: cut at the first NaN/inf; a non-finite epoch is a divergence --------------------
+
+@dataclass(frozen=True)
+class _Cut:
+    """The monitor and its partner up to their first non-finite epoch, and that epoch (None when
+    every value is finite)."""
+
+    val: Curve
+    val_bad: int | None
+    train: Curve | None
+    train_bad: int | None
 
 
-def _forecast_for(curve: Curve, mode: str) -> ForecastResult | None:
-    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs (and,
-    as decided by the caller, for a diverged run: more epochs of it are not worth forecasting)."""
-    result = forecast_curve(curve.values, epochs=curve.epochs, mode=mode)
-    return None if result.insufficient else result
+def _cut(run: _Picked) -> _Cut:
+    val_ok, val_bad = finite_prefix(run.val)
+    train_ok, train_bad = finite_prefix(run.train) if run.train is not None else (None, None)
+    return _Cut(val_ok, val_bad, train_ok, train_bad)
 
 
-def _summary(verdict: str, monitor: str, p: PlateauResult | None, g: GapResult | None,
-             ev: dict[str, Any], f: ForecastResult | None = None) -> str:
-    if verdict == "insufficient_data":
-        return (f"Only {ev.get('epochs', 0)} usable epoch(s) of {monitor}: too few to find a "
-                "plateau.")
-    if verdict == "diverged":
-        how = {"exploded": f"exploded (to {ev.get('explode_factor', 10):g}x its best or more)",
-               "dead": (f"blew up ({ev.get('blowup_ratio', 0):.3g}x its later level) and then "
-                        "every curve stayed flat: the weights blew up and the net is dead")
-               }.get(ev.get("diverged_how"), "became NaN/inf")
-        return f"Training diverged: {ev.get('diverged_metric')} {how} at epoch " \
-               f"{ev.get('diverged_epoch')}."
-    assert p is not None
-    why = ev.get("decided_by", "")
-    best = f"best {p.best_value:.4g} at epoch {p.best_epoch}"
-    stop = (f"; EarlyStopping(patience) would have stopped at epoch {p.stop_epoch}, "
-            f"{p.wasted_epochs} epochs before the end" if p.stop_epoch is not None
-            and p.wasted_epochs else "")
-    if verdict == "at_chance":
-        return (f"{monitor} stayed at chance level ({best}): {why}. The model learned nothing "
-                "that generalizes.")
-    if verdict == "unstable":
-        return f"{monitor} is unstable ({best}): {why}."
-    if verdict == "overfitting":
-        return (f"{monitor} is overfitting ({best}; it stopped improving beyond its noise at epoch "
-                f"{p.epoch}): {why}{stop}.")
-    if verdict == "not_converged":
-        return (f"{monitor} had not converged ({best}, the last epoch is {p.last_epoch}): {why}"
-                + forecast_sentence(f, monitor) + ".")
-    if verdict == "underfitting":
-        return f"{monitor} converged ({best}) with a small gap but a poor fit: {why}."
-    return (f"{monitor} converged ({best}; it stopped improving beyond its noise at epoch "
-            f"{p.epoch}) with a small or stable gap{stop}.")
-
-
-def diagnose_curves(history: Any, options: DiagnosisOptions | None = None,
-                    **option_values: Any) -> Diagnosis:
-    """Diagnose one run's history (see the module docstring) with ``options``, or the
-    ``DiagnosisOptions`` the keyword arguments make (``monitor=``, ``patience=``, ...; given
-    with ``options``, they override its fields). Raises ValueError on bad input."""
-    opts = DiagnosisOptions.of(options, **option_values)
-    th = opts.thresholds
-    monitor, train_metric, mode = opts.monitor, opts.train_metric, opts.mode
-    min_delta, relative_delta, patience = opts.min_delta, opts.relative_delta, opts.patience
-    chance, num_classes = opts.chance, opts.num_classes
-    given = opts.given()
-    curves = history_curves(history)
-    monitor, partner = _pick_monitor(curves, monitor)
-    if train_metric is not None:
-        if train_metric not in curves:
-            raise ValueError(f"train metric {train_metric!r} not in the history; metrics "
-                             f"present: {', '.join(sorted(curves))}")
-        partner = train_metric
-    mode = mode or metric_mode(monitor)  # a given mode was checked by DiagnosisOptions
-    config = {"given": given, "monitor": monitor, "train_metric": partner, "mode": mode,
-              "min_delta": min_delta,
-              "relative_delta": relative_delta, "patience": patience, "chance": chance,
-              "num_classes": num_classes, **{f.name: getattr(th, f.name) for f in fields(th)}}
-
-    val_curve = curves[monitor]
-    val_values, val_pct = as_fraction(val_curve.values, monitor)
-    val_curve = Curve(val_curve.name, val_curve.epochs, val_values)
-    train_curve = None
-    if partner is not None:
-        tv, _ = as_fraction(curves[partner].values, partner)
-        train_curve = Curve(partner, curves[partner].epochs, tv)
-
-    evidence: dict[str, Any] = {"epochs": 0, "percent_scaled": val_pct}
-    val_ok, val_bad = finite_prefix(val_curve)
-    train_ok, train_bad = finite_prefix(train_curve) if train_curve is not None else (None, None)
-    evidence["epochs"] = len(val_ok)
-    if not train_curve:
-        evidence["note"] = "no training curve paired with the monitor; gap not computed"
-
-    def result(verdict: str, p: PlateauResult | None, g: GapResult | None,
-               alternatives: list[dict[str, Any]] | None = None) -> Diagnosis:
-        evidence["verdict_rule"] = verdict
-        alts = alternatives or []
-        f = None if verdict in ("diverged", "insufficient_data") else _forecast_for(val_ok, mode)
-        summary = _summary(verdict, monitor, p, g, evidence, f)
-        if alts:
-            summary += f" Close to {alts[0]['verdict']}: {alts[0]['why']}."
-        return Diagnosis(verdict, summary, evidence, list(_RECOMMENDATIONS[verdict]), monitor,
-                         partner, mode, p, g, config, alternatives=alts, forecast=f)
-
-    # The first non-finite epoch of the monitor or its training curve; the monitor wins a tie.
-    diverged = sorted((e, n != monitor, n) for e, n in ((val_bad, monitor), (train_bad, partner))
+def _non_finite(run: _Picked, cut: _Cut) -> dict[str, Any] | None:
+    """The evidence of a divergence when the monitor or its training curve became NaN/inf
+    within the monitor's epochs (the first such epoch; the monitor wins a tie), else None."""
+    diverged = sorted((e, n != run.monitor, n) for e, n in ((cut.val_bad, run.monitor),
+                                                            (cut.train_bad, run.partner))
                       if e is not None)
-    last_val_epoch = int(val_curve.epochs[-1]) if len(val_curve) else None
-    if diverged and last_val_epoch is not None and diverged[0][0] <= last_val_epoch:
-        # Even NaN from the first epoch is a divergence (e.g. NaN inputs or a huge learning
-        # rate), not a lack of data: the epoch is reported, the plateau only when there is one.
-        epoch, _, name = diverged[0]
-        evidence.update(diverged_epoch=epoch, diverged_metric=name, diverged_how="non-finite")
-        p = plateau_epoch(val_ok.values, mode=mode, min_delta=min_delta,
-                          relative_delta=relative_delta, patience=patience,
-                          epochs=val_ok.epochs) if len(val_ok) else None
-        return result("diverged", p, None)
-    if len(val_ok) < th.min_epochs:
-        evidence["min_epochs"] = th.min_epochs
-        return result("insufficient_data", None, None)
+    last_val_epoch = int(run.val.epochs[-1]) if len(run.val) else None
+    if not diverged or last_val_epoch is None or diverged[0][0] > last_val_epoch:
+        return None
+    epoch, _, name = diverged[0]
+    return {"diverged_epoch": epoch, "diverged_metric": name, "diverged_how": "non-finite"}
 
-    p = plateau_epoch(val_ok.values, mode=mode, min_delta=min_delta,
-                      relative_delta=relative_delta, patience=patience, epochs=val_ok.epochs)
-    evidence.update(plateau_epoch=p.epoch, plateau_low=p.low, plateau_high=p.high,
-                    best_epoch=p.best_epoch, best_value=p.best_value, final_value=val_ok.values[-1],
-                    tolerance=p.tolerance, noise=p.noise, improvement=p.improvement,
-                    stop_epoch=p.stop_epoch, wasted_epochs=p.wasted_epochs,
-                    still_improving=p.still_improving)
 
-    g = None
-    if train_ok is not None and len(train_ok) >= 1:
-        common, t_vals, v_vals = _aligned(train_ok, val_ok)
-        try:
-            g = generalization_gap(t_vals, v_vals, mode=mode, epochs=common,
-                                   best_epoch=p.best_epoch, from_epoch=p.epoch) \
-                if common.size >= 1 else None
-        except ValueError as exc:  # train and val too far apart to subtract: diagnose without it
-            evidence["gap_error"] = str(exc)
-        if g is not None:
-            evidence.update(gap_final=g.final, gap_at_best=g.at_best,
-                            gap_relative_final=g.relative_final, gap_trend=g.trend,
-                            gap_trend_low=g.trend_low, gap_trend_high=g.trend_high)
-        if mode == "min":
-            t = train_ok.values
-            if t.size >= 2 and t.min() > 0 and t[-1] >= th.explode_factor * t.min() \
-                    and t[-1] > t[0]:
-                # Report where it exploded: the first epoch at explode_factor x the best before it.
-                exploded = np.flatnonzero(t >= th.explode_factor * np.minimum.accumulate(t))
-                evidence.update(diverged_epoch=int(train_ok.epochs[exploded[0]]),
-                                diverged_metric=partner, diverged_how="exploded",
-                                explode_factor=th.explode_factor,
-                                train_final=float(t[-1]), train_best=float(t.min()))
-                return result("diverged", p, g)
-            ratio = _blew_up_then_dead(t, val_ok.values, th)
-            if ratio is not None:
-                evidence.update(diverged_epoch=int(train_ok.epochs[0]), diverged_metric=partner,
-                                diverged_how="dead", blowup_ratio=ratio)
-                return result("diverged", p, g)
+# --- step 3: the plateau and the gap; a training loss that blew up ---------------------------
 
-    val_acc, train_acc = _accuracy_pair(curves, val_ok.epochs)
-    val_loss = _loss_values(curves, monitor, mode, val_ok.values, "val")
-    train_loss = _loss_values(curves, partner if mode == "min" else None, mode,
-                              train_ok.values if (train_ok is not None and mode == "min") else None,
-                              "train")
-    level, k, level_source = _chance_level(monitor, mode, chance, num_classes, val_acc,
-                                           [val_loss, train_loss])
-    if level is not None:
-        evidence.update(chance=level, chance_source=level_source)
-    else:
-        evidence["chance_source"] = level_source
-    # Long curves are read as plateau_epoch read them: in MAX_POINTS equal blocks (their means),
-    # so the rules see the same points as the fit, at a bounded cost.
-    val_r, train_r = _blocks(val_ok, p.fitted.size), (
-        _blocks(train_ok, p.fitted.size) if train_ok is not None else None)
-    reading = make_reading(val_r, mode, p.fitted, p.epoch, train_r, val_acc, train_acc, val_loss, level,
-                           k, level_source)
-    evidence.update(noise=reading.sigma, came=reading.came)
-    verdict, chosen, findings = decide(reading, th)
-    for f in considered(chosen, findings):
-        evidence[f"score_{f.verdict}"] = f.score
-    evidence["decided_by"] = chosen.why if chosen is not None else \
-        "no rule fired: converged, no clear worsening, a small or stable gap, a good fit"
-    alternatives = close_calls(chosen, findings, verdict)
-    return result(verdict, p, g, alternatives)
+def _plateau(val: Curve, mode: str, opts: DiagnosisOptions) -> PlateauResult:
+    return plateau_epoch(val.values, mode=mode, min_delta=opts.min_delta,
+                         relative_delta=opts.relative_delta, patience=opts.patience,
+                         epochs=val.epochs)
+
+
+def _plateau_evidence(p: PlateauResult, val: Curve) -> dict[str, Any]:
+    return {"plateau_epoch": p.epoch, "plateau_low": p.low, "plateau_high": p.high,
+            "best_epoch": p.best_epoch, "best_value": p.best_value,
+            "final_value": val.values[-1], "tolerance": p.tolerance, "noise": p.noise,
+            "improvement": p.improvement, "stop_epoch": p.stop_epoch,
+            "wasted_epochs": p.wasted_epochs, "still_improving": p.still_improving}
+
+
+def _gap(cut: _Cut, p: PlateauResult, mode: str) -> tuple[GapResult | None, dict[str, Any]]:
+    """The generalization gap on the epochs both curves share, and its evidence; None (with
+    ``gap_error`` when they are too far apart to subtract) when there is none."""
+    if cut.train is None or len(cut.train) < 1:
+        return None, {}
+    common, ia, ib = np.intersect1d(cut.train.epochs, cut.val.epochs, assume_unique=True,
+                                    return_indices=True)
+    if common.size < 1:
+        return None, {}
+    try:
+        g = generalization_gap(cut.train.values[ia], cut.val.values[ib], mode=mode,
+                               epochs=common, best_epoch=p.best_epoch, from_epoch=p.epoch)
+    except ValueError as exc:  # train and val too far apart to subtract: diagnose without it
+        return None, {"gap_error": str(exc)}
+    return g, {"gap_final": g.final, "gap_at_best": g.at_best,
+               "gap_relative_final": g.relative_final, "gap_trend": g.trend,
+               "gap_trend_low": g.trend_low, "gap_trend_high": g.trend_high}
+
+
+def _blew_up(run: _Picked, cut: _Cut, th: Thresholds) -> dict[str, Any] | None:
+    """The evidence of a training loss that exploded (it ended ``explode_factor`` times above
+    its best and above where it started) or blew up in its first epoch and left a dead net;
+    None otherwise (and for a monitor that is no loss)."""
+    if cut.train is None or len(cut.train) < 1 or run.mode != "min":
+        return None
+    t = cut.train.values
+    if t.size >= 2 and t.min() > 0 and t[-1] >= th.explode_factor * t.min() and t[-1] > t[0]:
+        # Report where it exploded: the first epoch at explode_factor x the best before it.
+        exploded = np.flatnonzero(t >= th.explode_factor * np.minimum.accumulate(t))
+        return {"diverged_epoch": int(cut.train.epochs[exploded[0]]),
+                "diverged_metric": run.partner, "diverged_how": "exploded",
+                "explode_factor": th.explode_factor, "train_final": float(t[-1]),
+                "train_best": float(t.min())}
+    ratio = _blew_up_then_dead(t, cut.val.values, th)
+    if ratio is None:
+        return None
+    return {"diverged_epoch": int(cut.train.epochs[0]), "diverged_metric": run.partner,
+            "diverged_how": "dead", "blowup_ratio": ratio}
 
 
 def _blew_up_then_dead(train: np.ndarray, val: np.ndarray, th: Thresholds) -> float | None:
@@ -405,28 +298,61 @@ def _blew_up_then_dead(train: np.ndarray, val: np.ndarray, th: Thresholds) -> fl
     return float(train[0] / level) if flat(rest) and flat(val[1:]) else None
 
 
-def _blocks(curve: Curve, size: int) -> Curve:
-    """``curve`` averaged in ``size`` equal blocks (as ``plateau_epoch`` does beyond MAX_POINTS);
-    unchanged when it has no more points than that."""
-    if len(curve) <= size:
-        return curve
-    edges = np.linspace(0, len(curve), size + 1).astype(np.int64)
-    counts = np.diff(edges)
-    values = np.add.reduceat(curve.values, edges[:-1]) / counts
-    epochs = curve.epochs[np.minimum(edges[:-1] + counts // 2, len(curve) - 1)]
-    return Curve(curve.name, epochs, values)
+# --- step 4: the chance level -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Chance:
+    """The run's accuracy and loss curves the rules judge chance by, and the chance level of the
+    monitor (None when unknown), its class count and where it came from."""
+
+    val_accuracy: np.ndarray | None
+    train_accuracy: np.ndarray | None
+    val_loss: np.ndarray | None
+    level: float | None
+    k: int | None
+    source: str
+
+    def evidence(self) -> dict[str, Any]:
+        if self.level is not None:
+            return {"chance": self.level, "chance_source": self.source}
+        return {"chance_source": self.source}
 
 
-def _is_accuracy(name: str) -> bool:
-    words = set(_words(name))
-    return bool(words & {"acc", "accuracy"})
+def _chance(run: _Picked, cut: _Cut, opts: DiagnosisOptions) -> _Chance:
+    val_acc, train_acc = _accuracy_pair(run.curves)
+    val_loss = _loss_values(run.curves, run.monitor, run.mode, cut.val.values, "val")
+    is_min = run.mode == "min"
+    train_loss = _loss_values(run.curves, run.partner if is_min else None, run.mode,
+                              cut.train.values if (cut.train is not None and is_min) else None,
+                              "train")
+    level, k, source = _chance_level(run.monitor, run.mode, opts.chance, opts.num_classes,
+                                     val_acc, [val_loss, train_loss])
+    return _Chance(val_acc, train_acc, val_loss, level, k, source)
 
 
-def _accuracy_pair(curves: dict[str, Curve], epochs: np.ndarray
-                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _chance_level(monitor: str, mode: str, chance: float | None, num_classes: int | None,
+                  val_accuracy: np.ndarray | None, losses: list[np.ndarray | None]
+                  ) -> tuple[float | None, int | None, str]:
+    """(chance level of the monitor, class count k, where it came from)."""
+    if chance is not None:
+        return float(chance), num_classes, "given"
+    if num_classes is not None:
+        k, source = num_classes, f"{num_classes} classes (given)"
+    else:
+        k, source = infer_chance(val_accuracy, [x for x in losses if x is not None])
+        if k is None:
+            return None, None, source
+    if mode == "max" and is_accuracy_name(monitor):
+        return 1.0 / k, k, f"1/{k}: {source}"
+    if mode == "min" and "loss" in monitor.lower():
+        return math.log(k), k, f"ln({k}): {source}"
+    return None, k, f"unknown for {monitor} ({source})"
+
+
+def _accuracy_pair(curves: dict[str, Curve]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The run's validation and training accuracy (fractions, finite), if it logged them."""
     pairs = pair_curves(curves)
-    ranked = sorted((p for p in pairs.values() if _is_accuracy(p.base)),
+    ranked = sorted((p for p in pairs.values() if is_accuracy_name(p.base)),
                     key=lambda p: (p.base != "accuracy", p.base))
     for pair in ranked:
         out = []
@@ -458,81 +384,68 @@ def _loss_values(curves: dict[str, Curve], name: str | None, mode: str,
     return values if values.size else None
 
 
-@dataclass(frozen=True)
-class ScalingVerdict:
-    """The verdict on a learning curve (error against training-set size)."""
+# --- step 5: the reading and the rules --------------------------------------------------------
 
-    verdict: str
-    summary: str
-    evidence: dict[str, Any]
-    recommendations: list[str]
-    fit: ScalingResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_safe({"schema_version": SCHEMA_VERSION, "verdict": self.verdict,
-                           "summary": self.summary, "evidence": self.evidence,
-                           "recommendations": self.recommendations, "fit": self.fit.to_dict()})
-
-
-def _grows_with_size(fit: ScalingResult) -> bool:
-    """The error rises with the size beyond its scatter: the log-log least-squares slope is
-    positive by more than twice its standard error (a slope of noise around a flat curve is not
-    growth)."""
-    if fit.slope is None or fit.slope <= 0 or fit.sizes.size < 3:
-        return False
-    x, y = np.log(fit.sizes), np.log(fit.errors)
-    sxx = float(np.sum((x - x.mean()) ** 2))
-    if sxx <= 0:
-        return False
-    resid = y - y.mean() - fit.slope * (x - x.mean())
-    se = math.sqrt(float(np.sum(resid ** 2)) / (x.size - 2) / sxx)
-    return fit.slope > 2.0 * se
+def _read_and_decide(run: _Picked, cut: _Cut, p: PlateauResult, chance: _Chance,
+                     th: Thresholds) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """The verdict of the rules (``rules.decide``), the evidence they leave (the reading's noise
+    and scale, each considered rule's score, ``decided_by``) and the close calls."""
+    # Long curves are read as plateau_epoch read them: in MAX_POINTS equal blocks (their means),
+    # so the rules see the same points as the fit, at a bounded cost.
+    val_r = _blocks(cut.val, p.fitted.size)
+    train_r = _blocks(cut.train, p.fitted.size) if cut.train is not None else None
+    reading = make_reading(val_r, run.mode, p.fitted, p.epoch, train_r, chance.val_accuracy,
+                           chance.train_accuracy, chance.val_loss, chance.level, chance.k,
+                           chance.source)
+    evidence: dict[str, Any] = {"noise": reading.sigma, "came": reading.came}
+    verdict, chosen, findings = decide(reading, th)
+    for f in considered(chosen, findings):
+        evidence[f"score_{f.verdict}"] = f.score
+    evidence["decided_by"] = chosen.why if chosen is not None else NO_RULE_FIRED
+    return verdict, evidence, close_calls(chosen, findings, verdict)
 
 
-def scaling_verdict(fit: ScalingResult, thresholds: Thresholds | None = None) -> ScalingVerdict:
-    """Classify a learning curve fitted by ``scaling_fit`` (see the module docstring)."""
-    th = thresholds or Thresholds()
-    if fit.insufficient_points:
-        return ScalingVerdict(
-            "insufficient_points",
-            f"Only {fit.n_distinct} distinct training size(s): at least 3 are needed to fit a "
-            "learning curve.", {"n_distinct": fit.n_distinct},
-            ["Train the same configuration at 3 or more training-set sizes (e.g. 1/8, 1/4, 1/2 "
-             "and all of the data)."], fit)
-    evidence = {"exponent": fit.exponent, "exponent_low": fit.low, "exponent_high": fit.high,
-                "floor": fit.floor, "slope": fit.slope, "gain_at_2x": fit.gain_at_2x,
-                "largest_size": float(fit.sizes.max()), "n_distinct": fit.n_distinct}
-    gain = fit.gain_at_2x or 0.0
-    pct = f"{100 * gain:.1f}%"
-    # The sentence states the numbers the plot draws (observed at the largest size, the fit at
-    # twice it), so a predicted drop is never read against an observation it contradicts.
-    n_max = float(fit.sizes.max())
-    with np.errstate(over="ignore", invalid="ignore"):  # errors near 1e308 overflow a mean
-        observed = float(np.mean(fit.errors[fit.sizes == fit.sizes.max()]))
-    predicted = float(fit.predict(2 * n_max)) if fit.exponent is not None else float("nan")
-    evidence["observed_at_largest"] = observed
-    evidence["predicted_at_2x"] = predicted
-    where = (f" (observed {observed:.4g} at n={n_max:g} \u2192 predicted {predicted:.4g} at "
-             f"n={2 * n_max:g}; exponent {fit.exponent:.2f}, 90% interval "
-             f"{fit.low:.2f}\u2013{fit.high:.2f})") if fit.exponent is not None else ""
-    if gain >= th.data_limited_gain:
-        return ScalingVerdict(
-            "data_limited", f"Doubling the data is predicted to cut the error by {pct}{where}: "
-            "the model is still data-limited.", evidence,
-            ["Collect more training data, or augment the data you have.",
-             "Keep model capacity as is until the learning curve flattens."], fit)
-    if gain >= th.saturated_gain:
-        return ScalingVerdict(
-            "diminishing_returns", f"Doubling the data is predicted to cut the error by only "
-            f"{pct}{where}: returns from more data are diminishing.", evidence,
-            ["More data helps a little; larger gains are likelier from capacity, features or "
-             "regularization."], fit)
-    note = " (error grows with size)" if _grows_with_size(fit) else ""
-    return ScalingVerdict(
-        "saturated", f"More data is not predicted to help (gain at 2x: {pct}){where}{note}: the "
-        "learning curve has flattened at its floor.", evidence,
-        ["Change the model (capacity, architecture) or the data quality rather than its "
-         "quantity; check label noise."], fit)
+def _blocks(curve: Curve, size: int) -> Curve:
+    """``curve`` averaged in ``size`` equal blocks (as ``plateau_epoch`` does beyond MAX_POINTS);
+    unchanged when it has no more points than that."""
+    if len(curve) <= size:
+        return curve
+    edges = np.linspace(0, len(curve), size + 1).astype(np.int64)
+    counts = np.diff(edges)
+    values = np.add.reduceat(curve.values, edges[:-1]) / counts
+    epochs = curve.epochs[np.minimum(edges[:-1] + counts // 2, len(curve) - 1)]
+    return Curve(curve.name, epochs, values)
+
+
+# --- step 6: the forecast, the words and the result -------------------------------------------
+
+def _finish(verdict: str, run: _Picked, cut: _Cut, opts: DiagnosisOptions,
+            evidence: dict[str, Any], p: PlateauResult | None, g: GapResult | None,
+            alternatives: list[dict[str, Any]] | None = None) -> Diagnosis:
+    evidence = {**evidence, "verdict_rule": verdict}
+    alts = alternatives or []
+    f = None if verdict in ("diverged", "insufficient_data") else _forecast_for(cut.val, run.mode)
+    summary = run_summary(verdict, run.monitor, p, g, evidence, f, alts)
+    return Diagnosis(verdict, summary, evidence, list(RECOMMENDATIONS[verdict]), run.monitor,
+                     run.partner, run.mode, p, g, _config(run, opts), alternatives=alts,
+                     forecast=f)
+
+
+def _forecast_for(curve: Curve, mode: str) -> ForecastResult | None:
+    """The forecast of the monitor's finite curve; None below forecast.MIN_EPOCHS epochs (and,
+    as decided by the caller, for a diverged run: more epochs of it are not worth forecasting)."""
+    result = forecast_curve(curve.values, epochs=curve.epochs, mode=mode)
+    return None if result.insufficient else result
+
+
+def _config(run: _Picked, opts: DiagnosisOptions) -> dict[str, Any]:
+    """The options and thresholds the diagnosis used (``Diagnosis.config``), with the monitor,
+    partner and mode it picked."""
+    th = opts.thresholds
+    return {"given": opts.given(), "monitor": run.monitor, "train_metric": run.partner,
+            "mode": run.mode, "min_delta": opts.min_delta, "relative_delta": opts.relative_delta,
+            "patience": opts.patience, "chance": opts.chance, "num_classes": opts.num_classes,
+            **{f.name: getattr(th, f.name) for f in fields(th)}}
 
 
 __all__ = [
