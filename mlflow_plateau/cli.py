@@ -352,6 +352,8 @@ def _run_curves(args: argparse.Namespace) -> int:
     else:
         for _, _, where, d in results:
             print(_printable(f"{where}: {d.verdict}") + "\n  " + _printable(d.summary))
+            for r in d.epoch_ranges():
+                print("  where: " + _printable(r.text()))
             for rec in d.recommendations:
                 print(f"  - {rec}")
     return EXIT_FAILED if failed else _gate([d.verdict for *_, d in results], args.fail_on)

@@ -75,7 +75,15 @@ class Diagnosis:
             "gap": self.gap.to_dict() if self.gap else None, "config": self.config,
             "alternatives": self.alternatives,
             "forecast": self.forecast.to_dict() if self.forecast else None,
+            "epoch_ranges": [r.to_dict() for r in self.epoch_ranges()],
         })
+
+    def epoch_ranges(self) -> tuple[Any, ...]:
+        """Where the verdict shows, as ``epoch_ranges.EpochRange`` values (derived from the
+        fields, so ``to_dict`` carries them and a stored diagnosis gives them back)."""
+        from .epoch_ranges import epoch_ranges
+
+        return epoch_ranges(self)
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,8 @@ def _plateau(val: Curve, mode: str, opts: DiagnosisOptions) -> PlateauResult:
 
 
 def _plateau_evidence(p: PlateauResult, val: Curve) -> dict[str, Any]:
-    return {"plateau_epoch": p.epoch, "plateau_low": p.low, "plateau_high": p.high,
+    return {"first_epoch": int(val.epochs[0]) if len(val) else 0,
+            "plateau_epoch": p.epoch, "plateau_low": p.low, "plateau_high": p.high,
             "best_epoch": p.best_epoch, "best_value": p.best_value,
             "final_value": val.values[-1], "tolerance": p.tolerance, "noise": p.noise,
             "improvement": p.improvement, "stop_epoch": p.stop_epoch,

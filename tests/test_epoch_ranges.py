@@ -72,3 +72,21 @@ def test_a_healthy_run_points_at_its_flat_tail():
     d, ranges = _ranges({"loss": np.exp(-E / 4) + 0.1, "val_loss": np.exp(-E / 4) + 0.15})
     assert d.verdict == "healthy"
     assert ranges[0].first == d.plateau.epoch and ranges[0].last == 39
+
+
+def test_to_dict_carries_the_ranges_and_the_curves_command_prints_them(tmp_path, capsys):
+    import json
+
+    from mlflow_plateau.cli import main
+
+    history = {"loss": list(np.exp(-E / 8) + 0.05),
+               "val_loss": list(0.6 * np.exp(-E / 6) + 0.3 + 0.004 * np.maximum(E - 12, 0) ** 1.3)}
+    d = diagnose_curves(history)
+    assert d.to_dict()["epoch_ranges"] == [r.to_dict() for r in epoch_ranges(d)]
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(history))
+    assert main(["curves", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"  where: {epoch_ranges(d)[0].text()}" in out
+    assert main(["curves", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["epoch_ranges"][0]["first"] == d.plateau.best_epoch

@@ -36,7 +36,6 @@ import numpy as np
 from .. import __version__
 from ..comparison import Comparison, ComparisonRow
 from ..curves import Curve
-from ..epoch_ranges import epoch_ranges
 from ..verdict import Diagnosis, ScalingVerdict
 from .comparison_plot import comparison_inputs, comparison_png, run_color
 from .curves_plot import curves_caption, curves_png, recommends_stopping
@@ -91,6 +90,7 @@ footer { margin-top: 32px; font-size: 12px; color: #6e7781; }
 _EVIDENCE_LABELS = {
     "diverged_epoch": "Diverged at epoch",
     "diverged_metric": "Metric that diverged",
+    "first_epoch": "First epoch",
     "plateau_epoch": "Plateau epoch",
     "plateau_low": "Plateau interval, low",
     "plateau_high": "Plateau interval, high",
@@ -239,7 +239,7 @@ def _recommendations(recs: list[str]) -> str:
 
 def _where_it_shows(d: Diagnosis) -> str:
     """The epoch ranges the verdict comes from (``epoch_ranges``; empty when there are none)."""
-    ranges = epoch_ranges(d)
+    ranges = d.epoch_ranges()
     if not ranges:
         return ""
     items = "".join(f"<li>{_e(r.text())}</li>" for r in ranges)
