@@ -54,7 +54,6 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import keras
@@ -66,7 +65,7 @@ from .curves import Curve, metric_mode
 from .options import DiagnosisOptions
 from .pruning import forecast_prune_decision
 from .stopping import StopDecision, forecast_stop_decision
-from .verdict import Diagnosis, diagnose_curves, no_validation_metric
+from .verdict import Diagnosis, diagnose_run_history
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
 # Runs a PlateauCallback started and has not ended yet: run id -> (that callback, MLflow's
@@ -282,14 +281,13 @@ class PlateauCallback(keras.callbacks.Callback):
         """Diagnose the recorded history; None (and a warning at the end) when it cannot be."""
         curves = self.curves()
         where = f"run {self.run_id}" if self.run_id else "this training"
-        problem = no_validation_metric(curves, self.options.monitor)
-        if problem:  # like `mlflow-plateau diagnose`
-            problem += "; pass validation_data or validation_split to fit, or monitor="
-        else:
-            try:
-                diagnosis = replace(diagnose_curves(curves, self.options), run_id=self.run_id)
-            except ValueError as exc:
-                problem = str(exc)
+        problem = None
+        try:  # as `mlflow-plateau diagnose` and the evaluator do
+            diagnosis = diagnose_run_history(
+                curves, self.options, run_id=self.run_id,
+                how_to_monitor="pass validation_data or validation_split to fit, or monitor=")
+        except ValueError as exc:
+            problem = str(exc)
         if problem is not None:
             if final:
                 warnings.warn(f"PlateauCallback: {where} could not be diagnosed: {problem}",

@@ -47,7 +47,6 @@ be diagnosed raises ``MlflowException`` (INVALID_PARAMETER_VALUE) naming the run
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -69,7 +68,7 @@ from .tracking import (
     run_kept_options,
     user_curves,
 )
-from .verdict import Diagnosis, diagnose_curves, no_validation_metric
+from .verdict import Diagnosis, diagnose_run_history
 
 MODEL_TYPE = "training-curve"
 _DIAGNOSIS_KEYS = DiagnosisOptions.names()
@@ -153,12 +152,10 @@ class PlateauEvaluator(ModelEvaluator):
         frame = frame.rename(columns=renamed)
         try:
             curves = history_curves(frame)
-            missing = no_validation_metric(curves, options.get("monitor"))
-            if missing:  # as diagnose_run and the callback: a training curve alone is not enough
-                raise ValueError(f"{missing}; set evaluator_config={{'monitor': ...}} or "
-                                 "targets= to diagnose a training metric")
-            diagnosis: Diagnosis = replace(diagnose_curves(curves, DiagnosisOptions(**options)),
-                                           run_id=run_id)
+            diagnosis: Diagnosis = diagnose_run_history(  # as diagnose_run and the callback
+                curves, DiagnosisOptions(**options), run_id=run_id,
+                how_to_monitor="set evaluator_config={'monitor': ...} or targets= to diagnose a "
+                "training metric")
         except ValueError as exc:
             raise _invalid(f"run {run_id}: the training history could not be diagnosed: {exc}") \
                 from None

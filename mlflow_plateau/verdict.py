@@ -53,7 +53,7 @@ up (``_blew_up``); find the chance level (``_chance``); read the curves and run 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -186,6 +186,25 @@ def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str |
     if monitor is not None or any(p.val for p in pair_curves(curves).values()):
         return None
     return f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'})"
+
+
+def diagnose_run_history(curves: dict[str, Curve], options: DiagnosisOptions, *,
+                         run_id: str | None = None, how_to_monitor: str = "pass monitor=",
+                         partial: bool = False) -> Diagnosis:
+    """A tracked run's diagnosis, as every face computes it (the command line and Spark through
+    ``tracking.diagnose_runs``, the callback, the evaluator): a history without a validation curve
+    is refused unless a monitor is given (ValueError ``"no validation metric (...);
+    {how_to_monitor}"``: a training curve alone says nothing about plateaus or overfitting), else
+    ``diagnose_curves`` with ``run_id`` set and, for a run still running (``partial``),
+    ``evidence["partial"] = True``. Writing it back is the tracking layer's
+    (``tracking.log_diagnosis``, or ``diagnose_runs``' batched writes of the same metrics, tags
+    and artifacts)."""
+    missing = no_validation_metric(curves, options.monitor)
+    if missing:
+        raise ValueError(f"{missing}; {how_to_monitor}")
+    diagnosis = diagnose_curves(curves, options)
+    evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
+    return replace(diagnosis, run_id=run_id, evidence=evidence)
 
 
 def check_options(**options: Any) -> int | None:
@@ -457,6 +476,7 @@ __all__ = [
     "Thresholds",
     "check_options",
     "diagnose_curves",
+    "diagnose_run_history",
     "no_validation_metric",
     "scaling_verdict",
 ]
