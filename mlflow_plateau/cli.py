@@ -266,11 +266,69 @@ def _add_run_selection(parser: argparse.ArgumentParser, verb: str, runs_help: st
                         "e.g. \"params.optimizer = 'adam'\"")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps text with line breaks of its own (the examples) as written, like
+    ``RawDescriptionHelpFormatter``, and wraps one-paragraph descriptions as argparse does."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+# Two or three command lines a new user would type, shown by each command's --help.
+EXAMPLES = {
+    None: ["mlflow-plateau diagnose --experiment-name my-experiment",
+           "mlflow-plateau curves training_log.csv",
+           "mlflow-plateau scaling --experiment-name data-sweep --size-param train_size"],
+    "diagnose": [
+        "mlflow-plateau diagnose --experiment-name my-experiment",
+        "mlflow-plateau diagnose 1cc124a6 --dry-run --json",
+        "mlflow-plateau diagnose --experiment-name sweep --filter \"params.optimizer = 'adam'\" "
+        "--tracking-uri http://127.0.0.1:5000 --fail-on diverged,at_chance"],
+    "scaling": [
+        "mlflow-plateau scaling --experiment-name data-sweep --size-param train_size",
+        "mlflow-plateau scaling --experiment-name data-sweep --group-by model --metric "
+        "val_accuracy --dry-run"],
+    "compare": [
+        "mlflow-plateau compare 1cc124a6 9f3e2b10 5d7a8c44",
+        "mlflow-plateau compare --experiment-name sweep --filter \"params.lr = '0.001'\" "
+        "--by forecast --dry-run"],
+    "export": [
+        "mlflow-plateau export --experiment-name my-experiment -o metrics.parquet",
+        "mlflow-plateau export 1cc124a6 --keys loss val_loss -o -"],
+    "import": [
+        "mlflow-plateau import training_log.csv --experiment-name keras-logs",
+        "mlflow-plateau import metrics.csv --run-name resnet-baseline --tracking-uri "
+        "sqlite:///mlflow.db"],
+    "curves": [
+        "mlflow-plateau curves training_log.csv",
+        "mlflow-plateau curves logs/*.csv --json --fail-on diverged,at_chance"],
+}
+
+
+def _examples(lines: Sequence[str], tail: str = "") -> str:
+    return "Examples:\n" + "".join(f"  {line}\n" for line in lines) + (f"\n{tail}" if tail else "")
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    """Each command's ``EXAMPLES`` as its --help epilog (set once every parser exists, so the
+    commands' definitions stay as they are)."""
+    parser.formatter_class = _HelpFormatter
+    parser.epilog = _examples(EXAMPLES[None],
+                              "Run 'mlflow-plateau COMMAND --help' for the options of a command.")
+    for action in parser._actions:  # the one place argparse keeps its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                if name in EXAMPLES:
+                    command.formatter_class = _HelpFormatter
+                    command.epilog = _examples(EXAMPLES[name])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-plateau",
         description="Tell why a training run plateaued and whether more data would help.",
-        epilog="Run 'mlflow-plateau COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"mlflow-plateau {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -338,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fail_on_option(curves)
     _add_compare_parser(sub)
     _add_export_parser(sub)
+    _add_examples(parser)
     return parser
 
 
@@ -452,20 +511,52 @@ def _expand_ids(args: argparse.Namespace) -> bool:
     return not failed
 
 
+def _store_missing(args: argparse.Namespace) -> bool:
+    """Say at once that the store to read does not exist, naming it, rather than let MLflow
+    create an empty one there (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's
+    ``StoreNotFound`` and its traceback)."""
+    from .tracking.store import missing_store
+
+    problem = None if _debug() else missing_store(args.tracking_uri)
+    if problem is not None:
+        _err(problem)
+    return problem is not None
+
+
 def _experiment_missing(args: argparse.Namespace) -> bool:
-    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
-    (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
+    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store,
+    with the close names there are (other stores: the library says the same)."""
     from .tracking.store import missing_experiment
 
-    if args.experiment_name is None or _debug() or not missing_experiment(args.tracking_uri,
-                                                              args.experiment_name):
+    if args.experiment_name is None or _debug():
         return False
-    _err(f"experiment {args.experiment_name!r} not found")
-    return True
+    problem = missing_experiment(args.tracking_uri, args.experiment_name)
+    if problem is not None:
+        _err(problem)
+    return problem is not None
+
+
+def _ui_lines(args: argparse.Namespace, results, done: Sequence[str]) -> None:
+    """After a diagnosis was written: how to see it in the MLflow UI (tracking.ui), one line
+    per experiment of the diagnosed runs (at most 3)."""
+    from .tracking import resolve_tracking_uri
+    from .tracking.ui import runs_table_line
+
+    experiments = list(dict.fromkeys(results.experiments[r] for r in done
+                                     if r in results.experiments))
+    if not experiments:
+        return
+    uri = resolve_tracking_uri(args.tracking_uri)
+    for experiment_id in experiments[:3]:
+        _err(runs_table_line(uri, experiment_id, args.artifacts))
+    if len(experiments) > 3:
+        _err(f"... and {len(experiments) - 3} more experiments")
 
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if _store_missing(args):
+        return EXIT_FAILED
     ids_ok = _expand_ids(args)
     if not ids_ok and not args.run_ids:
         return EXIT_FAILED
@@ -485,7 +576,7 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         _err(f"--database-uri not used, histories are read through the tracking server "
              f"({results.read_note})")
     total = len(set(args.run_ids)) if args.run_ids else None
-    diagnosed, failed, stopped = _consume(results, total, as_json=args.json)
+    diagnosed, failed, stopped, done = _consume(results, total, as_json=args.json)
     _report_failures(diagnosed, failed, stopped, total)
     if results.skipped:
         ids = ", ".join(f.run_id for f in results.skipped[:5])
@@ -501,6 +592,8 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                                                         if args.dry_run else "")
         _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
                              "wasted epochs"], diagnosed)
+    if done and not args.dry_run:
+        _ui_lines(args, results, done)
     if not diagnosed and not failed and stopped is None and not results.skipped:
         # Not a failure: nothing asked for was left undone (a script looping over experiments or
         # filters should not stop here). Still said, because a typo in a filter looks the same.
@@ -514,8 +607,10 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return _gate([d["verdict"] if args.json else d[1] for d in diagnosed], args.fail_on)
 
 
-def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, str | None]:
-    """Diagnoses and failures of a batch, in order, and why it stopped early (None: it did not).
+def _consume(results, total: int | None, *, as_json: bool
+             ) -> tuple[list, list, str | None, list[str]]:
+    """Diagnoses and failures of a batch, in order, why it stopped early (None: it did not), and
+    the ids of the runs diagnosed.
 
     Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small. After
     the first run that failed for want of a connection, MLflow's retries are turned off (the
@@ -529,6 +624,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
 
     diagnosed: list = []
     failed: list = []
+    done: list[str] = []
     stopped = None
     columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
@@ -544,6 +640,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                     if _connection_failed(result.reason):
                         os.environ[_RETRIES] = "0"
                 else:
+                    done.append(result.run_id or "")
                     names = getattr(results, "names", {})
                     diagnosed.append({**result.to_dict(),
                                       "run_name": names.get(result.run_id or "") or None}
@@ -555,7 +652,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
             if _debug():
                 raise
             stopped = _first_line(exc)
-    return diagnosed, failed, stopped
+    return diagnosed, failed, stopped, done
 
 
 def _report_failures(diagnosed: list, failed: list, stopped: str | None,
@@ -598,7 +695,7 @@ def _report_failures(diagnosed: list, failed: list, stopped: str | None,
 
 
 def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if _experiment_missing(args):
+    if _store_missing(args) or _experiment_missing(args):
         return EXIT_FAILED
     from .tracking import diagnose_scaling
 
@@ -722,6 +819,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if _store_missing(args):
+        return EXIT_FAILED
     if not _expand_ids(args):  # a comparison of other runs than asked for answers another question
         return EXIT_FAILED
     if _experiment_missing(args):

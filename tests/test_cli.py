@@ -108,7 +108,8 @@ def test_usage_errors_exit_2(tracking_uri, argv, capsys):
 def test_unknown_experiment_is_one_line_and_debug_shows_traceback(tracking_uri, capsys,
                                                                   monkeypatch):
     assert main(["diagnose", "--experiment-name", "missing"]) == 1
-    assert capsys.readouterr().err.strip() == "mlflow-plateau: experiment 'missing' not found"
+    assert capsys.readouterr().err == (f"mlflow-plateau: experiment 'missing' not found in "
+                                       f"{tracking_uri}; its experiments: 'Default'\n")
     monkeypatch.setenv("MLFLOW_PLATEAU_DEBUG", "1")
     with pytest.raises(ValueError, match="missing"):
         main(["diagnose", "--experiment-name", "missing"])
@@ -245,15 +246,106 @@ def test_missing_experiment_in_a_sqlite_store_fails_before_mlflow_is_imported(tm
             "print(code, 'mlflow' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "False"]
-    assert out.stderr == "mlflow-plateau: experiment 'newcomer' not found\n"
-    assert not (tmp_path / "absent.db").exists()  # no store was created by asking
+    absent = tmp_path / "absent.db"
+    assert out.stderr == (f"mlflow-plateau: no tracking store at sqlite:///{absent}: no such file "
+                          f"{absent}; point at your store with --tracking-uri URI or "
+                          "MLFLOW_TRACKING_URI\n")
+    assert not absent.exists()  # no store was created by asking
 
 
-def test_missing_experiment_of_an_existing_store_is_the_same_message(client, experiment, capsys):
+def test_missing_experiment_of_an_existing_store_names_it_and_the_close_names(
+        client, experiment, tracking_uri, capsys):
+    client.create_experiment("cifar10-resnet")
     for command in (["diagnose"], ["scaling"], ["compare"]):
-        assert main([*command, "--experiment-name", "newcomer"]) == 1
-        assert capsys.readouterr().err == "mlflow-plateau: experiment 'newcomer' not found\n"
+        assert main([*command, "--experiment-name", "cifar10-resnt"]) == 1  # a typo
+        assert capsys.readouterr().err == (
+            f"mlflow-plateau: experiment 'cifar10-resnt' not found in {tracking_uri}; did you "
+            "mean 'cifar10-resnet'?\n")
+    assert main(["diagnose", "--experiment-name", "CLI", "--dry-run"]) == 1  # case, too
+    assert capsys.readouterr().err.endswith("; did you mean 'cli'?\n")
+    assert main(["diagnose", "--experiment-name", "zzzz"]) == 1  # nothing close: what there is
+    assert capsys.readouterr().err.endswith(
+        "; its experiments: 'Default', 'cifar10-resnet', 'cli'\n")
     assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # an existing one
+
+
+def test_the_library_names_the_store_and_close_names_too(client, experiment, tracking_uri):
+    # Not only the command's SQLite shortcut: MLflow's answer, for any store.
+    from mlflow_plateau.tracking import diagnose_runs
+    from mlflow_plateau.tracking.comparison import compare_runs
+
+    for call in (diagnose_runs, compare_runs):
+        with pytest.raises(ValueError) as info:
+            call(experiment_name="cl", tracking_uri=tracking_uri)
+        assert str(info.value) == (f"experiment 'cl' not found in {tracking_uri}; did you mean "
+                                   "'cli'?")
+    with pytest.raises(ValueError, match=f"experiment id '999' not found in {tracking_uri}$"):
+        diagnose_runs(experiment_id="999", tracking_uri=tracking_uri)
+
+
+# Every reading command, by experiment and by run id (a prefix, a full id), in a folder without
+# a store and without MLFLOW_TRACKING_URI: MLflow would create ./mlflow.db by opening it.
+READING = [["diagnose", "--experiment-name", "my-exp"], ["diagnose", "1cc124a6"],
+           ["diagnose", "a" * 32, "--dry-run"], ["scaling", "--experiment-name", "my-exp"],
+           ["compare", "1cc124a6", "9f3e2b10"], ["compare", "--experiment-name", "my-exp"],
+           ["export", "--experiment-name", "my-exp", "-o", "out.csv"],
+           ["export", "1cc124a6", "-o", "out.parquet"]]
+_RUN_EACH = """import contextlib, io, json, sys
+from mlflow_plateau.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    results.append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def _run_each(argv_list: list[list[str]], cwd: Path, **env: str) -> list[tuple[int, str]]:
+    """The commands run one after the other by ``main`` in one fresh process in ``cwd`` (no
+    ``MLFLOW_TRACKING_URI`` unless given): (exit code, stderr) of each."""
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, "-c", _RUN_EACH, json.dumps(argv_list)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env={**base, **env},
+                          check=True)
+    return [tuple(r) for r in json.loads(proc.stdout)]
+
+
+def test_reading_commands_never_create_a_store_and_name_the_one_looked_in(tmp_path):
+    db = tmp_path / "mlflow.db"
+    for code, err in _run_each(READING, tmp_path):
+        assert (code, err) == (1, (
+            f"mlflow-plateau: no tracking store at sqlite:///{db} (MLflow's default here: "
+            f"MLFLOW_TRACKING_URI is not set): no such file {db}; point at your store with "
+            "--tracking-uri URI or MLFLOW_TRACKING_URI\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no mlflow.db, no mlruns, no out.*
+    # A store named by the variable, or by --tracking-uri: a folder (MLflow's file store) too.
+    results = _run_each([READING[0], [*READING[1], "--tracking-uri", "sqlite:///runs.db"]],
+                        tmp_path, MLFLOW_TRACKING_URI="./mlruns")
+    assert results == [
+        (1, f"mlflow-plateau: no tracking store at ./mlruns (from MLFLOW_TRACKING_URI): no such "
+            f"folder {tmp_path / 'mlruns'}; point at your store with --tracking-uri URI or "
+            "MLFLOW_TRACKING_URI\n"),
+        (1, f"mlflow-plateau: no tracking store at sqlite:///runs.db: no such file "
+            f"{tmp_path / 'runs.db'}; point at your store with --tracking-uri URI or "
+            "MLFLOW_TRACKING_URI\n")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_library_refuses_to_read_a_store_that_does_not_exist(tmp_path):
+    from mlflow_plateau.tracking import diagnose_runs, read_histories
+    from mlflow_plateau.tracking.store import StoreNotFound
+
+    uri = f"sqlite:///{tmp_path / 'absent.db'}"
+    for read in (lambda: diagnose_runs(["a" * 32], tracking_uri=uri),
+                 lambda: diagnose_runs(experiment_name="x", tracking_uri=uri),
+                 lambda: read_histories(["a" * 32], tracking_uri=uri)):
+        with pytest.raises(StoreNotFound, match="no tracking store at sqlite:///"):
+            read()
+    assert not (tmp_path / "absent.db").exists()
 
 
 def test_scaling_split_by_a_param_says_which_and_logs_nothing(client, capsys):

@@ -65,7 +65,8 @@ _WHERE = {
         "TAG_OPTIONS", "TAG_PARTIAL", "BEST_PREFIX", "FORECAST_METRICS", "run_kept_options",
         "TAG_SCALING_GROUP", "TAG_SCALING_SIZE_PARAM", "TAG_SCALING_VERDICT",
         "TAG_SUMMARY", "TAG_VERDICT", "TAG_VERSION", "Artifacts", "RunFailure", "check_reachable",
-        "one_line", "redact", "resolve_tracking_uri", "user_curves"], "store"),
+        "one_line", "redact", "resolve_tracking_uri", "user_curves", "existing_store",
+        "missing_store", "StoreNotFound"], "store"),
     **dict.fromkeys(["best_metrics", "diagnosis_json", "diagnosis_metrics", "diagnosis_tags",
                      "log_diagnosis", "log_history"], "writing"),
 }

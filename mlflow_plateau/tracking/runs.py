@@ -39,11 +39,14 @@ from .store import (
     _is_sql,
     _own,
     check_reachable,
+    existing_store,
+    experiment_names,
+    experiment_not_found,
     no_curve_of_its_own,
     not_training,
     one_line,
     parent_without_curve,
-    resolve_tracking_uri,
+    redact,
     with_kept_options,
     writer_threads,
 )
@@ -165,7 +168,7 @@ def diagnose_run(run_id: str, *, tracking_uri: str | None = None, log: bool = Tr
     options = _options(monitor, train_metric, mode, patience, min_delta, relative_delta,
                        num_classes, chance)
     _check_artifacts(artifacts)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     try:
         check_reachable(uri)
     except ConnectionError as exc:
@@ -187,14 +190,16 @@ def _experiment_id(client: MlflowClient, experiment_name: str | None,
 
     if experiment_name is not None:
         exp = client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            raise ValueError(f"experiment {experiment_name!r} not found")
+        if exp is None:  # named with the store and the close names: a typo, or the wrong store
+            raise ValueError(experiment_not_found(experiment_name, client.tracking_uri,
+                                                  experiment_names(client)))
         label = f"experiment {experiment_name!r}"
     else:
         try:
             exp = client.get_experiment(str(experiment_id))
         except MlflowException:
-            raise ValueError(f"experiment id {experiment_id!r} not found") from None
+            raise ValueError(f"experiment id {experiment_id!r} not found in "
+                             f"{redact(client.tracking_uri)}") from None
         label = f"experiment id {experiment_id!r}"
     if exp.lifecycle_stage == "deleted":
         # Its runs are deleted with it: an empty batch would look like success.
@@ -321,7 +326,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
                        num_classes, chance)
     _check_artifacts(artifacts)
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     by_ids = run_ids is not None
     if by_ids:
         ids = list(dict.fromkeys(run_ids))
@@ -367,11 +372,13 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
 
 class RunBatch(Iterator["Diagnosis | RunFailure"]):
     """The results of ``diagnose_runs``, one per run, in order; ``names`` maps the id of every run
-    read so far to its name (``""`` when unnamed), for tables that show people names."""
+    read so far to its name (``""`` when unnamed), for tables that show people names, and
+    ``experiments`` to its experiment's id (where to look at it in the UI)."""
 
     def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
         self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
         self.names: dict[str, str] = {}
+        self.experiments: dict[str, str] = {}  # run id -> its experiment's id, as for names
         self.parents: set[str] = set()     # runs named as the parent of a run read so far
         # Parents of nested runs with no curve of their own, left out of an experiment's batch
         # (known once the batch is done: a parent may be listed before its children).
@@ -385,6 +392,7 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
             for run in page:
                 if not isinstance(run, RunFailure):
                     self.names[run.info.run_id] = run.info.run_name or ""
+                    self.experiments[run.info.run_id] = run.info.experiment_id
                     parent = run.data.tags.get(TAG_PARENT)
                     if parent:
                         self.parents.add(parent)

@@ -45,8 +45,8 @@ from .store import (
     _client,
     check_reachable,
     end_run,
+    existing_store,
     not_training,
-    resolve_tracking_uri,
     writer_threads,
 )
 from .writing import PendingWrite, _changed_metrics, _log_batch
@@ -135,7 +135,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
     if (experiment_name is None) == (experiment_id is None):
         raise ValueError("give exactly one of an experiment name or an experiment id")
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     exp_id = _experiment_id(client, experiment_name, experiment_id)
