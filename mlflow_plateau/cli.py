@@ -284,8 +284,8 @@ EXAMPLES = {
     "diagnose": [
         "mlflow-plateau diagnose --experiment-name my-experiment",
         "mlflow-plateau diagnose 1cc124a6 --dry-run --json",
-        "mlflow-plateau diagnose --experiment-name sweep --filter \"params.optimizer = 'adam'\" "
-        "--tracking-uri http://127.0.0.1:5000 --fail-on diverged,at_chance"],
+        "mlflow-plateau diagnose --experiment-name nightly --tracking-uri http://127.0.0.1:5000 "
+        "--fail-on diverged,at_chance"],
     "scaling": [
         "mlflow-plateau scaling --experiment-name data-sweep --size-param train_size",
         "mlflow-plateau scaling --experiment-name data-sweep --group-by model --metric "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import free_port, log_curves
 
-from mlflow_plateau.cli import main
+from mlflow_plateau.cli import build_parser, main
 
 EPOCHS = np.arange(30)
 VAL = 0.3 + (EPOCHS - 10.0) ** 2 / 200.0
@@ -291,7 +292,7 @@ READING = [["diagnose", "--experiment-name", "my-exp"], ["diagnose", "1cc124a6"]
            ["export", "--experiment-name", "my-exp", "-o", "out.csv"],
            ["export", "1cc124a6", "-o", "out.parquet"]]
 _RUN_EACH = """import contextlib, io, json, sys
-from mlflow_plateau.cli import main
+from mlflow_plateau.cli import build_parser, main
 results = []
 for argv in json.loads(sys.argv[1]):
     err = io.StringIO()
@@ -432,3 +433,58 @@ def test_an_option_typo_shows_the_commands_usage_and_a_suggestion(capsys):
     assert main(["curves", "x.csv", "--fail-onn", "diverged"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: mlflow-plateau curves") and "did you mean --fail-on?" in err
+
+
+@pytest.mark.parametrize("command", [None, "diagnose", "curves", "scaling", "compare", "export",
+                                     "import"])
+def test_help_of_each_command_shows_examples_that_parse(command, capsys):
+    assert main([command, "--help"] if command else ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Examples:\n" in out
+    lines = [line.strip() for line in out.split("Examples:\n", 1)[1].splitlines()
+             if line.startswith("  mlflow-plateau ")]
+    assert 2 <= len(lines) <= 3, out
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        assert command is None or argv[0] == command  # a command line of this command
+        args, extra = build_parser().parse_known_args(argv)  # and a valid one
+        assert extra == [] and args.command == argv[0], line
+
+
+def test_diagnose_prints_the_ui_runs_table_with_the_plateau_columns(client, experiment,
+                                                                     tracking_uri, capsys):
+    exp, runs = experiment
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # nothing written
+    assert "mlflow ui" not in capsys.readouterr().err
+    assert not any(k.startswith("mlflow.sharedViewState.")
+                   for k in client.get_experiment(exp).tags)
+    assert main(["diagnose", "--experiment-name", "cli", "--json"]) == 0
+    assert capsys.readouterr().err == (
+        f"mlflow-plateau: the runs in the MLflow UI, with the plateau columns: mlflow ui "
+        f"--backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/#/experiments/"
+        f"{exp}/runs?viewStateShareKey=plateau; each run's report is in its Artifacts tab "
+        "(plateau/report.html)\n")
+    # The view that URL opens: an experiment tag holding the columns (the UI's saved view).
+    view = json.loads(client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"])
+    state = json.loads(view["state"])
+    assert view["name"] == "plateau diagnosis" and state["selectedColumns"][0] == \
+        "tags.`plateau.verdict`" and "metrics.`plateau/epoch`" in state["selectedColumns"]
+    assert view["selectedColumns"] == state["selectedColumns"]  # for UIs before saved views
+    assert "plateau/report.html" in {a.path for a in client.list_artifacts(runs[0], "plateau")}
+    # Diagnosing again leaves the view as it is; by run id the line is the run's experiment's.
+    before = client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"]
+    assert main(["diagnose", runs[0][:8], "--artifacts", "json"]) == 0
+    err = capsys.readouterr().err
+    assert f"#/experiments/{exp}/runs?viewStateShareKey=plateau; each run's diagnosis is in " \
+        "its Artifacts tab (plateau/diagnosis.json)\n" in err
+    assert client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"] == before
+
+
+def test_ui_links_name_a_server_without_its_credentials():
+    from mlflow_plateau.tracking.ui import run_line, ui_link
+
+    assert ui_link("http://bob:pw@host:5000/", "#/experiments/3/runs") == (
+        "open http://***@host:5000/#/experiments/3/runs")
+    assert run_line("sqlite:///mlflow.db", "3", "ab") == (
+        "mlflow ui --backend-store-uri sqlite:///mlflow.db, then open "
+        "http://127.0.0.1:5000/#/experiments/3/runs/ab")
