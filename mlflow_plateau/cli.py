@@ -722,16 +722,27 @@ def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _exponent_text(fit) -> str:
+    """The fitted exponent with its 90% interval, as the summary sentence words it."""
+    if fit.exponent is None:
+        return "-"
+    if fit.low is None or fit.high is None:
+        return _fmt(fit.exponent, 3)
+    return f"{fit.exponent:.2f} ({fit.low:.2f}\u2013{fit.high:.2f})"
+
+
 def _print_scaling_table(groups: Sequence[Any], size_param: str, width: int | None = None) -> None:
     """One row per group, readable at 80 columns: a group is named by the params that tell it
-    from the others (cut to 24 characters in the table, whole below it, with the verdict's summary
-    and the summary run; ``--json`` and the ``scaling.group`` tag hold the full label)."""
+    from the others, or by the experiment when none do (``ScalingGroup.name``; cut to 24
+    characters in the table, whole below it, with the verdict's summary and the summary run;
+    ``--json`` and the ``scaling.group`` tag hold the full key). The exponent is shown with its
+    90% interval."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape  # group labels are param values: text, not rich markup
     from rich.table import Table
 
-    from .grouping import distinguishing_labels, short_label
+    from .grouping import short_label
 
     table = Table(title=f"learning curves over {escape(_printable(size_param))}",
                   title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -739,17 +750,17 @@ def _print_scaling_table(groups: Sequence[Any], size_param: str, width: int | No
     table.add_column("verdict", no_wrap=True)
     table.add_column("runs", justify="right", no_wrap=True)
     table.add_column("sizes", justify="right", min_width=10)
-    table.add_column("exponent", justify="right", no_wrap=True)
+    table.add_column("exponent (90%)", justify="right", no_wrap=True)
     table.add_column("gain at 2x", justify="right", min_width=7)
-    labels = distinguishing_labels([g.params for g in groups])
-    for label, g in zip(labels, groups, strict=True):
-        table.add_row(escape(_printable(short_label(label, 24))), g.verdict.verdict,
+    names = [g.name or g.label for g in groups]
+    for name, g in zip(names, groups, strict=True):
+        table.add_row(escape(_printable(short_label(name, 24))), g.verdict.verdict,
                       str(len(g.run_ids)), ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
-                      _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x))
+                      _exponent_text(g.verdict.fit), _fmt(g.verdict.fit.gain_at_2x))
     Console(width=width or _table_width(), highlight=False).print(table)
-    for label, g in zip(labels, groups, strict=True):
+    for name, g in zip(names, groups, strict=True):
         logged = f" (summary run {g.summary_run_id})" if g.summary_run_id else ""
-        print(_printable(f"{label}: {g.verdict.summary}{logged}"))
+        print(_printable(f"{name}: {g.verdict.summary}{logged}"))
 
 
 def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -430,13 +430,12 @@ def test_cli_compare_exit_codes_json_and_dry_run(client, runs, capsys):
     client.update_run(ids["wide"], name="[/] [red]x")
     assert main(["compare", ids["wide"], ids["baseline"], "--dry-run"]) == 0
     assert "[/] [red]x" in capsys.readouterr().out
-    # Two runs of one name: the labels tell them apart, run_name is each one's name; unnamed: None.
+    # Two runs of one name: the labels tell them apart, run_name is each one's name.
     client.update_run(ids["baseline"], name="same")
     client.update_run(ids["wide"], name="same")
-    client.update_run(ids["lr=0.1"], name="")
     assert main(["compare", ids["wide"], ids["baseline"], ids["lr=0.1"], "--dry-run",
                  "--json"]) == 0
     entries = {r["key"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
     assert [entries[ids[n]]["run_name"] for n in ("wide", "baseline", "lr=0.1")] == [
-        "same", "same", None]
+        "same", "same", "lr=0.1"]
     assert entries[ids["wide"]]["label"] == f"same ({ids['wide'][:8]})"
