@@ -17,7 +17,11 @@ Subcommands:
   metric point of the runs as one long table (``read_histories``' columns), written page by page
   to Parquet (pyarrow) or CSV, through a temporary file renamed at the end.
 
-The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default.
+The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default; a
+reading command never creates one (a store that does not exist is named in one line), and an
+unknown experiment is named with the store and the close names. After writing, ``diagnose`` prints
+on stderr how to open the experiment's runs table in the MLflow UI with the plateau columns
+(``tracking.ui``). Each command's ``--help`` ends with examples (``EXAMPLES``).
 Exit codes: 0 when everything asked for was diagnosed (also when an experiment or filter selects no
 run: a line on stderr says so), 1 when something could not be (each named with its reason on stderr,
 the rest completed), 2 on usage errors. Every failure is one line on stderr, with control
@@ -592,7 +596,8 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                                                         if args.dry_run else "")
         _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
                              "wasted epochs"], diagnosed)
-    if done and not args.dry_run:
+    if done and not args.dry_run and stopped is None \
+            and not any(_connection_failed(f.reason) for f in failed):  # not a store gone away
         _ui_lines(args, results, done)
     if not diagnosed and not failed and stopped is None and not results.skipped:
         # Not a failure: nothing asked for was left undone (a script looping over experiments or

@@ -314,7 +314,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str 
     Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
     or ``RunFailure`` per run, in order, reading and writing ``batch_size`` runs at a time so
     memory stays bounded on experiments of any size. Selection errors (no or
-    conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
+    conflicting selectors, unknown experiment, a store that does not exist: ``StoreNotFound``)
+    raise ValueError before anything is read; a server
     that is not reachable raises ConnectionError for an experiment and fails each given run.
 
     ``database_uri``: the tracking server's backend database. Where it can be reached, histories
