@@ -18,7 +18,11 @@ Subcommands:
   metric point of the runs as one long table (``read_histories``' columns), written page by page
   to Parquet (pyarrow) or CSV, through a temporary file renamed at the end.
 
-The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default.
+The tracking store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else MLflow's default; a
+reading command never creates one (a store that does not exist is named in one line), and an
+unknown experiment is named with the store and the close names. After writing, ``diagnose`` prints
+on stderr how to open the experiment's runs table in the MLflow UI with the plateau columns
+(``tracking.ui``). Each command's ``--help`` ends with examples (``EXAMPLES``).
 Exit codes: 0 when everything asked for was diagnosed (also when an experiment or filter selects no
 run: a line on stderr says so), 1 when something could not be (each named with its reason on stderr,
 the rest completed), 2 on usage errors. Every failure is one line on stderr, with control
@@ -221,11 +225,69 @@ def _add_run_selection(parser: argparse.ArgumentParser, verb: str, runs_help: st
                         "e.g. \"params.optimizer = 'adam'\"")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps text with line breaks of its own (the examples) as written, like
+    ``RawDescriptionHelpFormatter``, and wraps one-paragraph descriptions as argparse does."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+# Two or three command lines a new user would type, shown by each command's --help.
+EXAMPLES = {
+    None: ["mlflow-plateau diagnose --experiment-name my-experiment",
+           "mlflow-plateau curves training_log.csv",
+           "mlflow-plateau scaling --experiment-name data-sweep --size-param train_size"],
+    "diagnose": [
+        "mlflow-plateau diagnose --experiment-name my-experiment",
+        "mlflow-plateau diagnose 1cc124a6 --dry-run --json",
+        "mlflow-plateau diagnose --experiment-name nightly --tracking-uri http://127.0.0.1:5000 "
+        "--fail-on diverged,at_chance"],
+    "scaling": [
+        "mlflow-plateau scaling --experiment-name data-sweep --size-param train_size",
+        "mlflow-plateau scaling --experiment-name data-sweep --group-by model --metric "
+        "val_accuracy --dry-run"],
+    "compare": [
+        "mlflow-plateau compare 1cc124a6 9f3e2b10 5d7a8c44",
+        "mlflow-plateau compare --experiment-name sweep --filter \"params.lr = '0.001'\" "
+        "--by forecast --dry-run"],
+    "export": [
+        "mlflow-plateau export --experiment-name my-experiment -o metrics.parquet",
+        "mlflow-plateau export 1cc124a6 --keys loss val_loss -o -"],
+    "import": [
+        "mlflow-plateau import training_log.csv --experiment-name keras-logs",
+        "mlflow-plateau import metrics.csv --run-name resnet-baseline --tracking-uri "
+        "sqlite:///mlflow.db"],
+    "curves": [
+        "mlflow-plateau curves training_log.csv",
+        "mlflow-plateau curves logs/*.csv --json --fail-on diverged,at_chance"],
+}
+
+
+def _examples(lines: Sequence[str], tail: str = "") -> str:
+    return "Examples:\n" + "".join(f"  {line}\n" for line in lines) + (f"\n{tail}" if tail else "")
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    """Each command's ``EXAMPLES`` as its --help epilog (set once every parser exists, so the
+    commands' definitions stay as they are)."""
+    parser.formatter_class = _HelpFormatter
+    parser.epilog = _examples(EXAMPLES[None],
+                              "Run 'mlflow-plateau COMMAND --help' for the options of a command.")
+    for action in parser._actions:  # the one place argparse keeps its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                if name in EXAMPLES:
+                    command.formatter_class = _HelpFormatter
+                    command.epilog = _examples(EXAMPLES[name])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-plateau",
         description="Tell why a training run plateaued and whether more data would help.",
-        epilog="Run 'mlflow-plateau COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"mlflow-plateau {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -297,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fail_on_option(curves)
     _add_compare_parser(sub)
     _add_export_parser(sub)
+    _add_examples(parser)
     return parser
 
 
@@ -429,20 +492,52 @@ def _expand_ids(args: argparse.Namespace) -> bool:
     return not failed
 
 
+def _store_missing(args: argparse.Namespace) -> bool:
+    """Say at once that the store to read does not exist, naming it, rather than let MLflow
+    create an empty one there (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's
+    ``StoreNotFound`` and its traceback)."""
+    from .tracking.store import missing_store
+
+    problem = None if _debug() else missing_store(args.tracking_uri)
+    if problem is not None:
+        _err(problem)
+    return problem is not None
+
+
 def _experiment_missing(args: argparse.Namespace) -> bool:
-    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store
-    (``MLFLOW_PLATEAU_DEBUG`` goes the long way, to the library's traceback)."""
+    """Say at once, before MLflow is imported, that a named experiment is not in a SQLite store,
+    with the close names there are (other stores: the library says the same)."""
     from .tracking.store import missing_experiment
 
-    if args.experiment_name is None or _debug() or not missing_experiment(args.tracking_uri,
-                                                              args.experiment_name):
+    if args.experiment_name is None or _debug():
         return False
-    _err(f"experiment {args.experiment_name!r} not found")
-    return True
+    problem = missing_experiment(args.tracking_uri, args.experiment_name)
+    if problem is not None:
+        _err(problem)
+    return problem is not None
+
+
+def _ui_lines(args: argparse.Namespace, results, done: Sequence[str]) -> None:
+    """After a diagnosis was written: how to see it in the MLflow UI (tracking.ui), one line
+    per experiment of the diagnosed runs (at most 3)."""
+    from .tracking import resolve_tracking_uri
+    from .tracking.ui import runs_table_line
+
+    experiments = list(dict.fromkeys(results.experiments[r] for r in done
+                                     if r in results.experiments))
+    if not experiments:
+        return
+    uri = resolve_tracking_uri(args.tracking_uri)
+    for experiment_id in experiments[:3]:
+        _err(runs_table_line(uri, experiment_id, args.artifacts))
+    if len(experiments) > 3:
+        _err(f"... and {len(experiments) - 3} more experiments")
 
 
 def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_selection(args, parser, "RUN_ID ...")
+    if _store_missing(args):
+        return EXIT_FAILED
     ids_ok = _expand_ids(args)
     if not ids_ok and not args.run_ids:
         return EXIT_FAILED
@@ -462,7 +557,7 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         _err(f"--database-uri not used, histories are read through the tracking server "
              f"({results.read_note})")
     total = len(set(args.run_ids)) if args.run_ids else None
-    diagnosed, failed, stopped = _consume(results, total, as_json=args.json)
+    diagnosed, failed, stopped, done = _consume(results, total, as_json=args.json)
     _report_failures(diagnosed, failed, stopped, total)
     if results.skipped:
         ids = ", ".join(f.run_id for f in results.skipped[:5])
@@ -478,6 +573,9 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                                                         if args.dry_run else "")
         _print_table(title, ["run", "verdict", "plateau epoch", "best value", "gap",
                              "wasted epochs"], diagnosed)
+    if done and not args.dry_run and stopped is None \
+            and not any(_connection_failed(f.reason) for f in failed):  # not a store gone away
+        _ui_lines(args, results, done)
     if not diagnosed and not failed and stopped is None and not results.skipped:
         # Not a failure: nothing asked for was left undone (a script looping over experiments or
         # filters should not stop here). Still said, because a typo in a filter looks the same.
@@ -491,8 +589,10 @@ def _run_diagnose(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return _gate([d["verdict"] if args.json else d[1] for d in diagnosed], args.fail_on)
 
 
-def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, str | None]:
-    """Diagnoses and failures of a batch, in order, and why it stopped early (None: it did not).
+def _consume(results, total: int | None, *, as_json: bool
+             ) -> tuple[list, list, str | None, list[str]]:
+    """Diagnoses and failures of a batch, in order, why it stopped early (None: it did not), and
+    the ids of the runs diagnosed.
 
     Only what is printed is kept (a row or a JSON dict per run), so 10,000 runs stay small. After
     the first run that failed for want of a connection, MLflow's retries are turned off (the
@@ -506,6 +606,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
 
     diagnosed: list = []
     failed: list = []
+    done: list[str] = []
     stopped = None
     columns = [TextColumn("diagnosing runs"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
@@ -521,6 +622,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
                     if _connection_failed(result.reason):
                         stop_retrying()
                 else:
+                    done.append(result.run_id or "")
                     names = getattr(results, "names", {})
                     diagnosed.append({**result.to_dict(),
                                       "run_name": names.get(result.run_id or "") or None}
@@ -532,7 +634,7 @@ def _consume(results, total: int | None, *, as_json: bool) -> tuple[list, list, 
             if _debug():
                 raise
             stopped = _first_line(exc)
-    return diagnosed, failed, stopped
+    return diagnosed, failed, stopped, done
 
 
 def _report_failures(diagnosed: list, failed: list, stopped: str | None,
@@ -575,7 +677,7 @@ def _report_failures(diagnosed: list, failed: list, stopped: str | None,
 
 
 def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if _experiment_missing(args):
+    if _store_missing(args) or _experiment_missing(args):
         return EXIT_FAILED
     from .tracking import diagnose_scaling
 
@@ -602,16 +704,27 @@ def _run_scaling(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _exponent_text(fit) -> str:
+    """The fitted exponent with its 90% interval, as the summary sentence words it."""
+    if fit.exponent is None:
+        return "-"
+    if fit.low is None or fit.high is None:
+        return _fmt(fit.exponent, 3)
+    return f"{fit.exponent:.2f} ({fit.low:.2f}\u2013{fit.high:.2f})"
+
+
 def _print_scaling_table(groups: Sequence[Any], size_param: str, width: int | None = None) -> None:
     """One row per group, readable at 80 columns: a group is named by the params that tell it
-    from the others (cut to 24 characters in the table, whole below it, with the verdict's summary
-    and the summary run; ``--json`` and the ``scaling.group`` tag hold the full label)."""
+    from the others, or by the experiment when none do (``ScalingGroup.name``; cut to 24
+    characters in the table, whole below it, with the verdict's summary and the summary run;
+    ``--json`` and the ``scaling.group`` tag hold the full key). The exponent is shown with its
+    90% interval."""
     from rich import box
     from rich.console import Console
     from rich.markup import escape  # group labels are param values: text, not rich markup
     from rich.table import Table
 
-    from .grouping import distinguishing_labels, short_label
+    from .grouping import short_label
 
     table = Table(title=f"learning curves over {escape(_printable(size_param))}",
                   title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -619,17 +732,17 @@ def _print_scaling_table(groups: Sequence[Any], size_param: str, width: int | No
     table.add_column("verdict", no_wrap=True)
     table.add_column("runs", justify="right", no_wrap=True)
     table.add_column("sizes", justify="right", min_width=10)
-    table.add_column("exponent", justify="right", no_wrap=True)
+    table.add_column("exponent (90%)", justify="right", no_wrap=True)
     table.add_column("gain at 2x", justify="right", min_width=7)
-    labels = distinguishing_labels([g.params for g in groups])
-    for label, g in zip(labels, groups, strict=True):
-        table.add_row(escape(_printable(short_label(label, 24))), g.verdict.verdict,
+    names = [g.name or g.label for g in groups]
+    for name, g in zip(names, groups, strict=True):
+        table.add_row(escape(_printable(short_label(name, 24))), g.verdict.verdict,
                       str(len(g.run_ids)), ", ".join(_fmt(s, 6) for s in sorted(set(g.sizes))),
-                      _fmt(g.verdict.fit.exponent), _fmt(g.verdict.fit.gain_at_2x))
+                      _exponent_text(g.verdict.fit), _fmt(g.verdict.fit.gain_at_2x))
     Console(width=width or _table_width(), highlight=False).print(table)
-    for label, g in zip(labels, groups, strict=True):
+    for name, g in zip(names, groups, strict=True):
         logged = f" (summary run {g.summary_run_id})" if g.summary_run_id else ""
-        print(_printable(f"{label}: {g.verdict.summary}{logged}"))
+        print(_printable(f"{name}: {g.verdict.summary}{logged}"))
 
 
 def _run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -699,6 +812,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     _check_selection(args, parser, "RUN_ID RUN_ID ...")
     if args.run_ids and len(set(args.run_ids)) < 2:
         parser.error("a comparison needs two or more different RUN_IDs")
+    if _store_missing(args):
+        return EXIT_FAILED
     if not _expand_ids(args):  # a comparison of other runs than asked for answers another question
         return EXIT_FAILED
     if _experiment_missing(args):

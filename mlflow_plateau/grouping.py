@@ -81,12 +81,14 @@ def _preferred(shared: Sequence[str]) -> list[str]:
     return (first or list(shared))[:2]
 
 
-def distinguishing_labels(groups: Sequence[Mapping[str, str]]) -> list[str]:
+def distinguishing_labels(groups: Sequence[Mapping[str, str]], *,
+                          none_differ: str = "all runs") -> list[str]:
     """A label per group naming only the params whose values differ between the groups
-    (``"all runs"`` for a single group): what tells the rows of a table apart."""
+    (``none_differ`` where none do, as for a single group): what tells the rows of a table
+    apart."""
     names = sorted({k for g in groups for k in g})
     varying = [k for k in names if len({g.get(k) for g in groups}) > 1]
-    return [", ".join(f"{k}={g.get(k, '')}" for k in varying) or "all runs" for g in groups]
+    return [", ".join(f"{k}={g.get(k, '')}" for k in varying) or none_differ for g in groups]
 
 
 def short_label(label: str, width: int = 40) -> str:

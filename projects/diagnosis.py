@@ -62,18 +62,14 @@ def outcome_of(key: str, run: ScenarioRun, diagnoses: Mapping[str, Any]) -> Outc
 
 def ui_line(run_id: str) -> str:
     """One line naming the run and how to open the MLflow UI on it (a server's own URL, or the
-    ``mlflow ui`` command for a local store)."""
-    from mlflow_plateau.tracking import redact
+    ``mlflow ui`` command for a local store: ``tracking.ui.run_line``)."""
+    from mlflow_plateau.tracking.ui import run_line
 
     client = mlflow.MlflowClient()
     run = client.get_run(run_id)
     experiment = client.get_experiment(run.info.experiment_id)
-    uri = mlflow.get_tracking_uri()
-    path = f"#/experiments/{experiment.experiment_id}/runs/{run_id}"
     where = f"run {run.info.run_name!r} ({run_id[:8]}) in experiment {experiment.name!r}"
-    if uri.startswith(("http://", "https://")):
-        return f"{where}: open {redact(uri).rstrip('/')}/{path}"
-    return f"{where}: mlflow ui --backend-store-uri {uri}, then open http://127.0.0.1:5000/{path}"
+    return f"{where}: {run_line(mlflow.get_tracking_uri(), experiment.experiment_id, run_id)}"
 
 
 def _held_text(claim: Claim, out: Outcome, held: bool | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import free_port, log_curves
 
-from mlflow_plateau.cli import main
+from mlflow_plateau.cli import build_parser, main
 
 EPOCHS = np.arange(30)
 VAL = 0.3 + (EPOCHS - 10.0) ** 2 / 200.0
@@ -108,7 +109,8 @@ def test_usage_errors_exit_2(tracking_uri, argv, capsys):
 def test_unknown_experiment_is_one_line_and_debug_shows_traceback(tracking_uri, capsys,
                                                                   monkeypatch):
     assert main(["diagnose", "--experiment-name", "missing"]) == 1
-    assert capsys.readouterr().err.strip() == "mlflow-plateau: experiment 'missing' not found"
+    assert capsys.readouterr().err == (f"mlflow-plateau: experiment 'missing' not found in "
+                                       f"{tracking_uri}; its experiments: 'Default'\n")
     monkeypatch.setenv("MLFLOW_PLATEAU_DEBUG", "1")
     with pytest.raises(ValueError, match="missing"):
         main(["diagnose", "--experiment-name", "missing"])
@@ -225,7 +227,7 @@ def test_container_runs_are_skipped_when_diagnosing_an_experiment(client, experi
                          tags={"plateau.kind": "container", "scenario.error": "refused"})
     assert main(["diagnose", "--experiment-name", "cli", "--artifacts", "none"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""
+    assert [line for line in captured.err.splitlines() if "viewStateShareKey" not in line] == []
     assert all(r[:8] in captured.out for r in runs)
     assert parent[:8] not in captured.out and refused[:8] not in captured.out
     for run_id in (parent, refused):
@@ -245,15 +247,106 @@ def test_missing_experiment_in_a_sqlite_store_fails_before_mlflow_is_imported(tm
             "print(code, 'mlflow' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "False"]
-    assert out.stderr == "mlflow-plateau: experiment 'newcomer' not found\n"
-    assert not (tmp_path / "absent.db").exists()  # no store was created by asking
+    absent = tmp_path / "absent.db"
+    assert out.stderr == (f"mlflow-plateau: no tracking store at sqlite:///{absent}: no such file "
+                          f"{absent}; point at your store with --tracking-uri URI or "
+                          "MLFLOW_TRACKING_URI\n")
+    assert not absent.exists()  # no store was created by asking
 
 
-def test_missing_experiment_of_an_existing_store_is_the_same_message(client, experiment, capsys):
+def test_missing_experiment_of_an_existing_store_names_it_and_the_close_names(
+        client, experiment, tracking_uri, capsys):
+    client.create_experiment("cifar10-resnet")
     for command in (["diagnose"], ["scaling"], ["compare"]):
-        assert main([*command, "--experiment-name", "newcomer"]) == 1
-        assert capsys.readouterr().err == "mlflow-plateau: experiment 'newcomer' not found\n"
+        assert main([*command, "--experiment-name", "cifar10-resnt"]) == 1  # a typo
+        assert capsys.readouterr().err == (
+            f"mlflow-plateau: experiment 'cifar10-resnt' not found in {tracking_uri}; did you "
+            "mean 'cifar10-resnet'?\n")
+    assert main(["diagnose", "--experiment-name", "CLI", "--dry-run"]) == 1  # case, too
+    assert capsys.readouterr().err.endswith("; did you mean 'cli'?\n")
+    assert main(["diagnose", "--experiment-name", "zzzz"]) == 1  # nothing close: what there is
+    assert capsys.readouterr().err.endswith(
+        "; its experiments: 'Default', 'cifar10-resnet', 'cli'\n")
     assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # an existing one
+
+
+def test_the_library_names_the_store_and_close_names_too(client, experiment, tracking_uri):
+    # Not only the command's SQLite shortcut: MLflow's answer, for any store.
+    from mlflow_plateau.tracking import diagnose_runs
+    from mlflow_plateau.tracking.comparison import compare_runs
+
+    for call in (diagnose_runs, compare_runs):
+        with pytest.raises(ValueError) as info:
+            call(experiment_name="cl", tracking_uri=tracking_uri)
+        assert str(info.value) == (f"experiment 'cl' not found in {tracking_uri}; did you mean "
+                                   "'cli'?")
+    with pytest.raises(ValueError, match=f"experiment id '999' not found in {tracking_uri}$"):
+        diagnose_runs(experiment_id="999", tracking_uri=tracking_uri)
+
+
+# Every reading command, by experiment and by run id (a prefix, a full id), in a folder without
+# a store and without MLFLOW_TRACKING_URI: MLflow would create ./mlflow.db by opening it.
+READING = [["diagnose", "--experiment-name", "my-exp"], ["diagnose", "1cc124a6"],
+           ["diagnose", "a" * 32, "--dry-run"], ["scaling", "--experiment-name", "my-exp"],
+           ["compare", "1cc124a6", "9f3e2b10"], ["compare", "--experiment-name", "my-exp"],
+           ["export", "--experiment-name", "my-exp", "-o", "out.csv"],
+           ["export", "1cc124a6", "-o", "out.parquet"]]
+_RUN_EACH = """import contextlib, io, json, sys
+from mlflow_plateau.cli import build_parser, main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    results.append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def _run_each(argv_list: list[list[str]], cwd: Path, **env: str) -> list[tuple[int, str]]:
+    """The commands run one after the other by ``main`` in one fresh process in ``cwd`` (no
+    ``MLFLOW_TRACKING_URI`` unless given): (exit code, stderr) of each."""
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, "-c", _RUN_EACH, json.dumps(argv_list)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env={**base, **env},
+                          check=True)
+    return [tuple(r) for r in json.loads(proc.stdout)]
+
+
+def test_reading_commands_never_create_a_store_and_name_the_one_looked_in(tmp_path):
+    db = tmp_path / "mlflow.db"
+    for code, err in _run_each(READING, tmp_path):
+        assert (code, err) == (1, (
+            f"mlflow-plateau: no tracking store at sqlite:///{db} (MLflow's default here: "
+            f"MLFLOW_TRACKING_URI is not set): no such file {db}; point at your store with "
+            "--tracking-uri URI or MLFLOW_TRACKING_URI\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no mlflow.db, no mlruns, no out.*
+    # A store named by the variable, or by --tracking-uri: a folder (MLflow's file store) too.
+    results = _run_each([READING[0], [*READING[1], "--tracking-uri", "sqlite:///runs.db"]],
+                        tmp_path, MLFLOW_TRACKING_URI="./mlruns")
+    assert results == [
+        (1, f"mlflow-plateau: no tracking store at ./mlruns (from MLFLOW_TRACKING_URI): no such "
+            f"folder {tmp_path / 'mlruns'}; point at your store with --tracking-uri URI or "
+            "MLFLOW_TRACKING_URI\n"),
+        (1, f"mlflow-plateau: no tracking store at sqlite:///runs.db: no such file "
+            f"{tmp_path / 'runs.db'}; point at your store with --tracking-uri URI or "
+            "MLFLOW_TRACKING_URI\n")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_library_refuses_to_read_a_store_that_does_not_exist(tmp_path):
+    from mlflow_plateau.tracking import diagnose_runs, read_histories
+    from mlflow_plateau.tracking.store import StoreNotFound
+
+    uri = f"sqlite:///{tmp_path / 'absent.db'}"
+    for read in (lambda: diagnose_runs(["a" * 32], tracking_uri=uri),
+                 lambda: diagnose_runs(experiment_name="x", tracking_uri=uri),
+                 lambda: read_histories(["a" * 32], tracking_uri=uri)):
+        with pytest.raises(StoreNotFound, match="no tracking store at sqlite:///"):
+            read()
+    assert not (tmp_path / "absent.db").exists()
 
 
 def test_scaling_split_by_a_param_says_which_and_logs_nothing(client, capsys):
@@ -380,3 +473,58 @@ def test_curves_reads_what_export_writes_with_the_verdicts_of_diagnose(client, t
     # import takes one run: an export of two is refused with the runs named.
     assert main(["import", str(tmp_path / "h.csv"), "--artifacts", "none"]) == 1
     assert "holds 2 runs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [None, "diagnose", "curves", "scaling", "compare", "export",
+                                     "import"])
+def test_help_of_each_command_shows_examples_that_parse(command, capsys):
+    assert main([command, "--help"] if command else ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Examples:\n" in out
+    lines = [line.strip() for line in out.split("Examples:\n", 1)[1].splitlines()
+             if line.startswith("  mlflow-plateau ")]
+    assert 2 <= len(lines) <= 3, out
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        assert command is None or argv[0] == command  # a command line of this command
+        args, extra = build_parser().parse_known_args(argv)  # and a valid one
+        assert extra == [] and args.command == argv[0], line
+
+
+def test_diagnose_prints_the_ui_runs_table_with_the_plateau_columns(client, experiment,
+                                                                     tracking_uri, capsys):
+    exp, runs = experiment
+    assert main(["diagnose", "--experiment-name", "cli", "--dry-run"]) == 0  # nothing written
+    assert "mlflow ui" not in capsys.readouterr().err
+    assert not any(k.startswith("mlflow.sharedViewState.")
+                   for k in client.get_experiment(exp).tags)
+    assert main(["diagnose", "--experiment-name", "cli", "--json"]) == 0
+    assert capsys.readouterr().err == (
+        f"mlflow-plateau: the runs in the MLflow UI, with the plateau columns: mlflow ui "
+        f"--backend-store-uri {tracking_uri}, then open http://127.0.0.1:5000/#/experiments/"
+        f"{exp}/runs?viewStateShareKey=plateau; each run's report is in its Artifacts tab "
+        "(plateau/report.html)\n")
+    # The view that URL opens: an experiment tag holding the columns (the UI's saved view).
+    view = json.loads(client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"])
+    state = json.loads(view["state"])
+    assert view["name"] == "plateau diagnosis" and state["selectedColumns"][0] == \
+        "tags.`plateau.verdict`" and "metrics.`plateau/epoch`" in state["selectedColumns"]
+    assert view["selectedColumns"] == state["selectedColumns"]  # for UIs before saved views
+    assert "plateau/report.html" in {a.path for a in client.list_artifacts(runs[0], "plateau")}
+    # Diagnosing again leaves the view as it is; by run id the line is the run's experiment's.
+    before = client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"]
+    assert main(["diagnose", runs[0][:8], "--artifacts", "json"]) == 0
+    err = capsys.readouterr().err
+    assert f"#/experiments/{exp}/runs?viewStateShareKey=plateau; each run's diagnosis is in " \
+        "its Artifacts tab (plateau/diagnosis.json)\n" in err
+    assert client.get_experiment(exp).tags["mlflow.sharedViewState.plateau"] == before
+
+
+def test_ui_links_name_a_server_without_its_credentials():
+    from mlflow_plateau.tracking.ui import run_line, ui_link
+
+    assert ui_link("http://bob:pw@host:5000/", "#/experiments/3/runs") == (
+        "open http://***@host:5000/#/experiments/3/runs")
+    assert run_line("sqlite:///mlflow.db", "3", "ab") == (
+        "mlflow ui --backend-store-uri sqlite:///mlflow.db, then open "
+        "http://127.0.0.1:5000/#/experiments/3/runs/ab")

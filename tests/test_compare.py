@@ -402,6 +402,8 @@ def test_cli_compare_exit_codes_json_and_dry_run(client, runs, capsys):
     doc = json.loads(captured.out)
     assert doc["dry_run"] is True and doc["comparison_run_id"] is None
     assert [r["label"] for r in doc["runs"]] == list(RUNS)
+    # Each entry names its run as diagnose --json does: the run name, not the label shown.
+    assert {r["key"]: r["run_name"] for r in doc["runs"]} == {ids[n]: n for n in RUNS}
     assert _comparison_runs(client, exp) == []
     assert len(client.search_runs([exp])) == 5
     # Usage errors exit 2: one run only, or ids and an experiment together.
@@ -428,3 +430,12 @@ def test_cli_compare_exit_codes_json_and_dry_run(client, runs, capsys):
     client.update_run(ids["wide"], name="[/] [red]x")
     assert main(["compare", ids["wide"], ids["baseline"], "--dry-run"]) == 0
     assert "[/] [red]x" in capsys.readouterr().out
+    # Two runs of one name: the labels tell them apart, run_name is each one's name.
+    client.update_run(ids["baseline"], name="same")
+    client.update_run(ids["wide"], name="same")
+    assert main(["compare", ids["wide"], ids["baseline"], ids["lr=0.1"], "--dry-run",
+                 "--json"]) == 0
+    entries = {r["key"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert [entries[ids[n]]["run_name"] for n in ("wide", "baseline", "lr=0.1")] == [
+        "same", "same", "lr=0.1"]
+    assert entries[ids["wide"]]["label"] == f"same ({ids['wide'][:8]})"

@@ -50,4 +50,8 @@ def test_labels_for_a_table():
     groups = [{"epochs": "3", "model": "big"}, {"epochs": "3", "model": "small"}]
     assert distinguishing_labels(groups) == ["model=big", "model=small"]
     assert distinguishing_labels([{"epochs": "3"}]) == ["all runs"]
+    assert distinguishing_labels([{"epochs": "3"}], none_differ="my-exp") == ["my-exp"]
+    # A param only some groups log tells them apart too.
+    assert distinguishing_labels([{"epochs": "3"}, {"epochs": "3", "dropout": "0.2"}]) == [
+        "dropout=", "dropout=0.2"]
     assert short_label("x" * 50, 24) == "x" * 23 + "…" and short_label("short") == "short"

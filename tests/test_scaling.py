@@ -1,4 +1,5 @@
-"""``scaling_fit``: recovers a power law with offset, and is consistent in what it derives from it."""
+"""``scaling_fit``: recovers a power law with offset, and is consistent in what it derives from it;
+the ``scaling`` command names the groups of tracked runs it fits."""
 
 from __future__ import annotations
 
@@ -220,3 +221,73 @@ def test_scaling_summary_states_observed_and_predicted_from_the_plotted_numbers(
     assert f"observed {observed:.4g} at n=16000" in v.summary
     assert f"predicted {predicted:.4g} at n=32000" in v.summary
     assert f"90% interval {fit.low:.2f}\u2013{fit.high:.2f}" in v.summary
+
+
+# --------------------------------------------------------------------- groups of tracked runs
+
+# What autolog and a training script log beside the size: the same for every run of a sweep.
+CONSTANT_PARAMS = {"epochs": "30", "batch_size": "64", "optimizer_name": "adam", "lr": "0.001",
+                   "loss": "binary_crossentropy", "metrics": "['accuracy']", "shuffle": "True",
+                   "validation_split": "0.0", "class_weight": "None", "initial_epoch": "0",
+                   "steps_per_epoch": "None", "validation_freq": "1", "opt_beta_1": "0.9",
+                   "opt_beta_2": "0.999", "opt_epsilon": "1e-07", "opt_amsgrad": "False",
+                   "opt_weight_decay": "None", "opt_clipnorm": "None", "seed": "0",
+                   "dropout": "0.1"}
+
+
+def _log_sweep(experiment: str, models: dict[str, float], sizes=(100, 200, 400, 800, 1600)):
+    """Runs of ``mlflow.log_params`` (the size, the model, ``CONSTANT_PARAMS``) and per-epoch
+    curves whose best val_loss follows ``scale * n^-0.5 + 0.05``."""
+    import mlflow
+
+    mlflow.set_experiment(experiment)
+    epochs = np.arange(20)
+    for model, scale in models.items():
+        for n in sizes:
+            with mlflow.start_run(run_name=f"{model}-{n}"):
+                mlflow.log_params({"train_size": n, "model": model, **CONSTANT_PARAMS})
+                val = scale * n ** -0.5 + 0.05 + (epochs - 8.0) ** 2 / 400.0
+                for e in epochs:
+                    mlflow.log_metrics({"loss": float(val[e] - 0.03), "val_loss": float(val[e])},
+                                       step=int(e))
+
+
+def test_groups_and_summary_runs_are_named_by_the_params_that_differ(client, capsys):
+    from mlflow_plateau.cli import main
+
+    _log_sweep("named", {"small": 3.0, "big": 1.5})
+    assert main(["scaling", "--experiment-name", "named", "--json"]) == 0
+    groups = json.loads(capsys.readouterr().out)["groups"]
+    assert sorted(g["name"] for g in groups) == ["model=big", "model=small"]
+    exp = client.get_experiment_by_name("named").experiment_id
+    summaries = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
+    assert sorted(r.info.run_name for r in summaries) == ["scaling: model=big",
+                                                          "scaling: model=small"]
+    # The full key still identifies the group (re-runs find its summary by it).
+    assert all("epochs=30" in r.data.tags["scaling.group"] for r in summaries)
+    # The table names the rows the same way and shows each exponent with its 90% interval.
+    assert main(["scaling", "--experiment-name", "named"]) == 0
+    out = capsys.readouterr().out
+    for g in groups:
+        interval = f"{g['fit']['exponent']:.2f} ({g['fit']['low']:.2f}\u2013{g['fit']['high']:.2f})"
+        row = next(line for line in out.splitlines() if line.startswith(g["name"] + " "))
+        assert interval in row, (interval, row)
+        assert f"\n{g['name']}: " in out  # the summary line below the table
+    assert "epochs=30" not in out and "opt_beta_1" not in out
+    assert len(client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")) == 2  # updated
+
+
+def test_a_single_group_is_named_by_its_experiment(client, capsys):
+    from mlflow_plateau.cli import main
+
+    _log_sweep("one-curve", {"cnn": 2.0})
+    assert main(["scaling", "--experiment-name", "one-curve"]) == 0
+    out = capsys.readouterr().out
+    exp = client.get_experiment_by_name("one-curve").experiment_id
+    (summary,) = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
+    assert summary.info.run_name == "scaling: one-curve"
+    assert "\none-curve: " in out and "model=cnn" not in out
+    # A summary named otherwise before (an older version's dump of every param) is renamed.
+    client.update_run(summary.info.run_id, name="scaling: batch_size=64, class_weight=None, ...")
+    assert main(["scaling", "--experiment-name", "one-curve"]) == 0
+    assert client.get_run(summary.info.run_id).info.run_name == "scaling: one-curve"

@@ -624,9 +624,9 @@ def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
     assert len(names) == 5 and all(n.split("_")[0] == "adam" for n in names)
 
     assert main(["scaling", "--experiment-name", "sweep"]) == 0
-    assert "\nall runs: " in capsys.readouterr().out  # one curve of all five runs
+    assert "\nsweep: " in capsys.readouterr().out  # one curve of all five, named as its experiment
     (summary,) = client.search_runs([exp], "tags.`plateau.kind` = 'scaling'")
-    assert len(summary.info.run_name) <= 70
+    assert summary.info.run_name == "scaling: sweep"  # not a dump of the autolog params
     assert all(client.get_run(r.info.run_id).data.tags["scaling.group"] ==
                summary.data.tags["scaling.group"] for r in runs)
 
@@ -638,10 +638,10 @@ def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
     groups, _ = diagnose_scaling(experiment_name="sweep", log=False)
     assert len(groups[0].label) > 100
     _print_scaling_table(groups, "train_size", width=80)
-    table = capsys.readouterr().out.split("\nall runs: ")[0].splitlines()
+    table = capsys.readouterr().out.split("\nsweep: ")[0].splitlines()
     assert all(len(line) <= 80 for line in table)
-    row = next(line for line in table if line.startswith("all runs"))
-    assert row.split()[2:4] == [groups[0].verdict.verdict, "5"]  # verdict and runs not cut
+    row = next(line for line in table if line.startswith("sweep "))
+    assert row.split()[1:3] == [groups[0].verdict.verdict, "5"]  # verdict and runs not cut
     assert "50, 100" in row  # the sizes are readable, not squeezed to nothing
 
 

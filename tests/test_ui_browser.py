@@ -222,3 +222,37 @@ def test_curves_png_loads_in_the_artifact_viewer(diagnosed, driver):
     assert shown_w >= 500  # readable at the size the viewer gives it
     screenshot(driver, "ui_curves.png")
 
+
+
+def test_the_runs_table_url_diagnose_prints_shows_the_verdict_column(diagnosed, driver, capsys):
+    """The line ``mlflow-plateau diagnose`` prints after writing: its URL, opened in a browser
+    that never saw the UI (no column chosen by hand, MLflow 3's default GenAI experience), shows
+    the runs table with the ``plateau.verdict`` column and the run's verdict in it, on screen."""
+    import re
+
+    from selenium.webdriver.common.by import By
+
+    from mlflow_plateau.cli import main
+
+    url, experiment_id, run_id, diagnosis, _ = diagnosed
+    assert main(["diagnose", run_id, "--tracking-uri", url]) == 0  # unchanged: the line only
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.endswith("each run's report is in its Artifacts tab (plateau/report.html)"), line
+    link = re.search(r"open (\S+);", line).group(1)
+    assert link == f"{url}/#/experiments/{experiment_id}/runs?viewStateShareKey=plateau"
+    driver.get(link)
+
+    def shown(text: str):
+        def find(d):
+            for element in d.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']"):
+                box = d.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                       "return [r.left, r.right, r.width, innerWidth];", element)
+                if element.is_displayed() and box[2] > 0 and box[0] >= 0 and box[1] <= box[3]:
+                    return element
+            return None
+        return find
+
+    wait_for(driver, shown("plateau.verdict"), "the plateau.verdict column header")
+    wait_for(driver, shown(diagnosis.verdict), f"the verdict {diagnosis.verdict!r} in the table")
+    wait_for(driver, shown("plateau/epoch"), "the plateau/epoch column header")
+    screenshot(driver, "ui_runs_table.png")

@@ -6,7 +6,9 @@ This is the only package that talks to MLflow tracking stores (see docs/design.m
 ``diagnose_runs``), ``frames`` (``read_histories``, ``iter_histories``, ``history_frame``:
 histories as pandas DataFrames, the public face of the batched reader), ``scaling``
 (``diagnose_scaling``), ``unchanged`` (recognizing a run whose
-diagnosis is current), ``comparison`` (``compare_runs``).
+diagnosis is current), ``comparison`` (``compare_runs``), ``ids`` (run id prefixes), ``ui``
+(MLflow UI links, the runs table's plateau view). Readers never create a store: a SQLite file or
+local folder that does not exist raises ``StoreNotFound`` (``store.existing_store``).
 
 Reading (``read_run_curves``) takes the fastest path that returns exactly what
 ``MlflowClient.get_metric_history`` returns, point for point:
@@ -65,7 +67,8 @@ _WHERE = {
         "TAG_OPTIONS", "TAG_PARTIAL", "BEST_PREFIX", "FORECAST_METRICS", "run_kept_options",
         "TAG_SCALING_GROUP", "TAG_SCALING_SIZE_PARAM", "TAG_SCALING_VERDICT",
         "TAG_SUMMARY", "TAG_VERDICT", "TAG_VERSION", "Artifacts", "RunFailure", "check_reachable",
-        "one_line", "redact", "resolve_tracking_uri", "user_curves"], "store"),
+        "one_line", "redact", "resolve_tracking_uri", "user_curves", "existing_store",
+        "missing_store", "StoreNotFound"], "store"),
     **dict.fromkeys(["best_metrics", "diagnosis_json", "diagnosis_metrics", "diagnosis_tags",
                      "log_diagnosis", "log_history"], "writing"),
 }

@@ -25,7 +25,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +42,12 @@ from . import (
     RunFailure,
     check_reachable,
     diagnose_runs,
+    existing_store,
     iter_runs,
     one_line,
     read_run_curves,
-    resolve_tracking_uri,
 )
-from .runs import selected_run_ids
+from .runs import _experiment_id, selected_run_ids
 from .store import TAG_PARENT, end_run, not_training, parent_without_curve
 
 if TYPE_CHECKING:
@@ -82,14 +82,20 @@ class ComparisonResult:
     failures: list[RunFailure] = field(default_factory=list)
     run_id: str | None = None                # the comparison run (None when not logged)
     experiment_id: str | None = None
+    names: dict[str, str] = field(default_factory=dict)  # run id -> run name ("" when unnamed)
 
     @property
     def answer(self) -> str:
         return self.comparison.answer
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe; each entry of ``runs`` also has its ``run_name`` (None when unnamed), as
+        ``diagnose --json`` has: ``label`` is what the table shows, not the name itself."""
+        ranked = self.comparison.to_dict()
+        ranked["runs"] = [{**r, "run_name": self.names.get(r["key"]) or None}
+                          for r in ranked["runs"]]
         return {"comparison_run_id": self.run_id, "experiment_id": self.experiment_id,
-                **self.comparison.to_dict(),
+                **ranked,
                 "failures": [f.to_dict() for f in self.failures],
                 "config": self.diagnoses[0].config if self.diagnoses else {}}
 
@@ -132,18 +138,7 @@ def _select(client: MlflowClient, run_ids: Sequence[str] | None, experiment_name
     if run_ids:
         found = _fetch_runs(client, list(dict.fromkeys(str(r) for r in run_ids)))
     else:
-        if experiment_name is not None:
-            exp = client.get_experiment_by_name(experiment_name)
-            if exp is None:
-                raise ValueError(f"experiment {experiment_name!r} not found")
-            exp_id = exp.experiment_id
-        else:
-            from mlflow.exceptions import MlflowException
-
-            try:
-                exp_id = client.get_experiment(str(experiment_id)).experiment_id
-            except MlflowException:
-                raise ValueError(f"experiment id {experiment_id!r} not found") from None
+        exp_id = _experiment_id(client, experiment_name, experiment_id)
         found = [r for page in iter_runs(client, exp_id, filter_string) for r in page
                  if not_training(r) is None]
     runs, failures = [], []
@@ -247,7 +242,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
             raise TypeError(f"compare_runs does not take {name}=: it never writes to the runs")
     opts = DiagnosisOptions.of(options, **diagnosis_options)
 
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     runs, failures = _select(client, run_ids, experiment_name, experiment_id, filter_string)
@@ -274,8 +269,9 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
         rid: as_epochs(dict(c))
         for rid, c in read_run_curves(list(labels), tracking_uri=uri).items()}
     comparison = compare_diagnoses(diagnoses, labels, by=by)
+    names = {d.run_id: by_id[d.run_id].info.run_name or "" for d in diagnoses}
     result = ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,
-                              failures=failures)
+                              failures=failures, names=names)
     if not log:
         return result
 
@@ -296,8 +292,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
     key_options = opts.as_dict() if by == "plateau" else {**opts.as_dict(), "by": by}
     run_id = _log(client, first_experiment, _key(list(labels), key_options), comparison, files,
                   [by_id[d.run_id].info.experiment_id for d in diagnoses])
-    return ComparisonResult(comparison=comparison, diagnoses=diagnoses, labels=labels,
-                            failures=failures, run_id=run_id, experiment_id=first_experiment)
+    return replace(result, run_id=run_id, experiment_id=first_experiment)
 
 
 __all__ = ["ARTIFACT_DIR", "KIND_COMPARISON", "MAX_COMPARED", "TAG_COMPARED_RUNS",

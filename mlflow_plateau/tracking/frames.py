@@ -62,7 +62,7 @@ from .store import (
     _is_http,
     _is_sql,
     check_reachable,
-    resolve_tracking_uri,
+    existing_store,
 )
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def iter_histories(run_ids: Sequence[str] | str | None = None, *,
         raise ValueError(f"page_size must be >= 1, not {page_size}")
     selected = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     keys = _check_keys(keys)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     if selected is not None:
@@ -290,7 +290,7 @@ def list_run_ids(*, experiment_name: str | None = None, experiment_id: str | Non
     if experiment_name is None and experiment_id is None:
         raise ValueError("no runs selected: give an experiment")
     selected_run_ids(None, experiment_name, experiment_id, filter_string)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     exp_id = _experiment_id(client, experiment_name, experiment_id)
@@ -318,7 +318,7 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
     from .history import read_run_curves
 
     (run_id,) = _check_ids([str(run_id)])
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     client = _client(uri)
     check_reachable(uri)
     (run,) = _get_runs(client, [run_id])

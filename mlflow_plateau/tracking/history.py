@@ -49,8 +49,8 @@ from .store import (
     _own,
     _scheme,
     check_reachable,
+    existing_store,
     one_line,
-    resolve_tracking_uri,
     user_curves,
 )
 
@@ -381,7 +381,7 @@ def read_run_curves(run_ids: Sequence[str], *, tracking_uri: str | None = None
     The ``plateau/``, ``gap/`` and ``scaling/`` results this package writes are left out. A run id
     that is unknown or has no metrics maps to an empty dict (``diagnose_runs`` names the reason).
     """
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     ids = list(dict.fromkeys(run_ids))

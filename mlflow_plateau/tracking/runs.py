@@ -40,11 +40,14 @@ from .store import (
     _is_sql,
     _own,
     check_reachable,
+    existing_store,
+    experiment_names,
+    experiment_not_found,
     no_curve_of_its_own,
     not_training,
     one_line,
     parent_without_curve,
-    resolve_tracking_uri,
+    redact,
     with_kept_options,
     writer_threads,
 )
@@ -154,7 +157,7 @@ def diagnose_run(run_id: str, options: DiagnosisOptions | None = None, *,
     """
     options = DiagnosisOptions.of(options, **option_values)
     _check_artifacts(artifacts)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     try:
         check_reachable(uri)
     except ConnectionError as exc:
@@ -176,14 +179,16 @@ def _experiment_id(client: MlflowClient, experiment_name: str | None,
 
     if experiment_name is not None:
         exp = client.get_experiment_by_name(experiment_name)
-        if exp is None:
-            raise ValueError(f"experiment {experiment_name!r} not found")
+        if exp is None:  # named with the store and the close names: a typo, or the wrong store
+            raise ValueError(experiment_not_found(experiment_name, client.tracking_uri,
+                                                  experiment_names(client)))
         label = f"experiment {experiment_name!r}"
     else:
         try:
             exp = client.get_experiment(str(experiment_id))
         except MlflowException:
-            raise ValueError(f"experiment id {experiment_id!r} not found") from None
+            raise ValueError(f"experiment id {experiment_id!r} not found in "
+                             f"{redact(client.tracking_uri)}") from None
         label = f"experiment id {experiment_id!r}"
     if exp.lifecycle_stage == "deleted":
         # Its runs are deleted with it: an empty batch would look like success.
@@ -297,7 +302,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
     Returns an iterator (``RunBatch``, which also collects the runs' names) of one ``Diagnosis``
     or ``RunFailure`` per run, in order, reading and writing ``batch_size`` runs at a time so
     memory stays bounded on experiments of any size. Selection errors (no or
-    conflicting selectors, unknown experiment) raise ValueError before anything is read; a server
+    conflicting selectors, unknown experiment, a store that does not exist: ``StoreNotFound``)
+    raise ValueError before anything is read; a server
     that is not reachable raises ConnectionError for an experiment and fails each given run.
 
     ``database_uri``: the tracking server's backend database. Where it can be reached, histories
@@ -308,7 +314,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
     options = DiagnosisOptions.of(options, **option_values)
     _check_artifacts(artifacts)
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     by_ids = run_ids is not None
     if by_ids:
         ids = list(dict.fromkeys(run_ids))
@@ -354,11 +360,13 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
 
 class RunBatch(Iterator["Diagnosis | RunFailure"]):
     """The results of ``diagnose_runs``, one per run, in order; ``names`` maps the id of every run
-    read so far to its name (``""`` when unnamed), for tables that show people names."""
+    read so far to its name (``""`` when unnamed), for tables that show people names, and
+    ``experiments`` to its experiment's id (where to look at it in the UI)."""
 
     def __init__(self, results: Iterator[Diagnosis | RunFailure] | None = None) -> None:
         self.results: Iterator[Diagnosis | RunFailure] = results or iter(())
         self.names: dict[str, str] = {}
+        self.experiments: dict[str, str] = {}  # run id -> its experiment's id, as for names
         self.parents: set[str] = set()     # runs named as the parent of a run read so far
         # Parents of nested runs with no curve of their own, left out of an experiment's batch
         # (known once the batch is done: a parent may be listed before its children).
@@ -372,6 +380,7 @@ class RunBatch(Iterator["Diagnosis | RunFailure"]):
             for run in page:
                 if not isinstance(run, RunFailure):
                     self.names[run.info.run_id] = run.info.run_name or ""
+                    self.experiments[run.info.run_id] = run.info.experiment_id
                     parent = run.data.tags.get(TAG_PARENT)
                     if parent:
                         self.parents.add(parent)

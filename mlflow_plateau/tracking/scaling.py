@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..curves import Curve, metric_mode
-from ..grouping import auto_numbered, group_key, short_label
+from ..grouping import auto_numbered, distinguishing_labels, group_key, short_label
 from ..numerics import mode_sign
 from ..verdict import ScalingVerdict, scaling_verdict
 from .batch_writes import log_many
@@ -46,8 +46,8 @@ from .store import (
     _client,
     check_reachable,
     end_run,
+    existing_store,
     not_training,
-    resolve_tracking_uri,
     writer_threads,
 )
 from .writing import PendingWrite, _changed_metrics, _log_batch
@@ -68,9 +68,13 @@ class ScalingGroup:
     errors: list[float]
     verdict: ScalingVerdict
     summary_run_id: str | None = None
+    # What people read (the summary run's name, tables): the params whose values differ between
+    # the groups fitted together, e.g. "model=big", or the experiment's name when none differ.
+    name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.label, "params": self.params, "run_ids": self.run_ids,
+        return {"group": self.label, "name": self.name or self.label, "params": self.params,
+                "run_ids": self.run_ids,
                 "sizes": self.sizes, "errors": self.errors, "summary_run_id": self.summary_run_id,
                 **self.verdict.to_dict()}
 
@@ -136,7 +140,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         mode_sign(mode)
     if (experiment_name is None) == (experiment_id is None):
         raise ValueError("give exactly one of an experiment name or an experiment id")
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     check_reachable(uri)
     client = _client(uri)
     exp_id = _experiment_id(client, experiment_name, experiment_id)
@@ -206,13 +210,17 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
     # All groups in one batch: a sweep of hundreds of groups costs little more than a few.
     fits = scaling_fits([([r[1] for r in groups[label][1]], [r[2] for r in groups[label][1]])
                          for label in labels])
+    # Named by what tells the groups apart, not by the dozens of params autolog logs for each.
+    names = distinguishing_labels([groups[label][0] for label in labels], none_differ="")
+    if any(not n for n in names):
+        names = [n or _experiment_name(client, exp_id) for n in names]
     results = []
-    for label, fit in zip(labels, fits, strict=True):
+    for label, fit, name in zip(labels, fits, names, strict=True):
         key_params, rows = groups[label]
         sizes = [r[1] for r in rows]
         errors = [r[2] for r in rows]
         results.append(ScalingGroup(label, key_params, [r[0] for r in rows], sizes, errors,
-                                    scaling_verdict(fit)))
+                                    scaling_verdict(fit), name=name))
     if not log:
         return results, failures
     # Groups are logged side by side: each waits on the store (commits, an HTTP round trip) and
@@ -230,6 +238,10 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         results = [group if future is None else replace(group, summary_run_id=future.result())
                    for group, future in zip(results, summary_ids, strict=True)]
     return results, failures
+
+
+def _experiment_name(client: MlflowClient, experiment_id: str) -> str:
+    return client.get_experiment(experiment_id).name
 
 
 def _scaling_metrics(verdict: ScalingVerdict) -> dict[str, float | None]:
@@ -265,14 +277,17 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
                "version": __version__}
     fit_doc.pop("summary_run_id")
     fit_json = json.dumps(fit_doc, indent=2, sort_keys=True, default=str)
+    run_name = f"scaling: {short_label(group.name or group.label, 60)}"
     if summary is None:
         summary = client.create_run(
-            experiment_id, run_name=f"scaling: {short_label(group.label, 60)}",
+            experiment_id, run_name=run_name,
             tags={TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label,
                   TAG_SCALING_SIZE_PARAM: size_param, TAG_SCALING_METRIC: metric})
         end_run(client, summary.info.run_id)
         summary = client.get_run(summary.info.run_id)
     rid = summary.info.run_id
+    if summary.info.run_name != run_name:  # named before, by other groups or an older version
+        client.update_run(rid, name=run_name)
     digest = hashlib.sha256(fit_json.encode()).hexdigest()
     wanted = {TAG_KIND: "scaling", TAG_SCALING_GROUP: group.label, TAG_SCALING_METRIC: metric,
               TAG_SCALING_VERDICT: group.verdict.verdict,
@@ -287,8 +302,8 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
                 scaling_png_pooled = None
             if scaling_png_pooled is not None:
                 (folder / "learning_curve.png").write_bytes(
-                    scaling_png_pooled(group.verdict, size_param=size_param, title=group.label,
-                                       metric=metric, mode=mode))
+                    scaling_png_pooled(group.verdict, size_param=size_param,
+                                       title=group.name or group.label, metric=metric, mode=mode))
             client.log_artifacts(rid, str(folder), artifact_path="scaling")
         wanted[TAG_DIGEST] = digest
     tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}

@@ -13,11 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..curves import Curve
 from ..options import KEPT, DiagnosisOptions, kept_from_tag
-from .file_store import open_file_store
+from .file_store import file_store_folder, open_file_store
 
 if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
     from mlflow.entities import Run
@@ -59,7 +60,7 @@ def with_kept_options(options: DiagnosisOptions, tags: Mapping[str, str]) -> Dia
 
 def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
     """The options kept with one run's earlier diagnosis ({} for a run without them)."""
-    uri = resolve_tracking_uri(tracking_uri)
+    uri = existing_store(tracking_uri)
     return kept_options(_client(uri).get_run(run_id).data.tags)
 
 KIND_CONTAINER = "container"
@@ -176,30 +177,125 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return tracking_uri
 
 
-def missing_experiment(tracking_uri: str | None, name: str) -> bool:
-    """True when the store certainly has no experiment ``name``, found without importing MLflow.
+class StoreNotFound(ValueError):
+    """The tracking store named (or MLflow's default one) does not exist: reading it would create
+    it, since MLflow creates a SQLite file or an ``mlruns/`` folder merely by opening it."""
 
-    Answers only for a SQLite store given as ``tracking_uri`` or ``MLFLOW_TRACKING_URI``, read
-    with the standard library (read-only): the file does not exist (MLflow would create it), or its
-    ``experiments`` table has no row of that name. Any other store, MLflow's default store, or a
-    database that cannot be read that way returns False: MLflow answers instead.
+
+_SQLITE = re.compile(r"sqlite(\+\w+)?:///", re.IGNORECASE)
+_NOT_FOLDERS = ("databricks",)  # a URI without "://" that names a service, not a folder
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI (None for other URIs and in-memory databases)."""
+    match = _SQLITE.match(uri)
+    if not match:
+        return None
+    path = uri[match.end():].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _uri_source(tracking_uri: str | None) -> tuple[str, str]:
+    """The URI a command reads and where it comes from, in words ("" when given); MLflow is
+    imported only when neither ``tracking_uri`` nor ``MLFLOW_TRACKING_URI`` names a store."""
+    import os
+
+    if tracking_uri:
+        return tracking_uri, ""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"], " (from MLFLOW_TRACKING_URI)"
+    import mlflow
+
+    return mlflow.get_tracking_uri(), " (MLflow's default here: MLFLOW_TRACKING_URI is not set)"
+
+
+def missing_store(tracking_uri: str | None = None) -> str | None:
+    """Why the store ``tracking_uri`` resolves to certainly does not exist (one line naming it and
+    how to point at one), or None when it exists or is not a local store (a server, a database
+    server: those answer for themselves). Nothing is created or written to find out."""
+    uri, source = _uri_source(tracking_uri)
+    path = _sqlite_path(uri)
+    what = "file"
+    if path is None:
+        path, what = file_store_folder(uri), "folder"
+        if path is None or uri.lower().startswith(_NOT_FOLDERS):
+            return None
+    if path.exists():
+        return None
+    return (f"no tracking store at {redact(uri)}{source}: no such {what} {path.absolute()}; "
+            "point at your store with --tracking-uri URI or MLFLOW_TRACKING_URI")
+
+
+def existing_store(tracking_uri: str | None = None) -> str:
+    """``resolve_tracking_uri`` for reading: raises ``StoreNotFound`` (``missing_store``'s line)
+    instead of letting MLflow create an empty store where the user's runs are not."""
+    problem = missing_store(tracking_uri)
+    if problem is not None:
+        raise StoreNotFound(problem)
+    return resolve_tracking_uri(tracking_uri)
+
+
+SUGGESTED_NAMES = 5  # experiment names listed when none is close to the one asked for
+
+
+def experiment_not_found(name: str, uri: str, names: Sequence[str]) -> str:
+    """One line for an experiment ``name`` missing from the store at ``uri`` whose experiments are
+    ``names``: the close names (``difflib``), else a few of the names there are."""
+    import difflib
+
+    head = f"experiment {name!r} not found in {redact(uri)}"
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    if not close:  # case is what a typo of a name most often gets wrong
+        lower = {n.lower(): n for n in names}
+        close = [lower[n] for n in difflib.get_close_matches(name.lower(), list(lower), n=3,
+                                                             cutoff=0.6)]
+    if close:
+        return f"{head}; did you mean {' or '.join(repr(n) for n in close)}?"
+    if not names:
+        return f"{head}; it has no experiments"
+    shown = ", ".join(repr(n) for n in sorted(names)[:SUGGESTED_NAMES])
+    more = f" and {len(names) - SUGGESTED_NAMES} more" if len(names) > SUGGESTED_NAMES else ""
+    return f"{head}; its experiments: {shown}{more}"
+
+
+def experiment_names(client: MlflowClient) -> list[str]:
+    """The names of the store's active experiments (for ``experiment_not_found``)."""
+    from mlflow.entities import ViewType
+
+    names: list[str] = []
+    token = None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, page_token=token)
+        names.extend(e.name for e in page)
+        token = page.token
+        if not token or len(names) >= 10000:
+            return names
+
+
+def missing_experiment(tracking_uri: str | None, name: str) -> str | None:
+    """``experiment_not_found``'s line when a SQLite store certainly has no experiment ``name``,
+    found without importing MLflow; else None (MLflow answers instead).
+
+    Answers only for a SQLite store given as ``tracking_uri`` or ``MLFLOW_TRACKING_URI`` that
+    exists (``missing_store`` tells one that does not), read with the standard library in
+    read-only mode, so nothing is created. Any other store, MLflow's default store, or a database
+    that cannot be read that way returns None.
     """
     import os
     import sqlite3
-    from pathlib import Path
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri.startswith("sqlite:///") or "?" in uri:
-        return False
-    path = Path(uri[len("sqlite:///"):])
-    if not path.exists():
-        return True
+    path = _sqlite_path(uri) if uri.startswith("sqlite:///") and "?" not in uri else None
+    if path is None or not path.is_file():
+        return None
     try:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT 1 FROM experiments WHERE name = ?", (name,)).fetchone()
+            rows = db.execute("SELECT name, lifecycle_stage FROM experiments").fetchall()
     except sqlite3.Error:
-        return False
-    return row is None
+        return None
+    if any(row[0] == name for row in rows):
+        return None
+    return experiment_not_found(name, uri, [n for n, stage in rows if stage == "active"])
 
 
 def _scheme(uri: str) -> str:
