@@ -152,17 +152,17 @@ def sql_floor(db: Path) -> int:
 
 def our_read(uri: str, limit: int | None = None) -> int:
     """What diagnose does to read: list the experiment's runs, then all their histories at once
-    (``history._read_curves`` takes the runs the listing returned; ``read_run_curves``, which
+    (``history.read_curves`` takes the runs the listing returned; ``read_run_curves``, which
     takes bare ids, would fetch each run again over HTTP to learn its metric names)."""
     from mlflow.tracking import MlflowClient
 
     from mlflow_plateau.tracking import iter_runs
-    from mlflow_plateau.tracking.history import _read_curves
+    from mlflow_plateau.tracking.history import read_curves
 
     client = MlflowClient(tracking_uri=uri)
     pages = iter_runs(client, experiment_id(uri), None, limit or 500)
     runs = next(pages) if limit else [r for page in pages for r in page]
-    curves = _read_curves(client, uri, runs)
+    curves = read_curves(client, uri, runs)
     return sum(len(c) for run in curves.values() for c in run.values())
 
 
@@ -190,12 +190,12 @@ def artifact_costs(uri: str, run_ids: list[str]) -> dict[str, float]:
     from mlflow.tracking import MlflowClient
 
     from mlflow_plateau import report
-    from mlflow_plateau.tracking.history import _read_curves
+    from mlflow_plateau.tracking.history import read_curves
     from mlflow_plateau.verdict import diagnose_curves
 
     client = MlflowClient(tracking_uri=uri)
     runs = [client.get_run(rid) for rid in run_ids]
-    curves = _read_curves(client, uri, runs)
+    curves = read_curves(client, uri, runs)
     items = [(run, diagnose_curves(curves[run.info.run_id]), curves[run.info.run_id])
              for run in runs]
     t0 = time.perf_counter()

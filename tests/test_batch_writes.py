@@ -19,7 +19,7 @@ from test_tracking_backends import curves, sql_count
 
 from mlflow_plateau.tracking import RunFailure, diagnose_runs
 from mlflow_plateau.tracking import batch_writes as bw
-from mlflow_plateau.tracking.writing import PendingWrite, _log_batch
+from mlflow_plateau.tracking.writing import PendingWrite, log_metric_batch
 
 WRITE_TS = 10_000
 
@@ -79,8 +79,8 @@ def test_one_transaction_writes_exactly_what_log_batch_writes(store: Backend, mo
     by_log_batch = prepared_runs(client, client.create_experiment("one-by-one"), 4)
     together = prepared_runs(client, client.create_experiment("together"), 4)
     for write in writes_for(by_log_batch):
-        _log_batch(client, write.run_id, write.metrics, write.tags, timestamp=write.timestamp)
-    monkeypatch.setattr(bw, "_log_batch", refuse_log_batch)
+        log_metric_batch(client, write.run_id, write.metrics, write.tags, timestamp=write.timestamp)
+    monkeypatch.setattr(bw, "log_metric_batch", refuse_log_batch)
     assert bw.log_many(client, writes_for(together)) == {}
     expected = rows(store, by_log_batch)
     assert rows(store, together) == expected
@@ -115,7 +115,7 @@ def test_a_row_already_there_rolls_back_and_each_run_goes_through_log_batch(stor
     writes = writes_for(ids)
     # Another process wrote run 1's diagnosis first, the same rows (the timestamps are a function
     # of the run): the transaction's insert conflicts and nothing of it stays.
-    _log_batch(client, ids[1], writes[1].metrics, writes[1].tags, timestamp=WRITE_TS)
+    log_metric_batch(client, ids[1], writes[1].metrics, writes[1].tags, timestamp=WRITE_TS)
     assert bw.log_many(client, writes) == {}
     found = rows(store, ids)["metrics"]
     written = [r for r in found if r[3] == WRITE_TS]
@@ -128,7 +128,7 @@ def test_diagnose_leaves_the_store_as_log_batch_does(store: Backend, monkeypatch
     for name, setting in (("one-by-one", "0"), ("together", "1")):
         monkeypatch.setenv("MLFLOW_PLATEAU_BATCH_WRITES", setting)
         if setting == "1":  # every run must go through the shared transaction
-            monkeypatch.setattr(bw, "_log_batch", refuse_log_batch)
+            monkeypatch.setattr(bw, "log_metric_batch", refuse_log_batch)
         exp = client.create_experiment(name)
         ids = [log_curves(client, exp, {k: list(v) for k, v in curves(i).items()},
                           run_name=f"r{i}") for i in range(12)]

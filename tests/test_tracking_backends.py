@@ -120,8 +120,8 @@ def test_runs_listed_with_sql_equal_search_runs(backend: Backend):
     runs in the same order, with the same info, params, tags and latest metrics."""
     from mlflow.entities import ViewType
 
-    from mlflow_plateau.tracking.history import _sql_engine
-    from mlflow_plateau.tracking.listing import _sql_experiment_run_ids, sql_runs
+    from mlflow_plateau.tracking.history import sql_engine
+    from mlflow_plateau.tracking.listing import sql_experiment_run_ids, sql_runs
 
     client = backend.client()
     exp = client.create_experiment(unique_name("listing"))
@@ -135,8 +135,8 @@ def test_runs_listed_with_sql_equal_search_runs(backend: Backend):
     other = client.create_experiment(unique_name("other"))
     log_curves(client, other, {"val_loss": [1.0]})
 
-    engine = _sql_engine(backend.client(), backend.sql_uri)
-    listed = _sql_experiment_run_ids(engine, exp)
+    engine = sql_engine(backend.client(), backend.sql_uri)
+    listed = sql_experiment_run_ids(engine, exp)
     expected = client.search_runs([exp], run_view_type=ViewType.ACTIVE_ONLY)
     assert listed == [r.info.run_id for r in expected] and set(listed) == set(ids)
     got = sql_runs(engine, [*listed, deleted, "0" * 32])

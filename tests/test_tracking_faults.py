@@ -81,7 +81,7 @@ def test_unwritable_artifact_store_keeps_metrics_and_tags(client, tracking_uri, 
     assert len(client.get_metric_history(run_id, "plateau/epoch")) == 1
 
 
-@pytest.mark.parametrize("failing", ["_sql_experiment_run_ids", "sql_runs"])
+@pytest.mark.parametrize("failing", ["sql_experiment_run_ids", "sql_runs"])
 def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tracking_uri,
                                                                      monkeypatch, caplog,
                                                                      failing):
@@ -105,7 +105,7 @@ def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tr
 
     def breaks(*args, **kwargs):
         calls.append(args)
-        if failing == "_sql_experiment_run_ids" or len(calls) == 2:
+        if failing == "sql_experiment_run_ids" or len(calls) == 2:
             raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("no such column"))
         return real(*args, **kwargs)
 
@@ -115,7 +115,7 @@ def test_runs_the_sql_listing_cannot_read_are_listed_with_search_runs(client, tr
                                                   log=False, batch_size=3)]
     assert got == want
     # A page that failed is read with search_runs; the next one tries SQL again.
-    assert len(calls) == (1 if failing == "_sql_experiment_run_ids" else 3)
+    assert len(calls) == (1 if failing == "sql_experiment_run_ids" else 3)
     # The user is told, once per fallback, with the reason and no SQL statement.
     told = [r.getMessage() for r in caplog.records if r.name == "mlflow_plateau.tracking.runs"]
     assert len(told) == 1

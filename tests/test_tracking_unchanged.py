@@ -221,13 +221,13 @@ def test_an_unchanged_history_is_recognized_without_reading_it(client, tracking_
 
     _, ids = experiment
     read: list[str] = []
-    real_read = runs_module._read_curves
+    real_read = runs_module.read_curves
 
     def recording_read(client_, uri, runs, database=None):
         read.extend(r.info.run_id for r in runs)
         return real_read(client_, uri, runs, database)
 
-    monkeypatch.setattr(runs_module, "_read_curves", recording_read)
+    monkeypatch.setattr(runs_module, "read_curves", recording_read)
     diagnose_all(tracking_uri, artifacts="json")
     assert sorted(read) == sorted(ids)
     tagged = {rid: client.get_run(rid).data.tags[TAG_HISTORY] for rid in ids}

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .store import _scheme
-from .writing import _SQLITE_WRITES, PendingWrite, _log_batch
+from .store import uri_scheme
+from .writing import SQLITE_WRITES, PendingWrite, log_metric_batch
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -48,7 +48,7 @@ _COLUMNS = {
 
 def batch_writes(uri: str) -> bool:
     """Whether ``diagnose`` writes the runs of ``uri`` in shared transactions."""
-    return (_scheme(uri) in _SCHEMES
+    return (uri_scheme(uri) in _SCHEMES
             and os.environ.get("MLFLOW_PLATEAU_BATCH_WRITES", "1").strip() != "0")
 
 
@@ -124,7 +124,7 @@ def log_many(client: MlflowClient, writes: Sequence[PendingWrite]) -> dict[str, 
     failures: dict[str, Exception] = {}
     for write in alone:
         try:
-            _log_batch(client, write.run_id, write.metrics, write.tags, timestamp=write.timestamp)
+            log_metric_batch(client, write.run_id, write.metrics, write.tags, timestamp=write.timestamp)
         except Exception as exc:
             failures[write.run_id] = exc
     return failures
@@ -143,8 +143,8 @@ def _write_in_one_transaction(client: MlflowClient, engine, writes: Sequence[Pen
     ids = [w.run_id for w in writes]
     metric_keys = sorted({k for w in writes for k in w.metrics})
     tag_keys = sorted({k for w in writes for k in w.tags})
-    sqlite = _scheme(client.tracking_uri) == "sqlite"
-    with _SQLITE_WRITES if sqlite else contextlib.nullcontext(), engine.begin() as conn:
+    sqlite = uri_scheme(client.tracking_uri) == "sqlite"
+    with SQLITE_WRITES if sqlite else contextlib.nullcontext(), engine.begin() as conn:
         if sqlite:
             # Take SQLite's write lock before reading latest_metrics: Python's sqlite3 would begin
             # the transaction only at the first write, and another process's newer value

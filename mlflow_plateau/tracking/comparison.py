@@ -47,7 +47,7 @@ from . import (
     one_line,
     read_run_curves,
 )
-from .runs import _experiment_id, selected_run_ids
+from .runs import experiment_id_of, selected_run_ids
 from .store import TAG_PARENT, end_run, not_training, parent_without_curve
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class ComparisonResult:
                 "config": self.diagnoses[0].config if self.diagnoses else {}}
 
 
-def _client(uri: str) -> MlflowClient:
+def client_for(uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -138,7 +138,7 @@ def _select(client: MlflowClient, run_ids: Sequence[str] | None, experiment_name
     if run_ids:
         found = _fetch_runs(client, list(dict.fromkeys(str(r) for r in run_ids)))
     else:
-        exp_id = _experiment_id(client, experiment_name, experiment_id)
+        exp_id = experiment_id_of(client, experiment_name, experiment_id)
         found = [r for page in iter_runs(client, exp_id, filter_string) for r in page
                  if not_training(r) is None]
     runs, failures = [], []
@@ -244,7 +244,7 @@ def compare_runs(run_ids: Sequence[str] | None = None, *, experiment_name: str |
 
     uri = existing_store(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
+    client = client_for(uri)
     runs, failures = _select(client, run_ids, experiment_name, experiment_id, filter_string)
     by_id = {r.info.run_id: r for r in runs}
     # An experiment's sweep parents hold no curve by design: left out, not failures.

@@ -39,30 +39,30 @@ import numpy as np
 
 from ..curves import Curve, as_epochs, is_epoch_metric, shadowed_unstepped
 from .history import (
-    _BulkUnavailable,
-    _client_row_batches,
-    _fetch_all,
-    _gc_paused,
-    _http_row_batches,
-    _infinite_restored,
-    _sql_engine,
+    BulkUnavailable,
+    client_row_batches,
+    fetch_all,
+    gc_paused,
+    http_row_batches,
+    infinite_restored,
     int64_column,
+    sql_engine,
 )
-from .listing import _sql_experiment_run_ids
-from .runs import _experiment_id, iter_runs, selected_run_ids
+from .listing import sql_experiment_run_ids
+from .runs import experiment_id_of, iter_runs, selected_run_ids
 from .store import (
-    _RUN_ID,
     NOT_TRAINING_KINDS,
     PAGE_SIZE,
+    RUN_ID_PATTERN,
     SQL_CHUNK,
     TAG_KIND,
     RunFailure,
-    _client,
-    _get_runs,
-    _is_http,
-    _is_sql,
     check_reachable,
+    client_for,
     existing_store,
+    get_runs,
+    is_http,
+    is_sql,
 )
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _frame(run: Sequence, key: Sequence, step: Sequence, value: Sequence,
     return pd.DataFrame({
         "run_id": np.asarray(run, dtype=object), "key": np.asarray(key, dtype=object),
         "step": int64_column(step),
-        "value": _infinite_restored(np.asarray(value, dtype=np.float64)),
+        "value": infinite_restored(np.asarray(value, dtype=np.float64)),
         "timestamp": int64_column(stamp)})
 
 
@@ -122,7 +122,7 @@ def _sql_existing(engine, run_ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for begin in range(0, len(run_ids), SQL_CHUNK):
         query = sa.select(runs.c.run_uuid).where(runs.c.run_uuid.in_(run_ids[begin:begin + SQL_CHUNK]))
-        found.update(r[0] for r in _fetch_all(engine, query))
+        found.update(r[0] for r in fetch_all(engine, query))
     return found
 
 
@@ -137,8 +137,8 @@ def _sql_rows(engine, run_ids: Sequence[str], keys: Sequence[str] | None) -> pd.
                  .where(m.c.run_uuid.in_(run_ids[begin:begin + SQL_CHUNK])))
         if keys is not None:
             query = query.where(m.c.key.in_(list(keys)))
-        with _gc_paused():
-            rows = _fetch_all(engine, query)
+        with gc_paused():
+            rows = fetch_all(engine, query)
             if not rows:
                 continue
             run, key, step, stamp, value, is_nan = zip(*rows, strict=True)
@@ -169,13 +169,13 @@ def _client_rows(client: MlflowClient, uri: str, runs: Sequence, keys: Sequence[
     keys_by_run = {r.info.run_id: [k for k in sorted(r.data.metrics) if wanted is None or k in wanted]
                    for r in runs}
     batches = None
-    if _is_http(uri):
+    if is_http(uri):
         try:
-            batches = list(_http_row_batches(client, keys_by_run))
-        except _BulkUnavailable:
+            batches = list(http_row_batches(client, keys_by_run))
+        except BulkUnavailable:
             batches = None
     if batches is None:
-        batches = list(_client_row_batches(client, keys_by_run))
+        batches = list(client_row_batches(client, keys_by_run))
     rows = [row for batch in batches for row in batch]
     if not rows:
         return empty_histories()
@@ -201,7 +201,7 @@ def _check_keys(keys: Sequence[str] | str | None) -> list[str] | None:
 
 def _check_ids(run_ids: Sequence[str]) -> list[str]:
     ids = list(dict.fromkeys(run_ids))
-    bad = next((r for r in ids if not _RUN_ID.fullmatch(r)), None)
+    bad = next((r for r in ids if not RUN_ID_PATTERN.fullmatch(r)), None)
     if bad is not None:
         raise ValueError(f"run {bad!r}: not a valid run id")
     return ids
@@ -222,29 +222,29 @@ def iter_histories(run_ids: Sequence[str] | str | None = None, *,
     keys = _check_keys(keys)
     uri = existing_store(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
+    client = client_for(uri)
     if selected is not None:
         ids = _check_ids(selected)
-        if _is_sql(uri):
-            engine = _sql_engine(client, uri)
+        if is_sql(uri):
+            engine = sql_engine(client, uri)
             found = _sql_existing(engine, ids)
             missing = next((r for r in ids if r not in found), None)
             if missing is not None:
                 raise ValueError(f"run {missing}: run not found")
             return _sql_pages(engine, ids, keys, page_size)
-        runs = _get_runs(client, ids)
+        runs = get_runs(client, ids)
         failed = next((r for r in runs if isinstance(r, RunFailure)), None)
         if failed is not None:
             raise ValueError(f"run {failed.run_id}: {failed.reason}")
         pages: Iterator[list] = (runs[i:i + page_size] for i in range(0, len(runs), page_size))
         return _client_pages(client, uri, pages, keys)
-    exp_id = _experiment_id(client, experiment_name, experiment_id)
-    if _is_sql(uri) and not filter_string:
-        engine = _sql_engine(client, uri)
-        return _sql_pages(engine, _sql_experiment_run_ids(engine, exp_id), keys, page_size)
+    exp_id = experiment_id_of(client, experiment_name, experiment_id)
+    if is_sql(uri) and not filter_string:
+        engine = sql_engine(client, uri)
+        return _sql_pages(engine, sql_experiment_run_ids(engine, exp_id), keys, page_size)
     pages = iter_runs(client, exp_id, filter_string, page_size)
-    if _is_sql(uri):  # a filter: search_runs selects, SQL reads
-        engine = _sql_engine(client, uri)
+    if is_sql(uri):  # a filter: search_runs selects, SQL reads
+        engine = sql_engine(client, uri)
         return (frame for page in pages
                 if not (frame := _sql_rows(engine, [r.info.run_id for r in page], keys)).empty)
     return _client_pages(client, uri, pages, keys)
@@ -292,17 +292,17 @@ def list_run_ids(*, experiment_name: str | None = None, experiment_id: str | Non
     selected_run_ids(None, experiment_name, experiment_id, filter_string)
     uri = existing_store(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
-    exp_id = _experiment_id(client, experiment_name, experiment_id)
-    if _is_sql(uri) and not filter_string:
+    client = client_for(uri)
+    exp_id = experiment_id_of(client, experiment_name, experiment_id)
+    if is_sql(uri) and not filter_string:
         import sqlalchemy as sa
 
-        engine = _sql_engine(client, uri)
+        engine = sql_engine(client, uri)
         tags = sa.table("tags", sa.column("run_uuid"), sa.column("key"), sa.column("value"))
         query = sa.select(tags.c.run_uuid).where(tags.c.key == TAG_KIND,
                                                   tags.c.value.in_(list(NOT_TRAINING_KINDS)))
-        summaries = {r[0] for r in _fetch_all(engine, query)}
-        return [r for r in _sql_experiment_run_ids(engine, exp_id) if r not in summaries]
+        summaries = {r[0] for r in fetch_all(engine, query)}
+        return [r for r in sql_experiment_run_ids(engine, exp_id) if r not in summaries]
     return [r.info.run_id for page in iter_runs(client, exp_id, filter_string)
             for r in page if r.data.tags.get(TAG_KIND) not in NOT_TRAINING_KINDS]
 
@@ -319,9 +319,9 @@ def history_frame(run_id: str, *, tracking_uri: str | None = None) -> pd.DataFra
 
     (run_id,) = _check_ids([str(run_id)])
     uri = existing_store(tracking_uri)
-    client = _client(uri)
+    client = client_for(uri)
     check_reachable(uri)
-    (run,) = _get_runs(client, [run_id])
+    (run,) = get_runs(client, [run_id])
     if isinstance(run, RunFailure):
         raise ValueError(f"run {run_id}: {run.reason}")
     if run.info.lifecycle_stage == "deleted":  # as diagnose refuses it: restore it first

@@ -1,6 +1,6 @@
 """Reading metric histories of many runs at once, on the fastest path a store offers.
 
-``read_run_curves`` (and ``_read_curves``, for runs already fetched) returns exactly what
+``read_run_curves`` (and ``read_curves``, for runs already fetched) returns exactly what
 ``MlflowClient.get_metric_history`` returns, point for point, as ``Curve``s:
 
 - SQL stores (``sqlite``, ``postgresql``, ``mysql``, ``mssql`` URIs): read-only ``SELECT`` on MLflow's
@@ -35,22 +35,22 @@ import numpy as np
 
 from ..curves import Curve, integers_as_stored, unstepped_steps
 from .store import (
-    _RUN_ID,
     HTTP_BULK_ENDPOINT,
     HTTP_BULK_MAX,
     HTTP_BULK_RUNS,
+    RUN_ID_PATTERN,
     SQL_CHUNK,
     THREADS,
     RunFailure,
-    _client,
-    _get_runs,
-    _is_http,
-    _is_sql,
-    _own,
-    _scheme,
     check_reachable,
+    client_for,
     existing_store,
+    get_runs,
+    is_http,
+    is_own_key,
+    is_sql,
     one_line,
+    uri_scheme,
     user_curves,
 )
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
 
-def _infinite_restored(values: np.ndarray) -> np.ndarray:
+def infinite_restored(values: np.ndarray) -> np.ndarray:
     """MLflow's SQL store saves +/-inf as +/-1.7976931348623157e308: give the infinities back.
 
     Otherwise a loss that hit inf reads as one huge finite spike (``unstable``, not ``diverged``).
@@ -74,11 +74,11 @@ def _curves_from_rows(rows: Iterable[tuple], out: dict[str, dict[str, Curve]]) -
         points = list(group)
         steps = [p[2] for p in points]
         stamps = [p[3] for p in points]
-        values = _infinite_restored(np.asarray([p[4] for p in points], dtype=np.float64))
+        values = infinite_restored(np.asarray([p[4] for p in points], dtype=np.float64))
         out.setdefault(run_id, {})[key] = Curve.from_points(key, steps, values, order=stamps)
 
 
-def _sql_engine(client: MlflowClient, uri: str):
+def sql_engine(client: MlflowClient, uri: str):
     store = client._tracking_client.store
     engine = getattr(store, "engine", None)
     if engine is None:  # a store that does not expose its engine: open our own
@@ -89,7 +89,7 @@ def _sql_engine(client: MlflowClient, uri: str):
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -99,7 +99,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _fetch_all(engine, query) -> list[tuple]:
+def fetch_all(engine, query) -> list[tuple]:
     """Run a SELECT on the raw DBAPI cursor: plain tuples, about twice as fast as Row objects.
 
     The statement is compiled with its values inlined (SQLAlchemy escapes them), so no driver
@@ -148,12 +148,12 @@ def _curves_from_sorted_rows(rows: list[tuple], out: dict[str, dict[str, Curve]]
         steps = steps[order]
     stored = np.asarray(value_col, dtype=np.float64)
     is_nan = np.asarray(nan_col, dtype=bool)
-    values = _infinite_restored(np.where(is_nan, np.nan, stored))  # NaN is stored as 0, is_nan 1
+    values = infinite_restored(np.where(is_nan, np.nan, stored))  # NaN is stored as 0, is_nan 1
     stamps = None
     start = 0
     for (run_id, key), group in groupby(zip(run_col, key_col, strict=True)):
         end = start + sum(1 for _ in group)
-        if not _own(key):
+        if not is_own_key(key):
             s, v = steps[start:end], values[start:end]
             unstepped = unstepped_steps(s)
             if s.size > 1 and np.any(s[1:] == s[:-1]):  # a step logged more than once
@@ -180,7 +180,7 @@ def _read_sql(engine, run_ids: Sequence[str]) -> dict[str, dict[str, Curve]]:
     out: dict[str, dict[str, Curve]] = {}
     # Only strings shaped like MLflow run ids reach the SQL text (others name no run anyway), so
     # no quoting rule of any database can be played with through an id given on the command line.
-    run_ids = [r for r in map(str, run_ids) if _RUN_ID.fullmatch(r)]
+    run_ids = [r for r in map(str, run_ids) if RUN_ID_PATTERN.fullmatch(r)]
     for begin in range(0, len(run_ids), SQL_CHUNK):
         chunk = run_ids[begin:begin + SQL_CHUNK]
         # This order is MLflow's index (run_uuid, key, step): no sort in the database. Points
@@ -188,8 +188,8 @@ def _read_sql(engine, run_ids: Sequence[str]) -> dict[str, dict[str, Curve]]:
         query = (sa.select(m.c.run_uuid, m.c.key, m.c.step, m.c.timestamp, m.c.value, m.c.is_nan)
                  .where(m.c.run_uuid.in_(chunk))
                  .order_by(m.c.run_uuid, m.c.key, m.c.step))
-        with _gc_paused():  # hundreds of thousands of fresh tuples would trigger GC passes
-            rows = _fetch_all(engine, query)
+        with gc_paused():  # hundreds of thousands of fresh tuples would trigger GC passes
+            rows = fetch_all(engine, query)
             _curves_from_sorted_rows(rows, out)
         del rows
     return out
@@ -207,20 +207,20 @@ def sql_history_stats(engine, run_ids: Sequence[str]) -> dict[str, tuple[tuple, 
     import sqlalchemy as sa
 
     m = sa.table("metrics", sa.column("run_uuid"), sa.column("key"), sa.column("step"))
-    run_ids = [r for r in map(str, run_ids) if _RUN_ID.fullmatch(r)]
+    run_ids = [r for r in map(str, run_ids) if RUN_ID_PATTERN.fullmatch(r)]
     out: dict[str, list[tuple]] = {}
     for begin in range(0, len(run_ids), SQL_CHUNK):
         query = (sa.select(m.c.run_uuid, m.c.key, sa.func.count(), sa.func.min(m.c.step),
                            sa.func.max(m.c.step))
                  .where(m.c.run_uuid.in_(run_ids[begin:begin + SQL_CHUNK]))
                  .group_by(m.c.run_uuid, m.c.key))
-        for run_id, key, *counts in _fetch_all(engine, query):
-            if not _own(key):
+        for run_id, key, *counts in fetch_all(engine, query):
+            if not is_own_key(key):
                 out.setdefault(run_id, []).append((key, *map(int, counts)))
     return {run_id: tuple(sorted(rows)) for run_id, rows in out.items()}
 
 
-def _client_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+def client_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                         ) -> Iterator[list[tuple]]:
     """Rows (run_id, key, step, timestamp, value) of one get_metric_history call per (run, key),
     in the client's order, THREADS calls at a time (the slow, general path)."""
@@ -238,12 +238,12 @@ def _read_client(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                  ) -> dict[str, dict[str, Curve]]:
     """One get_metric_history call per (run, key), THREADS at a time (the slow, general path)."""
     out: dict[str, dict[str, Curve]] = {}
-    for rows in _client_row_batches(client, keys_by_run):
+    for rows in client_row_batches(client, keys_by_run):
         _curves_from_rows(rows, out)
     return out
 
 
-class _BulkUnavailable(Exception):
+class BulkUnavailable(Exception):
     """The server has no usable bulk-history endpoint."""
 
 
@@ -256,18 +256,18 @@ def _bulk_request(creds, key: str, run_ids: Sequence[str]) -> list[dict]:
     if response.status_code != 200:
         # Missing on this server (404), disabled, or limited differently: the public API is the
         # fallback, and it reports real errors (auth, run not found) in its own words.
-        raise _BulkUnavailable(f"HTTP {response.status_code}")
+        raise BulkUnavailable(f"HTTP {response.status_code}")
     try:
         return response.json().get("metrics", [])
     except ValueError as exc:  # not JSON: a proxy's page, not MLflow's answer
-        raise _BulkUnavailable("response is not JSON") from exc
+        raise BulkUnavailable("response is not JSON") from exc
 
 
-def _http_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
+def http_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                       ) -> Iterator[list[tuple]]:
     """Rows (run_id, key, step, timestamp, value) through the server's bulk endpoint, per key in
     groups of 100 runs, THREADS requests at a time; each batch sorted by (run, key) and otherwise
-    in the server's order (get_metric_history's). Raises _BulkUnavailable before the first batch
+    in the server's order (get_metric_history's). Raises BulkUnavailable before the first batch
     when the server has no usable endpoint."""
     creds = client._tracking_client.store.get_host_creds()
     runs_by_key: dict[str, list[str]] = {}
@@ -300,21 +300,21 @@ def _http_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[s
         keys: dict[str, list[str]] = {}
         for rid, key in single:
             keys.setdefault(rid, []).append(key)
-        yield from _client_row_batches(client, keys)
+        yield from client_row_batches(client, keys)
 
 
 def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                ) -> dict[str, dict[str, Curve]]:
     """Histories through the server's bulk endpoint, per key in groups of 100 runs."""
     out: dict[str, dict[str, Curve]] = {}
-    for rows in _http_row_batches(client, keys_by_run):
+    for rows in http_row_batches(client, keys_by_run):
         _curves_from_rows(rows, out)
     return out
 
 
 def check_database_uri(database_uri: str) -> None:
     """A ValueError unless ``database_uri`` names a SQL database (checked before any connect)."""
-    if not _is_sql(database_uri):
+    if not is_sql(database_uri):
         raise ValueError(f"database_uri must be MLflow's backend database (postgresql://, "
                          f"mysql://, mssql://, sqlite:///...), not {database_uri!r}")
 
@@ -326,7 +326,7 @@ def database_engine(database_uri: str) -> tuple[object | None, str]:
     check_database_uri(database_uri)
     import sqlalchemy as sa
 
-    scheme = _scheme(database_uri)
+    scheme = uri_scheme(database_uri)
     if scheme == "sqlite":
         from pathlib import Path
 
@@ -343,29 +343,29 @@ def database_engine(database_uri: str) -> tuple[object | None, str]:
     return engine, "sql"
 
 
-def _read_curves(client: MlflowClient, uri: str, runs: Sequence[Run],
+def read_curves(client: MlflowClient, uri: str, runs: Sequence[Run],
                  database: object | None = None) -> dict[str, dict[str, Curve]]:
     """Full histories of the user metrics of ``runs`` (keys known from each run's latest metrics);
     from ``database`` (an engine from ``database_engine``) when given, any run it lacks through
     ``uri``."""
     run_ids = [r.info.run_id for r in runs]
-    if database is not None and not _is_sql(uri):
+    if database is not None and not is_sql(uri):
         read = _read_sql(database, run_ids)
         # A run whose logged keys the database does not hold is not in it: read it from the server.
-        lacking = [r for r in runs if not {k for k in r.data.metrics if not _own(k)}
+        lacking = [r for r in runs if not {k for k in r.data.metrics if not is_own_key(k)}
                    <= set(read.get(r.info.run_id, {}))]
         if lacking:
-            read.update(_read_curves(client, uri, lacking))
+            read.update(read_curves(client, uri, lacking))
         return {rid: user_curves(read.get(rid, {})) for rid in run_ids}
-    if _is_sql(uri):
-        read = _read_sql(_sql_engine(client, uri), run_ids)
+    if is_sql(uri):
+        read = _read_sql(sql_engine(client, uri), run_ids)
     else:
-        keys = {r.info.run_id: [k for k in r.data.metrics if not _own(k)] for r in runs}
+        keys = {r.info.run_id: [k for k in r.data.metrics if not is_own_key(k)] for r in runs}
         read = None
-        if _is_http(uri):
+        if is_http(uri):
             try:
                 read = _read_http(client, keys)
-            except _BulkUnavailable:
+            except BulkUnavailable:
                 read = None
         if read is None:
             read = _read_client(client, keys)
@@ -383,12 +383,12 @@ def read_run_curves(run_ids: Sequence[str], *, tracking_uri: str | None = None
     """
     uri = existing_store(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
+    client = client_for(uri)
     ids = list(dict.fromkeys(run_ids))
-    if _is_sql(uri):
-        read = _read_sql(_sql_engine(client, uri), ids)
+    if is_sql(uri):
+        read = _read_sql(sql_engine(client, uri), ids)
         return {rid: user_curves(read.get(rid, {})) for rid in ids}
-    runs = [r for r in _get_runs(client, ids) if not isinstance(r, RunFailure)]
-    read = _read_curves(client, uri, runs)
+    runs = [r for r in get_runs(client, ids) if not isinstance(r, RunFailure)]
+    read = read_curves(client, uri, runs)
     return {rid: read.get(rid, {}) for rid in ids}
 

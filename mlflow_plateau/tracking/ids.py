@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .store import _client, existing_store
+from .store import client_for, existing_store
 
 _FULL = 32
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,31}")
@@ -30,7 +30,7 @@ def expand_run_ids(run_ids: Sequence[str], tracking_uri: str | None = None,
         return list(run_ids), {}
     from mlflow.entities import ViewType
 
-    client = _client(existing_store(tracking_uri))
+    client = client_for(existing_store(tracking_uri))
     ids: list[str] = []
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     for start in range(0, len(experiments), 100):  # search_runs takes a bounded list

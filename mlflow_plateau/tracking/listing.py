@@ -1,6 +1,6 @@
 """Listing an experiment's runs on a SQL store with plain SELECTs instead of ``search_runs``.
 
-``_sql_experiment_run_ids`` lists an experiment's active runs and ``sql_runs`` reads them, as the
+``sql_experiment_run_ids`` lists an experiment's active runs and ``sql_runs`` reads them, as the
 same ``mlflow.entities.Run`` objects ``MlflowClient.search_runs`` returns without a filter: the run
 info, its params, its tags and its latest metrics (NaN where ``is_nan``), the run name falling back
 to the ``mlflow.runName`` tag as MLflow's own conversion does, in ``search_runs``' default order
@@ -19,14 +19,14 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .history import _fetch_all, _gc_paused
+from .history import fetch_all, gc_paused
 from .store import SQL_CHUNK
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
 
-def _sql_experiment_run_ids(engine, experiment_id: str) -> list[str]:
+def sql_experiment_run_ids(engine, experiment_id: str) -> list[str]:
     """An experiment's active runs, newest first (``search_runs``' default order), from ``runs``."""
     import sqlalchemy as sa
 
@@ -36,12 +36,12 @@ def _sql_experiment_run_ids(engine, experiment_id: str) -> list[str]:
              .where(runs.c.experiment_id == int(experiment_id),
                     runs.c.lifecycle_stage == "active")
              .order_by(runs.c.start_time.desc(), runs.c.run_uuid))
-    return [r[0] for r in _fetch_all(engine, query)]
+    return [r[0] for r in fetch_all(engine, query)]
 
 
 def sql_runs(engine, run_ids: Sequence[str]) -> list[Run]:
     """The active runs among ``run_ids``, in that order, as ``search_runs`` would give them."""
-    with _gc_paused():  # tens of thousands of fresh entities would trigger GC passes (3x slower)
+    with gc_paused():  # tens of thousands of fresh entities would trigger GC passes (3x slower)
         return _sql_runs(engine, run_ids)
 
 
@@ -60,18 +60,18 @@ def _sql_runs(engine, run_ids: Sequence[str]) -> list[Run]:
     out: list[Run] = []
     for begin in range(0, len(run_ids), SQL_CHUNK):
         chunk = list(run_ids[begin:begin + SQL_CHUNK])
-        infos = {r[0]: r for r in _fetch_all(engine, sa.select(runs).where(
+        infos = {r[0]: r for r in fetch_all(engine, sa.select(runs).where(
             runs.c.run_uuid.in_(chunk), runs.c.lifecycle_stage == "active"))}
         by_run: dict[str, tuple[list, list, list]] = {rid: ([], [], []) for rid in infos}
-        for run_id, key, value in _fetch_all(engine, sa.select(tags).where(
+        for run_id, key, value in fetch_all(engine, sa.select(tags).where(
                 tags.c.run_uuid.in_(chunk))):
             if run_id in by_run:
                 by_run[run_id][0].append(RunTag(key, value))
-        for run_id, key, value in _fetch_all(engine, sa.select(params).where(
+        for run_id, key, value in fetch_all(engine, sa.select(params).where(
                 params.c.run_uuid.in_(chunk))):
             if run_id in by_run:
                 by_run[run_id][1].append(Param(key, value))
-        for run_id, key, value, stamp, step, is_nan in _fetch_all(engine, sa.select(latest).where(
+        for run_id, key, value, stamp, step, is_nan in fetch_all(engine, sa.select(latest).where(
                 latest.c.run_uuid.in_(chunk))):
             if run_id in by_run:
                 by_run[run_id][2].append(Metric(key, math.nan if is_nan else value, stamp, step))

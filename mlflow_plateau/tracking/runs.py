@@ -23,26 +23,26 @@ from ..curves import Curve, as_epochs
 from ..options import DiagnosisOptions
 from ..verdict import Diagnosis, diagnose_curves, no_validation_metric
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
-from .history import _gc_paused, _read_curves, _sql_engine, database_engine, sql_history_stats
-from .listing import _sql_experiment_run_ids, sql_runs
+from .history import database_engine, gc_paused, read_curves, sql_engine, sql_history_stats
+from .listing import sql_experiment_run_ids, sql_runs
 from .store import (
-    _RUN_ID,
     PAGE_SIZE,
+    RUN_ID_PATTERN,
     TAG_DIGEST,
     TAG_HISTORY,
     TAG_PARENT,
     Artifacts,
     Breaker,
     RunFailure,
-    _client,
-    _get_runs,
-    _is_http,
-    _is_sql,
-    _own,
     check_reachable,
+    client_for,
     existing_store,
     experiment_names,
     experiment_not_found,
+    get_runs,
+    is_http,
+    is_own_key,
+    is_sql,
     no_curve_of_its_own,
     not_training,
     one_line,
@@ -52,7 +52,7 @@ from .store import (
     writer_threads,
 )
 from .unchanged import history_digest, input_digest, stored_diagnosis
-from .writing import ArtifactsNotWritten, PendingWrite, _commit, _prepare_write, _write
+from .writing import ArtifactsNotWritten, PendingWrite, commit_write, prepare_write, write_diagnosis
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -112,7 +112,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
                 if defer:
                     return _Deferred(stored, tag)
                 with contextlib.suppress(Exception):  # only the next re-diagnosis is slower
-                    _commit(client, tag)
+                    commit_write(client, tag)
                 return stored
             log = False  # the store is current; the diagnosis is recomputed only to return it
     # The point mlflow.tensorflow re-logs after restoring the best weights is not an epoch, and
@@ -130,9 +130,9 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
     if log:
         try:
             if defer:
-                return _Deferred(diagnosis, _prepare_write(client, run, diagnosis, curves,
+                return _Deferred(diagnosis, prepare_write(client, run, diagnosis, curves,
                                                            artifacts, partial, digest, history))
-            _write(client, run, diagnosis, curves, artifacts, partial=partial, digest=digest,
+            write_diagnosis(client, run, diagnosis, curves, artifacts, partial=partial, digest=digest,
                    history=history)
         except ArtifactsNotWritten as exc:
             return RunFailure(run_id, f"diagnosis written as metrics and tags, but {exc.reason}")
@@ -162,18 +162,18 @@ def diagnose_run(run_id: str, options: DiagnosisOptions | None = None, *,
         check_reachable(uri)
     except ConnectionError as exc:
         raise ValueError(f"run {run_id}: {exc}") from None
-    client = _client(uri)
-    (run,) = _get_runs(client, [run_id])
+    client = client_for(uri)
+    (run,) = get_runs(client, [run_id])
     if isinstance(run, RunFailure):
         raise ValueError(f"run {run_id}: {run.reason}")
-    result = _diagnose_one(client, run, _read_curves(client, uri, [run])[run_id], options, log,
+    result = _diagnose_one(client, run, read_curves(client, uri, [run])[run_id], options, log,
                            artifacts)
     if isinstance(result, RunFailure):
         raise ValueError(f"run {run_id}: {result.reason}")
     return result
 
 
-def _experiment_id(client: MlflowClient, experiment_name: str | None,
+def experiment_id_of(client: MlflowClient, experiment_name: str | None,
                    experiment_id: str | None) -> str:
     from mlflow.exceptions import MlflowException
 
@@ -218,7 +218,7 @@ def _runs_by_id(client: MlflowClient, experiment_id: str, run_ids: Sequence[str]
     """The runs with these ids (MLflow-issued, hex) in one search, in the order given."""
     from mlflow.entities import ViewType
 
-    quoted = ", ".join(f"'{r}'" for r in run_ids if _RUN_ID.fullmatch(r))
+    quoted = ", ".join(f"'{r}'" for r in run_ids if RUN_ID_PATTERN.fullmatch(r))
     found = client.search_runs([experiment_id], filter_string=f"attributes.run_id IN ({quoted})",
                                run_view_type=ViewType.ACTIVE_ONLY, max_results=len(run_ids))
     by_id = {r.info.run_id: r for r in found}
@@ -251,9 +251,9 @@ def _sql_or_searched_pages(client: MlflowClient, uri: str, experiment_id: str,
     listing fails, ``search_runs`` pages the experiment; if reading a page fails, that page is
     read by id with ``search_runs``, and the next page tries SQL again (a failed SELECT costs
     little, and a passing error such as "database is locked" should not slow the whole batch)."""
-    engine = _sql_engine(client, uri)
+    engine = sql_engine(client, uri)
     try:
-        ids = _sql_experiment_run_ids(engine, experiment_id)
+        ids = sql_experiment_run_ids(engine, experiment_id)
     except Exception as exc:
         _logger.warning("experiment %s: the store's tables could not be listed with SQL (%s); "
                         "listing its runs with MLflow's search_runs instead (slower, same runs)",
@@ -322,21 +322,21 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
             check_reachable(uri)
         except ConnectionError as exc:
             return RunBatch(iter([RunFailure(rid, str(exc)) for rid in ids]))
-        client = _client(uri)
+        client = client_for(uri)
         breaker = Breaker()
         pages: Iterator[list[Run | RunFailure]] = (
-            _get_runs(client, ids[i:i + batch_size], breaker)
+            get_runs(client, ids[i:i + batch_size], breaker)
             for i in range(0, len(ids), batch_size))
     else:
         breaker = Breaker()
         check_reachable(uri)
-        client = _client(uri)
-        exp_id = _experiment_id(client, experiment_name, experiment_id)
+        client = client_for(uri)
+        exp_id = experiment_id_of(client, experiment_name, experiment_id)
         if filter_string:
             pages = _filtered_pages(client, exp_id, filter_string, batch_size)
             first = next(pages, None)  # ids listed by the call, first page read: fails here
             pages = itertools.chain([first] if first else [], pages)
-        elif _is_sql(uri):
+        elif is_sql(uri):
             pages = _sql_or_searched_pages(client, uri, exp_id, batch_size)
         else:
             pages = iter_runs(client, exp_id, None, batch_size)
@@ -344,8 +344,8 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
         pages = ([r for r in page if not_training(r) is None] for page in pages)
     batch = RunBatch()
     database = None
-    batch.read_path = "sql" if _is_sql(uri) else ("http" if _is_http(uri) else "client")
-    if database_uri and not _is_sql(uri):
+    batch.read_path = "sql" if is_sql(uri) else ("http" if is_http(uri) else "client")
+    if database_uri and not is_sql(uri):
         database, note = database_engine(database_uri)
         if database is not None:
             batch.read_path = "sql"
@@ -467,7 +467,7 @@ def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: Di
                 ) -> tuple[dict[str, str], dict[str, Diagnosis]]:
     """On a SQL store (or with the server's database): each run's ``history_digest``, and the
     stored diagnoses of the runs it shows unchanged (their histories need not be read)."""
-    engine = (_sql_engine(client, uri) if _is_sql(uri) else database) if runs else None
+    engine = (sql_engine(client, uri) if is_sql(uri) else database) if runs else None
     if engine is None:
         return {}, {}
     try:
@@ -476,7 +476,7 @@ def _recognized(client: MlflowClient, uri: str, runs: Sequence[Run], options: Di
         return {}, {}
     histories: dict[str, str] = {}
     known: dict[str, Diagnosis] = {}
-    with _gc_paused():  # thousands of small objects a run: GC passes would double the time
+    with gc_paused():  # thousands of small objects a run: GC passes would double the time
         for run in runs:
             _recognize(run, stats.get(run.info.run_id), options, artifacts, histories, known)
     return histories, known
@@ -489,7 +489,7 @@ def _recognize(run: Run, run_stats: tuple | None, options: DiagnosisOptions, art
     if (run_stats is None or run.info.lifecycle_stage != "active"
             or not_training(run) is not None
             # a run whose logged keys the database lacks is not (all) in it
-            or not {k for k in run.data.metrics if not _own(k)} <= {s[0] for s in run_stats}):
+            or not {k for k in run.data.metrics if not is_own_key(k)} <= {s[0] for s in run_stats}):
         return
     kept, partial = _run_options(options, run)
     history = history_digest(run_stats, kept.as_dict(), artifacts, partial, run)
@@ -515,7 +515,7 @@ def _diagnose_pages_with(pool: ThreadPoolExecutor, client: MlflowClient, uri: st
             if log and artifacts != "none" else ({}, {})
         to_read = [r for r in runs if r.info.run_id not in known]
         try:
-            curves = _read_curves(client, uri, to_read, database) if to_read else {}
+            curves = read_curves(client, uri, to_read, database) if to_read else {}
         except Exception as exc:  # a read failing for the whole page fails each of its runs
             reason = f"could not read metric histories: {one_line(exc)}"
             failures = [r if isinstance(r, RunFailure) else RunFailure(r.info.run_id, reason)

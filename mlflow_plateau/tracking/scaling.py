@@ -29,8 +29,8 @@ from ..grouping import auto_numbered, distinguishing_labels, group_key, short_la
 from ..numerics import mode_sign
 from ..verdict import ScalingVerdict, scaling_verdict
 from .batch_writes import log_many
-from .history import _read_curves
-from .runs import _experiment_id, iter_runs
+from .history import read_curves
+from .runs import experiment_id_of, iter_runs
 from .store import (
     MAX_TAG_CHARS,
     SCALING_METRICS,
@@ -43,14 +43,14 @@ from .store import (
     TAG_SUMMARY,
     TAG_VERSION,
     RunFailure,
-    _client,
     check_reachable,
+    client_for,
     end_run,
     existing_store,
     not_training,
     writer_threads,
 )
-from .writing import PendingWrite, _changed_metrics, _log_batch
+from .writing import PendingWrite, changed_metrics, log_metric_batch
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -142,8 +142,8 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
         raise ValueError("give exactly one of an experiment name or an experiment id")
     uri = existing_store(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
-    exp_id = _experiment_id(client, experiment_name, experiment_id)
+    client = client_for(uri)
+    exp_id = experiment_id_of(client, experiment_name, experiment_id)
     points: list[tuple[str, dict[str, str], float, float]] = []  # run id, params, size, error
     failures: list[RunFailure] = []
     summaries: dict[tuple[str, str, str], Run] = {}
@@ -174,7 +174,7 @@ def diagnose_scaling(*, experiment_name: str | None = None, experiment_id: str |
             members.append((run, size))
         if not members:
             continue
-        curves = _read_curves(client, uri, [r for r, _ in members])
+        curves = read_curves(client, uri, [r for r, _ in members])
         for run, size in members:
             curve = curves.get(run.info.run_id, {}).get(metric)
             error = (_run_error(curve, metric, mode) if curve is not None and len(curve)
@@ -268,7 +268,7 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
     for rid in group.run_ids:
         tags_now, metrics_now = state.get(rid, ({}, {}))
         tags = {k: v for k, v in member_tags.items() if tags_now.get(k) != v}
-        writes.append(PendingWrite(rid, _changed_metrics(metrics_now, metrics), tags, now))
+        writes.append(PendingWrite(rid, changed_metrics(metrics_now, metrics), tags, now))
     failures = log_many(client, writes)  # the members in one transaction on a SQL store
     if failures:
         raise next(iter(failures.values()))
@@ -307,5 +307,5 @@ def _log_scaling_group(client: MlflowClient, experiment_id: str, group: ScalingG
             client.log_artifacts(rid, str(folder), artifact_path="scaling")
         wanted[TAG_DIGEST] = digest
     tags = {k: v for k, v in wanted.items() if summary.data.tags.get(k) != v}
-    _log_batch(client, rid, _changed_metrics(summary.data.metrics, metrics), tags)
+    log_metric_batch(client, rid, changed_metrics(summary.data.metrics, metrics), tags)
     return rid

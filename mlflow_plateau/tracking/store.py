@@ -3,7 +3,7 @@
 Everything the other modules of ``tracking`` share about a store: the constants of docs/design.md's
 contract (metric and tag names), the limits of MLflow's APIs, ``RunFailure`` (a run that could not be
 diagnosed, with a one-line reason), credential redaction (``user:password@host`` never appears in a
-message), the probe that turns a server that is down into one clear line, and ``_get_runs`` (runs
+message), the probe that turns a server that is down into one clear line, and ``get_runs`` (runs
 by id, an id that fails becoming its ``RunFailure``).
 """
 
@@ -61,7 +61,7 @@ def with_kept_options(options: DiagnosisOptions, tags: Mapping[str, str]) -> Dia
 def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
     """The options kept with one run's earlier diagnosis ({} for a run without them)."""
     uri = existing_store(tracking_uri)
-    return kept_options(_client(uri).get_run(run_id).data.tags)
+    return kept_options(client_for(uri).get_run(run_id).data.tags)
 
 KIND_CONTAINER = "container"
 # ``plateau.kind`` values of runs that hold no training curve by design, as a message names them:
@@ -92,9 +92,9 @@ def writer_threads(uri: str) -> int:
     """
     import os
 
-    if _scheme(uri) == "sqlite":
+    if uri_scheme(uri) == "sqlite":
         return 2
-    if _is_sql(uri):
+    if is_sql(uri):
         return max(2, min(THREADS, 2 * (os.cpu_count() or 1)))
     return THREADS
 MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay well below
@@ -298,19 +298,19 @@ def missing_experiment(tracking_uri: str | None, name: str) -> str | None:
     return experiment_not_found(name, uri, [n for n, stage in rows if stage == "active"])
 
 
-def _scheme(uri: str) -> str:
+def uri_scheme(uri: str) -> str:
     return uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else "file"
 
 
-def _is_sql(uri: str) -> bool:
-    return _scheme(uri) in SQL_SCHEMES
+def is_sql(uri: str) -> bool:
+    return uri_scheme(uri) in SQL_SCHEMES
 
 
-def _is_http(uri: str) -> bool:
-    return _scheme(uri) in ("http", "https")
+def is_http(uri: str) -> bool:
+    return uri_scheme(uri) in ("http", "https")
 
 
-def _client(uri: str) -> MlflowClient:
+def client_for(uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -322,7 +322,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     MLflow's client retries a refused connection for minutes; probing first makes a server that is
     down a prompt, clear failure. Any HTTP answer (even 401/404) counts as reachable.
     """
-    if not _is_http(uri):
+    if not is_http(uri):
         return
     import requests
 
@@ -362,16 +362,16 @@ def _run_not_found(exc: Exception) -> bool:
         exc).lower()
 
 
-def _own(name: str) -> bool:
+def is_own_key(name: str) -> bool:
     return name.startswith(OWN_PREFIXES)
 
 
 def user_curves(curves: Mapping[str, Curve]) -> dict[str, Curve]:
     """The run's own curves: everything but this package's results (``OWN_PREFIXES``)."""
-    return {name: c for name, c in curves.items() if not _own(name)}
+    return {name: c for name, c in curves.items() if not is_own_key(name)}
 
 
-_RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
+RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
 
 
 def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
@@ -391,7 +391,7 @@ def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None
             os.environ[name] = before
 
 
-def _get_runs(client: MlflowClient, run_ids: Sequence[str],
+def get_runs(client: MlflowClient, run_ids: Sequence[str],
               breaker: Breaker | None = None) -> list[Run | RunFailure]:
     """``get_run`` for each id, THREADS at a time; an id that fails becomes a RunFailure.
 
@@ -402,7 +402,7 @@ def _get_runs(client: MlflowClient, run_ids: Sequence[str],
     breaker = breaker or Breaker()
 
     def fetch(run_id: str) -> Run | RunFailure:
-        if not _RUN_ID.fullmatch(run_id):
+        if not RUN_ID_PATTERN.fullmatch(run_id):
             return RunFailure(run_id, "not a valid run id")
         if breaker.reason is not None:
             return breaker.failure(run_id)

@@ -24,7 +24,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from .store import TAG_VERDICT, _is_http, redact
+from .store import TAG_VERDICT, is_http, redact
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -55,7 +55,7 @@ def runs_table_route(experiment_id: str, key: str = VIEW_KEY) -> str:
 def ui_link(tracking_uri: str, route: str) -> str:
     """What to do to see ``route``: ``open URL`` on a server (credentials replaced by ``***``),
     else start ``mlflow ui`` on the local store and open the local URL."""
-    if _is_http(tracking_uri):
+    if is_http(tracking_uri):
         return f"open {redact(tracking_uri).rstrip('/')}/{route}"
     return f"mlflow ui --backend-store-uri {tracking_uri}, then open {LOCAL_UI}/{route}"
 
@@ -93,9 +93,9 @@ def runs_table_line(tracking_uri: str, experiment_id: str, artifacts: str = "all
     saved first, ``save_plateau_view``), and where each run's report is (``artifacts`` as
     diagnosed: ``all``, ``json`` or ``none``). Where the view cannot be saved (a server that
     refuses experiment tags), the line names the plain runs table and the column to add."""
-    from .store import _client, one_line
+    from .store import client_for, one_line
 
-    client = client or _client(tracking_uri)
+    client = client or client_for(tracking_uri)
     try:
         route = runs_table_route(experiment_id, save_plateau_view(client, experiment_id))
         what = "the runs in the MLflow UI, with the plateau columns"

@@ -59,13 +59,13 @@ from .store import (
     TAG_VERDICT,
     TAG_VERSION,
     Artifacts,
-    _client,
-    _own,
-    _scheme,
     check_reachable,
+    client_for,
     end_run,
+    is_own_key,
     one_line,
     resolve_tracking_uri,
+    uri_scheme,
     user_curves,
 )
 
@@ -144,7 +144,7 @@ def _same(old: float | None, new: float) -> bool:
     return old == new or (math.isnan(old) and math.isnan(new))
 
 
-def _changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float | None]
+def changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float | None]
                      ) -> dict[str, float]:
     """What to log so the run's latest values equal ``wanted`` (None: absent or NaN)."""
     out = {}
@@ -158,10 +158,10 @@ def _changed_metrics(existing: Mapping[str, float], wanted: Mapping[str, float |
     return out
 
 
-_SQLITE_WRITES = threading.Lock()
+SQLITE_WRITES = threading.Lock()
 
 
-def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
+def log_metric_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
                tags: Mapping[str, str], timestamp: int | None = None) -> None:
     """One ``log_batch`` of metrics at step 0 (at ``timestamp``, default now) and tags."""
     if not metrics and not tags:
@@ -171,7 +171,7 @@ def _log_batch(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
     ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
     # SQLite has one writer at a time: threads of this process take turns here rather than in
     # SQLite's busy handler, whose growing sleeps outlast the commit they wait for.
-    lock = _SQLITE_WRITES if _scheme(client.tracking_uri) == "sqlite" else contextlib.nullcontext()
+    lock = SQLITE_WRITES if uri_scheme(client.tracking_uri) == "sqlite" else contextlib.nullcontext()
     with lock:
         client.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
                          tags=[RunTag(k, v) for k, v in tags.items()], synchronous=True)
@@ -186,7 +186,7 @@ def _metric_timestamp(run: Run) -> int:
     instead of two points a few milliseconds apart.
     """
     base = run.info.end_time or run.info.start_time or 0
-    own = [m.timestamp for m in getattr(run.data, "_metric_objs", None) or () if _own(m.key)]
+    own = [m.timestamp for m in getattr(run.data, "_metric_objs", None) or () if is_own_key(m.key)]
     if base == 0 and not own:
         return int(time.time() * 1000)
     return max([int(base)] + [int(t) + 1 for t in own])
@@ -286,7 +286,7 @@ class PendingWrite:
     failure: Exception | None = None
 
 
-def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
+def prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
                    curves: Mapping[str, Curve], artifacts: str, partial: bool | None = None,
                    digest: str | None = None, history: str | None = None) -> PendingWrite:
     """Upload the artifacts that changed and return the metrics and tags still to log.
@@ -302,7 +302,7 @@ def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
     existing_tags = run.data.tags
     wanted = {**diagnosis_metrics(diagnosis),
               **best_metrics(diagnosis, curves, existing=run.data.metrics)}
-    metrics = _changed_metrics(run.data.metrics, wanted)
+    metrics = changed_metrics(run.data.metrics, wanted)
     wanted_tags = diagnosis_tags(diagnosis)
     if partial:
         wanted_tags[TAG_PARTIAL] = "true"
@@ -327,15 +327,15 @@ def _prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
     return PendingWrite(run.info.run_id, metrics, tags, _metric_timestamp(run), failure)
 
 
-def _commit(client: MlflowClient, pending: PendingWrite) -> None:
+def commit_write(client: MlflowClient, pending: PendingWrite) -> None:
     """Log one run's pending metrics and tags (one ``log_batch``); raise ``ArtifactsNotWritten``
     afterwards when its artifacts could not be uploaded."""
-    _log_batch(client, pending.run_id, pending.metrics, pending.tags, timestamp=pending.timestamp)
+    log_metric_batch(client, pending.run_id, pending.metrics, pending.tags, timestamp=pending.timestamp)
     if pending.failure is not None:
         raise ArtifactsNotWritten(pending.failure) from pending.failure
 
 
-def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
+def write_diagnosis(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping[str, Curve],
            artifacts: str, partial: bool | None = None, digest: str | None = None,
            history: str | None = None) -> None:
     """Bring the run's plateau/gap metrics, tags and artifacts up to date with ``diagnosis``.
@@ -345,7 +345,7 @@ def _write(client: MlflowClient, run: Run, diagnosis: Diagnosis, curves: Mapping
     are written all the same and ``ArtifactsNotWritten`` is raised afterwards (the next run
     retries the upload).
     """
-    _commit(client, _prepare_write(client, run, diagnosis, curves, artifacts, partial, digest,
+    commit_write(client, prepare_write(client, run, diagnosis, curves, artifacts, partial, digest,
                                    history))
 
 
@@ -361,13 +361,13 @@ def log_diagnosis(run_id: str, diagnosis: Diagnosis, curves: Mapping[str, Curve]
     """
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
+    client = client_for(uri)
     run = client.get_run(run_id)
     if diagnosis.run_id != run_id:
         diagnosis = replace(diagnosis, run_id=run_id)
     if partial is None:
         partial = run.info.status == "RUNNING"
-    _write(client, run, diagnosis, curves, artifacts, partial=partial)
+    write_diagnosis(client, run, diagnosis, curves, artifacts, partial=partial)
 
 
 def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = None,
@@ -382,7 +382,7 @@ def log_history(curves: Mapping[str, Curve], *, experiment_name: str | None = No
 
     uri = resolve_tracking_uri(tracking_uri)
     check_reachable(uri)
-    client = _client(uri)
+    client = client_for(uri)
     if experiment_name is None:
         experiment_id = "0"
     else:
