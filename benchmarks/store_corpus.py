@@ -15,7 +15,9 @@ framework, metrics, points, notes). This module
 
 Usage::
 
-    python benchmarks/store_corpus.py plots OUT_DIR     # one PNG a run, named by its corpus key
+    python benchmarks/store_corpus.py plots OUT_DIR     # one PNG a run (runNNN.png) and index.json
+                                                        # (runNNN -> corpus key); rows whose
+                                                        # folder is absent are skipped, with a note
     python benchmarks/store_corpus.py labels            # readers/*.json -> labels.json
 """
 
@@ -64,8 +66,13 @@ def raw_metric(path: Path) -> tuple[list[float], list[float]]:
     return [p[0] for p in points], [p[3] for p in points]
 
 
+def run_folder(run: dict) -> Path:
+    """The run's folder in its store (``<uri>/<experiment id>/<run id>``)."""
+    return Path(run["uri"]) / run["experiment_id"] / run["run_id"]
+
+
 def run_metrics(run: dict) -> dict[str, tuple[list[float], list[float]]]:
-    folder = Path(run["uri"]) / run["experiment_id"] / run["run_id"] / "metrics"
+    folder = run_folder(run) / "metrics"
     out = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         x, y = raw_metric(path)
@@ -114,6 +121,24 @@ def reader_plot(run: dict, out: Path, label: str) -> None:
     plt.close(fig)
 
 
+def draw_plots(out: Path, root: Path = CORPUS) -> tuple[dict[str, str], list[str]]:
+    """One reader picture a run (``out/runNNN.png``) and ``out/index.json`` (runNNN -> corpus
+    key); returns the index and the keys of the rows skipped because their folder is absent."""
+    out.mkdir(parents=True, exist_ok=True)
+    index, absent = {}, []
+    for run in corpus_runs(root):
+        # A row whose folder is not in this checkout (a corpus part kept elsewhere) would
+        # otherwise become an empty picture that readers are asked to judge.
+        if not run_folder(run).is_dir():
+            absent.append(run["key"])
+            continue
+        name = f"run{len(index) + 1:03d}"
+        reader_plot(run, out / f"{name}.png", name)
+        index[name] = run["key"]
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return index, absent
+
+
 def build_labels(root: Path = CORPUS) -> dict:
     """labels.json from ``readers/<reader>.json`` (each: key -> primary, acceptable, confidence,
     why), keyed by corpus key."""
@@ -139,14 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("labels", help="readers/*.json -> labels.json")
     args = parser.parse_args(argv)
     if args.command == "plots":
-        args.out.mkdir(parents=True, exist_ok=True)
-        index = {}
-        for i, run in enumerate(corpus_runs(), 1):
-            name = f"run{i:03d}"
-            reader_plot(run, args.out / f"{name}.png", f"{name}")
-            index[name] = run["key"]
-        (args.out / "index.json").write_text(json.dumps(index, indent=1))
+        index, absent = draw_plots(args.out)
         print(f"{len(index)} pictures in {args.out}")
+        if absent:
+            print(f"skipped {len(absent)} run(s) whose folder is absent, e.g. {absent[0]}",
+                  file=sys.stderr)
         return 0
     labels = build_labels()
     (CORPUS / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True) + "\n")
