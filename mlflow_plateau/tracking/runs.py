@@ -16,12 +16,12 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..curves import Curve, as_epochs
 from ..options import DiagnosisOptions
-from ..verdict import Diagnosis, diagnose_curves, no_validation_metric
+from ..verdict import Diagnosis, diagnose_run_history, no_validation_metric
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import database_engine, gc_paused, read_curves, sql_engine, sql_history_stats
 from .listing import sql_experiment_run_ids, sql_runs
@@ -75,6 +75,9 @@ def _run_options(options: DiagnosisOptions, run: Run) -> tuple[DiagnosisOptions,
     return with_kept_options(options, run.data.tags), run.info.status == "RUNNING"
 
 
+_HOW_TO_MONITOR = "pass monitor= (--monitor) to diagnose a training metric"
+
+
 def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
                   options: DiagnosisOptions,
                   log: bool, artifacts: str, defer: bool = False, history: str | None = None
@@ -93,9 +96,8 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
         return RunFailure(run_id, "no metric history")
     options, partial = _run_options(options, run)
     missing = no_validation_metric(curves, options.monitor)
-    if missing:
-        return RunFailure(run_id, f"{missing}; pass monitor= (--monitor) to diagnose a training "
-                          "metric")
+    if missing:  # refused before any digest or write, as diagnose_run_history refuses it
+        return RunFailure(run_id, f"{missing}; {_HOW_TO_MONITOR}")
     digest = None
     if log:
         # An unchanged run (same curves, options, version, artifact level) already holds what a
@@ -120,13 +122,12 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
     # report's plots and the best/ values see the same curves as the diagnosis.
     curves = as_epochs(dict(curves))
     try:
-        diagnosis = diagnose_curves(curves, options)
+        diagnosis = diagnose_run_history(curves, options, run_id=run_id, partial=partial,
+                                         how_to_monitor=_HOW_TO_MONITOR)
     except ValueError as exc:
         return RunFailure(run_id, one_line(exc))
     except Exception as exc:  # a bug or numerical failure on one run must not stop the batch
         return RunFailure(run_id, f"could not diagnose: {type(exc).__name__}: {one_line(exc)}")
-    evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
-    diagnosis = replace(diagnosis, run_id=run_id, evidence=evidence)
     if log:
         try:
             if defer:
