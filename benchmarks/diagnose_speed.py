@@ -31,7 +31,7 @@ public reader ``read_histories``, MLflow's own batched read (``search_runs`` + t
 ``get_metric_history_bulk`` per metric, 100 runs a call: what the server's bulk endpoint does),
 ``spark.diagnose_experiment`` in ``local[2]``, and the same store behind a PostgreSQL-backed
 ``mlflow server``: the naive loop vs ours over HTTP, the requests and rows a second the server
-sustains, and a diagnosis over HTTP (requests per run), from which the README derives the bound
+sustains, and a diagnosis over HTTP (requests per run), from which docs/benchmarks.md derives the bound
 on Spark executors.
 """
 

@@ -335,7 +335,7 @@ class ForecastStopping(keras.callbacks.Callback):
     default) by the end of the budget (from ``patience`` epochs on). It never trains longer than
     EarlyStopping, and while the forecast interval holds a real gain it does not stop earlier.
     On ``benchmarks/stopping_replay.py`` its defaults lie below Keras's patience family on the
-    (epochs trained, mean regret) plane, though not at every patience (README, Benchmarks).
+    (epochs trained, mean regret) plane, though not at every patience (docs/benchmarks.md).
     ``restore_best_weights`` restores the weights of the best epoch when training ends, as
     EarlyStopping does (the best by Keras's rule: an improvement beats the best by more than
     ``min_delta``).

@@ -33,7 +33,7 @@ task read the histories: ``sql``, ``http`` or ``client``). Save it with
 ``patience``, ..., and ``diagnose_runs``' ``log``, ``artifacts``, ``batch_size``,
 ``database_uri``); an unknown one or a bad value is a ValueError before any task starts. Each
 task runs in ``tracking.environment.command_environment()`` (bounded HTTP retries). Workers import
-``mlflow_plateau``: on a cluster, install the package on the executors (see the README's cluster
+``mlflow_plateau``: on a cluster, install the package on the executors (see docs/usage.md, the cluster
 section).
 """
 

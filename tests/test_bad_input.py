@@ -1,7 +1,7 @@
 """Bad input, as users meet it: each case logged to a real MLflow store and run through the command.
 
 Every test here registers, with ``@gets(input, outcome)``, the row it proves in the table of bad
-inputs in README.md's Guarantees section; ``test_the_guarantees_table_is_what_the_tests_assert`` keeps the two
+inputs in docs/guarantees.md; ``test_the_guarantees_table_is_what_the_tests_assert`` keeps the two
 in sync. Cases already proven elsewhere (the core's unit tests, test_cli, test_tracking) are rows of
 that table naming their test instead; they are not repeated here.
 
@@ -26,7 +26,7 @@ from mlflow_plateau.cli import main
 from mlflow_plateau.verdict import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
-GUARANTEES = ROOT / "README.md"
+GUARANTEES = ROOT / "docs" / "guarantees.md"
 
 EPOCHS = np.arange(30)
 TRAIN = 0.6 * np.exp(-EPOCHS / 5) + 0.08
@@ -505,7 +505,7 @@ def test_filter_matching_nothing(client, exp, capsys):
                                        f"experiment id '{exp}' matches the filter\n")
 
 
-# --- the table in README.md (Guarantees) ------------------------------------------------------
+# --- the table in docs/guarantees.md (Guarantees) ------------------------------------------------------
 
 TABLE_ROW = re.compile(r"^\|(?P<what>[^|]+)\|(?P<gets>[^|]+)\|(?P<test>[^|]+)\|\s*$")
 
@@ -525,7 +525,7 @@ def table_rows() -> dict[str, tuple[str, str]]:
 def test_the_guarantees_table_is_what_the_tests_assert():
     rows = table_rows()
     for what, (outcome, test) in ROWS.items():
-        assert rows.get(what) == (outcome, test), f"README.md Guarantees row for {what!r}"
+        assert rows.get(what) == (outcome, test), f"docs/guarantees.md Guarantees row for {what!r}"
     # Rows proven in other files name a test that exists.
     for what, (_, test) in rows.items():
         path, _, name = test.partition("::")
