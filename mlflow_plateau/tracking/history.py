@@ -234,13 +234,19 @@ def client_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[
         yield from pool.map(fetch, jobs)
 
 
+def curves_of_rows(batches: Iterable[list[tuple]]) -> dict[str, dict[str, Curve]]:
+    """Run id -> key -> curve, from batches of ``(run_id, key, step, timestamp, value)`` rows (as
+    ``client_row_batches`` and ``http_row_batches`` yield them)."""
+    out: dict[str, dict[str, Curve]] = {}
+    for rows in batches:
+        _curves_from_rows(rows, out)
+    return out
+
+
 def _read_client(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                  ) -> dict[str, dict[str, Curve]]:
     """One get_metric_history call per (run, key), THREADS at a time (the slow, general path)."""
-    out: dict[str, dict[str, Curve]] = {}
-    for rows in client_row_batches(client, keys_by_run):
-        _curves_from_rows(rows, out)
-    return out
+    return curves_of_rows(client_row_batches(client, keys_by_run))
 
 
 class BulkUnavailable(Exception):
@@ -306,10 +312,7 @@ def http_row_batches(client: MlflowClient, keys_by_run: Mapping[str, Iterable[st
 def _read_http(client: MlflowClient, keys_by_run: Mapping[str, Iterable[str]]
                ) -> dict[str, dict[str, Curve]]:
     """Histories through the server's bulk endpoint, per key in groups of 100 runs."""
-    out: dict[str, dict[str, Curve]] = {}
-    for rows in http_row_batches(client, keys_by_run):
-        _curves_from_rows(rows, out)
-    return out
+    return curves_of_rows(http_row_batches(client, keys_by_run))
 
 
 def check_database_uri(database_uri: str) -> None:
