@@ -9,8 +9,9 @@ diagnostics need:
   whose points, 3 or more, all sit at one step was logged without ``step=`` (MLflow's default is
   0; also ``mlflow.keras.autolog``'s ``validation_*`` metrics): it is read as a curve in logging
   order (epochs ``step, step + 1, ...``, ``Curve.unstepped``), as MLflow's UI draws it over time.
-- ``finite_prefix`` cuts a curve at its first NaN/inf; the diagnosis reports that epoch as the one
-  where training diverged.
+- ``finite_prefix`` cuts a curve at its first NaN/inf; ``finite_part`` (what the diagnosis reads)
+  drops a NaN/inf the curve recovers from (a logging glitch) and cuts it where it turned NaN/inf
+  for good, the epoch the diagnosis reports as the one where training diverged.
 - ``history_curves`` reads a Keras ``History.history`` mapping (name -> values, step = index), a
   mapping of name -> ``Curve``, or a DataFrame (a ``CSVLogger`` file: its ``epoch`` column is the
   step; the index and non-numeric columns are ignored; a NaN is a logged value when each epoch has
@@ -171,6 +172,27 @@ def _as_float_array(values: Any, name: str) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metric {name!r}: values must be numbers ({exc})") from None
+
+
+def finite_part(curve: Curve) -> tuple[Curve, int | None, tuple[int, ...]]:
+    """The curve a diagnosis reads: its finite values up to where it turned NaN/inf for good,
+    that epoch (None when it ends finite), and the epochs of the NaN/inf values it dropped
+    because the curve was finite again after them.
+
+    A weight that became NaN or infinite stays so: every later value of the curve is NaN too. A
+    curve that is finite again after a NaN/inf was not broken by it (an evaluation on an empty
+    batch, a step a loss scaler skipped): the point is a logging glitch, dropped, not a
+    divergence. Only a stretch of NaN/inf that lasts to the end is one.
+    """
+    finite = np.isfinite(curve.values)
+    if finite.all():
+        return curve, None, ()
+    tail = np.flatnonzero(finite)
+    end = int(tail[-1]) + 1 if tail.size else 0  # the trailing NaN/inf stretch starts here
+    keep = finite[:end]
+    dropped = tuple(int(e) for e in curve.epochs[:end][~keep])
+    turned = int(curve.epochs[end]) if end < len(curve) else None
+    return Curve(curve.name, curve.epochs[:end][keep], curve.values[:end][keep]), turned, dropped
 
 
 def finite_prefix(curve: Curve) -> tuple[Curve, int | None]:

@@ -61,7 +61,7 @@ import numpy as np
 from .curves import (
     Curve,
     as_fraction,
-    finite_prefix,
+    finite_part,
     history_curves,
     is_accuracy_name,
     is_loss_name,
@@ -88,6 +88,9 @@ def diagnose_curves(history: Any, options: DiagnosisOptions | None = None,
     run = _pick_curves(history_curves(history), opts)
     cut = _cut(run)
     evidence: dict[str, Any] = {"epochs": len(cut.val), "percent_scaled": run.percent_scaled}
+    for name, dropped in ((run.monitor, cut.val_dropped), (run.partner, cut.train_dropped)):
+        if dropped:  # said, not hidden: a reader sees the gap in the plot
+            evidence.setdefault("non_finite_dropped", {})[name] = list(dropped)
     if not run.train:  # none, or an empty one
         evidence["note"] = "no training curve paired with the monitor; gap not computed"
 
@@ -217,19 +220,23 @@ def check_options(**options: Any) -> int | None:
 
 @dataclass(frozen=True)
 class _Cut:
-    """The monitor and its partner up to their first non-finite epoch, and that epoch (None when
-    every value is finite)."""
+    """The monitor and its partner up to where they turned NaN/inf for good, and that epoch
+    (None when they end finite), without the NaN/inf values they recovered from
+    (``curves.finite_part``)."""
 
     val: Curve
     val_bad: int | None
     train: Curve | None
     train_bad: int | None
+    val_dropped: tuple[int, ...] = ()    # NaN/inf epochs the curve recovered from (dropped)
+    train_dropped: tuple[int, ...] = ()
 
 
 def _cut(run: _Picked) -> _Cut:
-    val_ok, val_bad = finite_prefix(run.val)
-    train_ok, train_bad = finite_prefix(run.train) if run.train is not None else (None, None)
-    return _Cut(val_ok, val_bad, train_ok, train_bad)
+    val_ok, val_bad, val_dropped = finite_part(run.val)
+    train_ok, train_bad, train_dropped = (finite_part(run.train) if run.train is not None
+                                          else (None, None, ()))
+    return _Cut(val_ok, val_bad, train_ok, train_bad, val_dropped, train_dropped)
 
 
 def _non_finite(run: _Picked, cut: _Cut) -> dict[str, Any] | None:

@@ -126,15 +126,23 @@ def test_nan_mid_curve(client, exp, capsys):
     assert doc["evidence"]["diverged_epoch"] == 12 and "epoch 12" in doc["summary"]
 
 
-@gets("inf mid-curve", "verdict `diverged`, naming the first inf epoch "
-      "(also from SQL stores, which keep inf as ±1.8e308)")
+@gets("inf mid-curve", "verdict `diverged`, naming the first inf epoch, when the curves stay "
+      "inf to the end (also from SQL stores, which keep inf as ±1.8e308); an inf they recover "
+      "from is a logging glitch: dropped and listed in `non_finite_dropped`, not a divergence")
 def test_inf_mid_curve(client, exp, capsys):
     val, train = VAL.copy(), TRAIN.copy()
-    val[12] = train[12] = math.inf
+    val[12:] = train[12:] = math.inf
     run_id = log_curves(client, exp, {"loss": train, "val_loss": val})
     code, doc, _ = diagnose(capsys, run_id)
     assert code == 0 and doc["verdict"] == "diverged"
     assert doc["evidence"]["diverged_epoch"] == 12
+    val, train = VAL.copy(), TRAIN.copy()
+    val[12] = train[12] = math.inf
+    glitch = log_curves(client, exp, {"loss": train, "val_loss": val})
+    code, doc, _ = diagnose(capsys, glitch)
+    assert code == 0 and doc["verdict"] != "diverged"
+    assert doc["evidence"]["non_finite_dropped"] == {"val_loss": [12], "loss": [12]}
+    assert doc["evidence"]["epochs"] == len(VAL) - 1
 
 
 @gets("constant curves", "verdict `underfitting` (never improved)")

@@ -16,6 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlflow_plateau.curves import finite_part, history_curves
 from mlflow_plateau.gap import generalization_gap
 from mlflow_plateau.plateau import plateau_epoch
 from mlflow_plateau.scaling import scaling_fit
@@ -111,10 +112,9 @@ def test_fuzz_diagnose_curves(train, val, base, num_classes):
     assert d.verdict in VERDICTS
     _json_safe(out)
     assert d.monitor == f"val_{base}"
-    if d.plateau is not None:
-        finite = np.isfinite(val)
-        cut = int(np.argmin(finite)) if not finite.all() else val.size
-        _check_plateau(d.plateau, range(cut))
+    if d.plateau is not None:  # on the epochs the diagnosis read: curves.finite_part
+        part, _, _ = finite_part(history_curves(history)[f"val_{base}"])
+        _check_plateau(d.plateau, part.epochs.tolist())
     if d.verdict == "diverged":
         assert isinstance(out["evidence"]["diverged_epoch"], int)
     if d.gap is not None:

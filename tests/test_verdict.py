@@ -280,12 +280,31 @@ def test_diverged_nan_mid_curve_reports_the_epoch(at):
     assert f"epoch {at}" in d.summary
 
 
-def test_diverged_when_only_the_training_loss_hits_inf():
+def test_diverged_when_only_the_training_loss_turns_inf_for_good():
     h = healthy(0, n=20)
-    h["loss"][9] = np.inf
+    h["loss"][9:] = np.inf
     d = diagnose_curves(h)
     _check(d, "diverged")
     assert (d.evidence["diverged_epoch"], d.evidence["diverged_metric"]) == (9, "loss")
+
+
+@pytest.mark.parametrize("glitch", [np.nan, np.inf])
+def test_a_nan_or_inf_the_curves_recover_from_is_dropped_not_a_divergence(glitch):
+    """A NaN weight stays NaN: a curve finite again after a NaN/inf was not broken by it (an
+    evaluation on an empty batch, a step a loss scaler skipped). The point is dropped and said."""
+    h = healthy(0, n=20)
+    clean = diagnose_curves(h)
+    h["val_loss"][4] = glitch
+    h["loss"][9] = glitch
+    d = diagnose_curves(h)
+    assert d.verdict == clean.verdict != "diverged"
+    assert d.evidence["non_finite_dropped"] == {"val_loss": [4], "loss": [9]}
+    assert d.evidence["epochs"] == 19
+    # ... and a NaN stretch that lasts to the end is still where it diverged, glitch or not.
+    h["val_loss"][15:] = np.nan
+    d = diagnose_curves(h)
+    assert (d.verdict, d.evidence["diverged_epoch"], d.evidence["diverged_metric"]) == \
+        ("diverged", 15, "val_loss")
 
 
 def test_diverged_all_nan_from_the_first_epoch():

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from ..curves import Curve, as_fraction, finite_prefix, metric_mode, metric_role, pair_curves
+from ..curves import Curve, as_fraction, finite_part, metric_mode, metric_role, pair_curves
 from ..verdict import Diagnosis
 from .figures import (
     DIVERGED,
@@ -46,9 +46,9 @@ from .figures import (
 
 
 def _fitted_epochs(monitor: Curve, n_fitted: int) -> np.ndarray | None:
-    """Epochs of ``PlateauResult.fitted``: the monitor's finite prefix, or the centres of the equal
-    blocks ``plateau_epoch`` averages a long curve into."""
-    ok, _ = finite_prefix(monitor)
+    """Epochs of ``PlateauResult.fitted``: the monitor's finite part (``curves.finite_part``), or
+    the centres of the equal blocks ``plateau_epoch`` averages a long curve into."""
+    ok, _, _ = finite_part(monitor)
     n = len(ok)
     if n == 0 or n_fitted == 0:
         return None
