@@ -1,4 +1,5 @@
-"""The layering rule of docs/design.md: the core imports neither mlflow nor keras/tensorflow."""
+"""The layering rule of docs/design.md: the core imports neither mlflow nor keras/tensorflow; no
+module of the package is over 600 lines or imports a private name of another."""
 
 import subprocess
 import sys
@@ -75,6 +76,51 @@ def test_core_modules_stay_small_and_import_no_private_names():
                 private = [a.name for a in node.names if a.name.startswith("_")
                            and a.name != "__version__"]
                 assert not private, f"{path.name} imports private {private} from {node.module}"
+
+
+def test_every_module_of_the_package_stays_small_and_imports_no_private_names():
+    """The rule of the core and render/ holds for the whole package (faces, tracking/, cli/):
+    no module over 600 lines, nothing private taken from another module of the package."""
+    import ast
+    from pathlib import Path
+
+    import mlflow_plateau
+
+    folder = Path(mlflow_plateau.__file__).parent
+    paths = sorted(folder.rglob("*.py"))
+    assert folder / "cli" / "diagnose.py" in paths  # the packages are walked, not only the top
+    for path in paths:
+        name = path.relative_to(folder).as_posix()
+        source = path.read_text(encoding="utf-8")
+        assert source.count("\n") <= 600, f"{name} has {source.count(chr(10))} lines"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.level or (node.module or "").split(".")[0] == "mlflow_plateau"):
+                private = [a.name for a in node.names if a.name.startswith("_")
+                           and a.name != "__version__"]
+                assert not private, f"{name} imports private {private} from {node.module}"
+
+
+CLI = ["parser", "output", "selection", "diagnose", "scaling", "curves", "compare", "export"]
+
+
+def test_cli_modules_and_help_import_no_mlflow():
+    """The command's modules import mlflow only when a command reads a store: importing them
+    and printing every command's --help stays fast."""
+    code = (
+        "import contextlib, io, sys\n"
+        + "".join(f"import mlflow_plateau.cli.{m}\n" for m in CLI)
+        + "from mlflow_plateau.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for c in ([], ['diagnose'], ['scaling'], ['import'], ['curves'], ['compare'],\n"
+        "              ['export']):\n"
+        "        assert main([*c, '--help']) == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('mlflow', 'keras', 'tensorflow', 'torch', 'pandas', 'matplotlib'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
 
 
 def test_no_core_module_hides_a_public_name_of_the_package():

@@ -632,12 +632,12 @@ def test_scaling_of_an_autolog_size_sweep_in_one_process(client, capsys):
 
     # In an 80-column terminal the table stays readable although the group's label (its ~25
     # shared autolog params) is hundreds of characters long.
-    from mlflow_plateau.cli import _print_scaling_table
+    from mlflow_plateau.cli.scaling import print_scaling_table
     from mlflow_plateau.tracking import diagnose_scaling
 
     groups, _ = diagnose_scaling(experiment_name="sweep", log=False)
     assert len(groups[0].label) > 100
-    _print_scaling_table(groups, "train_size", width=80)
+    print_scaling_table(groups, "train_size", width=80)
     table = capsys.readouterr().out.split("\nsweep: ")[0].splitlines()
     assert all(len(line) <= 80 for line in table)
     row = next(line for line in table if line.startswith("sweep "))
