@@ -68,19 +68,24 @@ def tail_window(n: int) -> int:
 # A loss read in log10 (``Reading.log_scale``) is judged by ratios: its amounts are said as the
 # percentages or factors a reader sees on a log axis, never as log10 numbers in the loss's place.
 
+def _power10(x: float) -> float:
+    """10**x, inf where a float cannot hold it (a curve spanning hundreds of decades)."""
+    return 10.0 ** x if x < 308.0 else math.inf
+
+
 def _fall(r: Reading, x: float) -> str:
     """An improvement of ``x`` on the reading's scale, in the run's terms."""
-    return f"{100 * (1 - 10 ** -x):.3g}%" if r.log_scale else f"{x:.3g}"
+    return f"{100 * (1 - _power10(-x)):.3g}%" if r.log_scale else f"{x:.3g}"
 
 
 def _rise(r: Reading, x: float) -> str:
     """A worsening of ``x`` on the reading's scale, in the run's terms."""
-    return f"{100 * (10 ** x - 1):.3g}%" if r.log_scale else f"{x:.3g}"
+    return f"{100 * (_power10(x) - 1):.3g}%" if r.log_scale else f"{x:.3g}"
 
 
 def _spread(r: Reading, x: float) -> str:
     """A noise or a movement of ``x`` on the reading's scale, in the run's terms."""
-    return f"a factor of {10 ** x:.3g}" if r.log_scale else f"{x:.3g}"
+    return f"a factor of {_power10(x):.3g}" if r.log_scale else f"{x:.3g}"
 
 
 def _last_epochs(r: Reading, w: int) -> str:
