@@ -215,6 +215,9 @@ def _store_rows(stores: Path, have_sk: bool) -> tuple[list[dict], list[str], lis
         if lab is None:
             continue
         uri, run_id = run["uri"], run["run_id"]
+        meta = Path(uri) / run["experiment_id"] / run_id / "meta.yaml"
+        if meta.exists() and "lifecycle_stage: deleted" in meta.read_text(encoding="utf-8"):
+            continue  # deleted in its store: not an active run (diagnose says "run is deleted")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
