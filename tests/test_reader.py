@@ -61,7 +61,9 @@ def test_export_writes_what_read_histories_reads(client, tmp_path, suffix, capsy
     # Bad input: one line, exit 1, no file left behind.
     bad = tmp_path / "bad.csv"
     assert main(["export", "--experiment-name", "missing", "-o", str(bad)]) == 1
-    assert capsys.readouterr().err.strip() == "mlflow-plateau: experiment 'missing' not found"
+    err = capsys.readouterr().err.strip()  # the store looked in and what it holds are named
+    assert err.startswith("mlflow-plateau: experiment 'missing' not found in sqlite:///")
+    assert err.endswith("its experiments: 'Default', 'export'") and "\n" not in err
     assert not bad.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(
         ".export")) == []
     assert main(["export", "-o", str(bad)]) == 2

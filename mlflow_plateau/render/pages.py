@@ -79,7 +79,7 @@ th { color: #57606a; font-weight: 600; width: 36%; }
 td.num { font-variant-numeric: tabular-nums; }
 code, .key { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 td.key { color: #6e7781; width: 28%; }
-ul.recs { margin: 0; padding-left: 20px; } ul.recs li { margin: 4px 0; }
+ul.recs, ul.ranges { margin: 0; padding-left: 20px; } ul.recs li, ul.ranges li { margin: 4px 0; }
 figure { margin: 0; } img.plot { width: 100%; max-width: 960px; height: auto;
   border: 1px solid #d0d7de; border-radius: 6px; }
 figcaption, .note { font-size: 12px; color: #57606a; margin-top: 4px; }
@@ -243,7 +243,7 @@ def _where_it_shows(d: Diagnosis) -> str:
     if not ranges:
         return ""
     items = "".join(f"<li>{_e(r.text())}</li>" for r in ranges)
-    return f"<h2>Where it shows</h2>\n<ul class=\"recs\">{items}</ul>\n"
+    return f"<h2>Where it shows</h2>\n<ul class=\"ranges\">{items}</ul>\n"
 
 
 def _close_calls(alternatives: list[dict[str, Any]]) -> str:
