@@ -4,9 +4,23 @@ module of the package is over 600 lines or imports a private name of another."""
 import subprocess
 import sys
 
+import pytest
+
 CORE = ["curves", "plateau", "gap", "scaling", "forecast", "forecast_fit", "stopping", "verdict",
         "verdict_scaling", "diagnosis", "wording", "comparison", "grouping", "rules", "reading",
-        "rules_chance", "rules_shape", "pruning", "options", "numerics", "theil"]
+        "rules_chance", "rules_shape", "pruning", "options", "numerics", "theil", "epoch_ranges"]
+SHELL = ("mlflow", "keras", "tensorflow", "torch", "matplotlib", "pandas")
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_each_core_module_alone_imports_no_shell_package(module):
+    """Every core module, imported alone in a fresh interpreter, loads none of the shell's
+    packages (mlflow, keras/tensorflow/torch, matplotlib, and pandas at import time): a core
+    function may accept a DataFrame, but importing it must not cost pandas."""
+    code = (f"import sys\nimport mlflow_plateau.{module}\n"
+            f"print(','.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({SHELL!r}))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"mlflow_plateau.{module} imports {out.stdout.strip()}"
 
 
 def test_core_modules_import_no_mlflow_or_keras():
