@@ -1,10 +1,10 @@
-"""Where runs live: tracking URIs, clients, reachability, messages, and the names this package owns.
+"""Where runs live: tracking URIs, clients, reachability, the options kept with a run.
 
-Everything the other modules of ``tracking`` share about a store: the constants of docs/design.md's
-contract (metric and tag names), the limits of MLflow's APIs, ``RunFailure`` (a run that could not be
-diagnosed, with a one-line reason), credential redaction (``user:password@host`` never appears in a
-message), the probe that turns a server that is down into one clear line, and ``get_runs`` (runs
-by id, an id that fails becoming its ``RunFailure``).
+Everything the other modules of ``tracking`` share about a store: the limits of MLflow's APIs,
+resolving and checking a tracking URI (a store that does not exist is never created to read it),
+the probe that turns a server that is down into one clear line, and ``get_runs`` (runs by id, an
+id that fails becoming its ``RunFailure``). The names written to MLflow are ``names.py``'s and the
+failures ``failures.py``'s; both are re-exported here for the modules that import them from here.
 """
 
 from __future__ import annotations
@@ -12,13 +12,47 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..curves import Curve
 from ..options import KEPT, DiagnosisOptions, kept_from_tag
+from .failures import (  # noqa: F401  (re-exported: the rest of tracking imports them from here)
+    UNREACHABLE,
+    Breaker,
+    RunFailure,
+    no_curve_of_its_own,
+    one_line,
+    parent_without_curve,
+    redact,
+)
 from .file_store import file_store_folder, open_file_store
+from .names import (  # noqa: F401  (re-exported, as above)
+    BEST_PREFIX,
+    FORECAST_METRICS,
+    GAP_METRICS,
+    KIND_CONTAINER,
+    MAX_TAG_CHARS,
+    NOT_TRAINING_KINDS,
+    OWN_PREFIXES,
+    PLATEAU_METRICS,
+    SCALING_METRICS,
+    TAG_DIGEST,
+    TAG_HISTORY,
+    TAG_KIND,
+    TAG_MONITOR,
+    TAG_OPTIONS,
+    TAG_PARENT,
+    TAG_PARTIAL,
+    TAG_SCALING_GROUP,
+    TAG_SCALING_METRIC,
+    TAG_SCALING_SIZE_PARAM,
+    TAG_SCALING_VERDICT,
+    TAG_SUMMARY,
+    TAG_VERDICT,
+    TAG_VERSION,
+    is_own_key,
+    user_curves,
+)
 
 if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must stay light
     from mlflow.entities import Run
@@ -26,24 +60,6 @@ if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must sta
 
 Artifacts = Literal["all", "json", "none"]
 
-OWN_PREFIXES = ("plateau/", "gap/", "scaling/", "forecast/", "best/")
-PLATEAU_METRICS = ("plateau/epoch", "plateau/epoch_low", "plateau/epoch_high", "plateau/best_epoch",
-                   "plateau/best_value", "plateau/stop_epoch", "plateau/wasted_epochs")
-GAP_METRICS = ("gap/final", "gap/at_best", "gap/relative_final", "gap/trend")
-SCALING_METRICS = ("scaling/slope", "scaling/exponent", "scaling/gain_at_2x")
-FORECAST_METRICS = ("forecast/value_at_2x", "forecast/value_at_2x_low", "forecast/value_at_2x_high",
-                    "forecast/epochs_to_plateau", "forecast/gain_if_doubled")
-BEST_PREFIX = "best/"  # best/<metric>: each metric's value at the monitor's best epoch
-TAG_VERDICT, TAG_SUMMARY, TAG_MONITOR, TAG_VERSION = (
-    "plateau.verdict", "plateau.summary", "plateau.monitor", "plateau.version")
-TAG_DIGEST, TAG_PARTIAL, TAG_KIND = "plateau.digest", "plateau.partial", "plateau.kind"
-TAG_HISTORY = "plateau.history"  # unchanged.history_digest, beside plateau.digest
-TAG_SCALING_VERDICT, TAG_SCALING_GROUP = "scaling.verdict", "scaling.group"
-TAG_SCALING_SIZE_PARAM = "scaling.size_param"
-TAG_SCALING_METRIC = "scaling.metric"
-# The options a user gave for a run (JSON): reused by later diagnoses unless overridden, so a
-# default run of the tool never silently flips a verdict decided with, say, --num-classes.
-TAG_OPTIONS = "plateau.options"
 KEPT_OPTIONS = KEPT
 
 
@@ -62,15 +78,6 @@ def run_kept_options(run_id: str, tracking_uri: str | None = None) -> dict:
     """The options kept with one run's earlier diagnosis ({} for a run without them)."""
     uri = existing_store(tracking_uri)
     return kept_options(client_for(uri).get_run(run_id).data.tags)
-
-KIND_CONTAINER = "container"
-# ``plateau.kind`` values of runs that hold no training curve by design, as a message names them:
-# the scaling and comparison summaries this package logs, and container runs that only group or
-# launch other runs (the MLproject's ``data_scaling`` and ``learning_curve`` parents, ``main``'s
-# suite run, a ``memory_pressure`` run refused before training). Diagnosing, comparing and
-# scaling skip them.
-NOT_TRAINING_KINDS = {"scaling": "a scaling summary run", "comparison": "a comparison summary run",
-                      KIND_CONTAINER: "a container run (it groups other runs)"}
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 SQL_CHUNK = 500           # run ids per IN clause (SQLite allows 999 bound parameters by default)
@@ -97,74 +104,11 @@ def writer_threads(uri: str) -> int:
     if is_sql(uri):
         return max(2, min(THREADS, 2 * (os.cpu_count() or 1)))
     return THREADS
-MAX_TAG_CHARS = 5000      # MLflow limits tag values to 8000 characters; stay well below
 
-
-# How a store's client words a server it cannot reach (requests/urllib3 through MLflow, and
-# check_reachable): a run failing this way says nothing about the run itself.
-UNREACHABLE = re.compile(
-    r"not reachable|connection refused|connection reset|connection aborted|remotedisconnected|"
-    r"connection broken|incompleteread|"
-    r"failed to establish a new connection|max retries exceeded|timed out|"
-    r"name or service not known|temporary failure in name resolution", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class RunFailure:
-    """A run that could not be diagnosed."""
-
-    run_id: str
-    reason: str  # one line naming the problem, e.g. "no metric history", "run not found"
-
-    @property
-    def unreachable(self) -> bool:
-        """The store could not be reached: the failure says nothing about the run itself."""
-        return bool(UNREACHABLE.search(self.reason))
-
-    def to_dict(self) -> dict[str, str]:
-        return {"run_id": self.run_id, "error": self.reason}
-
-
-class Breaker:
-    """Trips on the first failure to reach the store, so a batch stops knocking on a dead server.
-
-    Once tripped, the runs not yet asked for fail at once with the same reason instead of each
-    waiting out the client's retries.
-    """
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-
-    def record(self, result: object) -> None:
-        if self.reason is None and isinstance(result, RunFailure) and result.unreachable:
-            self.reason = result.reason
-
-    def failure(self, run_id: str) -> RunFailure:
-        assert self.reason is not None
-        return RunFailure(run_id, f"not tried once the tracking store could not be reached "
-                                  f"({self.reason})")
 
 
 # ---------------------------------------------------------------------------------------------
 # URIs, clients, messages
-
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s]+@")
-
-
-def redact(text: str) -> str:
-    """``text`` with the user/password part of every URL replaced by ``***``."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", str(text))
-
-
-def one_line(exc: BaseException | str) -> str:
-    """A one-line, credential-free message from an exception (MLflow's can span many lines)."""
-    if isinstance(exc, BaseException):
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    else:
-        message = exc
-    first = next((line.strip() for line in str(message).splitlines() if line.strip()), "")
-    return redact(first)[:500]
-
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """The URI given, else MLFLOW_TRACKING_URI, else MLflow's own default (``sqlite:///mlflow.db``);
@@ -333,23 +277,6 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"tracking server {redact(uri)} is not reachable ({kind})") from None
 
 
-TAG_PARENT = "mlflow.parentRunId"  # MLflow's tag on a nested run, naming its parent
-_NO_CURVE = ("no metric history", "no validation metric")
-
-
-def no_curve_of_its_own(failure: RunFailure) -> bool:
-    """Whether ``failure`` says the run holds no curve to diagnose (no history, or no
-    validation metric): what a parent of nested runs fails with."""
-    return failure.reason.startswith(_NO_CURVE)
-
-
-def parent_without_curve(failure: RunFailure, parents: set[str]) -> bool:
-    """Whether ``failure`` is that of a parent of nested runs (a sweep's, a cross-validation's)
-    holding no curve of its own: a container by design, left out of an experiment's batch
-    rather than failed (this package's own containers are tagged; users' are not)."""
-    return failure.run_id in parents and no_curve_of_its_own(failure)
-
-
 def not_training(run: Run) -> str | None:
     """How a message names ``run`` when it holds no training curve by design, else None."""
     kind = run.data.tags.get(TAG_KIND)
@@ -360,15 +287,6 @@ def _run_not_found(exc: Exception) -> bool:
     code = getattr(exc, "error_code", "")
     return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(
         exc).lower()
-
-
-def is_own_key(name: str) -> bool:
-    return name.startswith(OWN_PREFIXES)
-
-
-def user_curves(curves: Mapping[str, Curve]) -> dict[str, Curve]:
-    """The run's own curves: everything but this package's results (``OWN_PREFIXES``)."""
-    return {name: c for name, c in curves.items() if not is_own_key(name)}
 
 
 RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}", re.ASCII)  # MLflow's own run-id rule
