@@ -65,6 +65,7 @@ from .curves import Curve, metric_mode
 from .options import DiagnosisOptions
 from .pruning import forecast_prune_decision
 from .stopping import StopDecision, forecast_stop_decision
+from .tracking.store import check_artifacts
 from .verdict import Diagnosis, diagnose_run_history
 
 _AUTOLOG_FLAVORS = ("keras", "tensorflow")
@@ -124,8 +125,7 @@ class PlateauCallback(keras.callbacks.Callback):
                                            or not isinstance(diagnose_every, int)
                                            or diagnose_every < 1):
             raise ValueError(f"diagnose_every must be None or a positive int, not {diagnose_every!r}")
-        if artifacts not in ("all", "json", "none"):
-            raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+        check_artifacts(artifacts)
         given = {"monitor": monitor, "train_metric": train_metric, "mode": mode,
                  "patience": patience, "min_delta": min_delta, "relative_delta": relative_delta,
                  "num_classes": num_classes, "chance": chance}

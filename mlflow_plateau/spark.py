@@ -129,9 +129,10 @@ def _split_options(options: DiagnosisOptions | None, given: dict[str, Any]
                                                     if k not in BATCH_OPTIONS})
     except TypeError as exc:
         raise ValueError(f"{exc}; or one of {', '.join(BATCH_OPTIONS)}") from None
-    if batch.get("artifacts", "all") not in ("all", "json", "none"):
-        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {batch['artifacts']!r}")
     from .tracking.history import check_database_uri
+    from .tracking.store import check_artifacts
+
+    check_artifacts(batch.get("artifacts", "all"))
 
     if batch.get("database_uri"):  # refused here, not in every task
         check_database_uri(batch["database_uri"])

@@ -191,6 +191,14 @@ def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str |
     return f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'})"
 
 
+def refused_without_monitor(curves: dict[str, Curve], options: DiagnosisOptions,
+                            how_to_monitor: str) -> str | None:
+    """Why ``diagnose_run_history`` refuses this history, with the face's ``how_to_monitor``
+    (None when it does not): for a caller that refuses before any other work."""
+    missing = no_validation_metric(curves, options.monitor)
+    return f"{missing}; {how_to_monitor}" if missing else None
+
+
 def diagnose_run_history(curves: dict[str, Curve], options: DiagnosisOptions, *,
                          run_id: str | None = None, how_to_monitor: str = "pass monitor=",
                          partial: bool = False) -> Diagnosis:
@@ -202,9 +210,9 @@ def diagnose_run_history(curves: dict[str, Curve], options: DiagnosisOptions, *,
     ``evidence["partial"] = True``. Writing it back is the tracking layer's
     (``tracking.log_diagnosis``, or ``diagnose_runs``' batched writes of the same metrics, tags
     and artifacts)."""
-    missing = no_validation_metric(curves, options.monitor)
-    if missing:
-        raise ValueError(f"{missing}; {how_to_monitor}")
+    refusal = refused_without_monitor(curves, options, how_to_monitor)
+    if refusal:
+        raise ValueError(refusal)
     diagnosis = diagnose_curves(curves, options)
     evidence = {**diagnosis.evidence, "partial": True} if partial else diagnosis.evidence
     return replace(diagnosis, run_id=run_id, evidence=evidence)
@@ -485,5 +493,6 @@ __all__ = [
     "diagnose_curves",
     "diagnose_run_history",
     "no_validation_metric",
+    "refused_without_monitor",
     "scaling_verdict",
 ]

@@ -54,47 +54,9 @@ def test_render_modules_import_no_mlflow_or_keras():
     assert out.stdout.strip() == ""
 
 
-def test_render_modules_stay_small_and_import_no_private_names():
-    """No module of render/ over 600 lines; what one module takes from another is public."""
-    import ast
-    from pathlib import Path
-
-    import mlflow_plateau.render as render
-
-    folder = Path(render.__file__).parent
-    for m in RENDER:
-        path = folder / f"{m}.py"
-        source = path.read_text(encoding="utf-8")
-        assert source.count("\n") <= 600, f"{path.name} has {source.count(chr(10))} lines"
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level:
-                private = [a.name for a in node.names if a.name.startswith("_")
-                           and a.name != "__version__"]
-                assert not private, f"{path.name} imports private {private} from {node.module}"
-
-
-def test_core_modules_stay_small_and_import_no_private_names():
-    """No core module over 600 lines; what one module takes from another is public."""
-    import ast
-    from pathlib import Path
-
-    import mlflow_plateau
-
-    folder = Path(mlflow_plateau.__file__).parent
-    for m in CORE:
-        path = folder / f"{m}.py"
-        source = path.read_text(encoding="utf-8")
-        assert source.count("\n") <= 600, f"{path.name} has {source.count(chr(10))} lines"
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level:
-                private = [a.name for a in node.names if a.name.startswith("_")
-                           and a.name != "__version__"]
-                assert not private, f"{path.name} imports private {private} from {node.module}"
-
-
 def test_every_module_of_the_package_stays_small_and_imports_no_private_names():
-    """The rule of the core and render/ holds for the whole package (faces, tracking/, cli/):
-    no module over 600 lines, nothing private taken from another module of the package."""
+    """Every module of the package (core, render/, tracking/, cli/, faces): no module over 600
+    lines, nothing private taken from another module of the package."""
     import ast
     from pathlib import Path
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..curves import Curve, as_epochs
 from ..options import DiagnosisOptions
-from ..verdict import Diagnosis, diagnose_run_history, no_validation_metric
+from ..verdict import Diagnosis, diagnose_run_history, refused_without_monitor
 from .batch_writes import RUNS_PER_COMMIT, batch_writes, log_many
 from .history import database_engine, gc_paused, read_curves, sql_engine, sql_history_stats
 from .listing import sql_experiment_run_ids, sql_runs
@@ -34,6 +34,7 @@ from .store import (
     Artifacts,
     Breaker,
     RunFailure,
+    check_artifacts,
     check_reachable,
     client_for,
     existing_store,
@@ -95,9 +96,9 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
     if not curves:
         return RunFailure(run_id, "no metric history")
     options, partial = _run_options(options, run)
-    missing = no_validation_metric(curves, options.monitor)
-    if missing:  # refused before any digest or write, as diagnose_run_history refuses it
-        return RunFailure(run_id, f"{missing}; {_HOW_TO_MONITOR}")
+    refusal = refused_without_monitor(dict(curves), options, _HOW_TO_MONITOR)
+    if refusal:  # before any digest or write
+        return RunFailure(run_id, refusal)
     digest = None
     if log:
         # An unchanged run (same curves, options, version, artifact level) already holds what a
@@ -142,11 +143,6 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
     return diagnosis
 
 
-def _check_artifacts(artifacts: str) -> None:
-    if artifacts not in ("all", "json", "none"):
-        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
-
-
 def diagnose_run(run_id: str, options: DiagnosisOptions | None = None, *,
                  tracking_uri: str | None = None, log: bool = True, artifacts: Artifacts = "all",
                  **option_values: Any) -> Diagnosis:
@@ -157,7 +153,7 @@ def diagnose_run(run_id: str, options: DiagnosisOptions | None = None, *,
     no metrics, no validation metric, server not reachable).
     """
     options = DiagnosisOptions.of(options, **option_values)
-    _check_artifacts(artifacts)
+    check_artifacts(artifacts)
     uri = existing_store(tracking_uri)
     try:
         check_reachable(uri)
@@ -313,7 +309,7 @@ def diagnose_runs(run_ids: Sequence[str] | None = None, options: DiagnosisOption
     ``"http"`` or ``"client"``, and ``read_note`` why the database was not used).
     """
     options = DiagnosisOptions.of(options, **option_values)
-    _check_artifacts(artifacts)
+    check_artifacts(artifacts)
     run_ids = selected_run_ids(run_ids, experiment_name, experiment_id, filter_string)
     uri = existing_store(tracking_uri)
     by_ids = run_ids is not None

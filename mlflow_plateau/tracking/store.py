@@ -60,6 +60,12 @@ if TYPE_CHECKING:  # mlflow is imported lazily: `import mlflow_plateau` must sta
 
 Artifacts = Literal["all", "json", "none"]
 
+
+def check_artifacts(artifacts: object) -> None:
+    """ValueError unless ``artifacts`` is one of the artifact levels (``Artifacts``)."""
+    if artifacts not in ("all", "json", "none"):
+        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+
 KEPT_OPTIONS = KEPT
 
 

@@ -59,6 +59,7 @@ from .store import (
     TAG_VERDICT,
     TAG_VERSION,
     Artifacts,
+    check_artifacts,
     check_reachable,
     client_for,
     end_run,
@@ -296,8 +297,7 @@ def prepare_write(client: MlflowClient, run: Run, diagnosis: Diagnosis,
     the tags only when the artifacts were uploaded (or were already current), and so is
     ``history`` (``unchanged.history_digest``, taken before the curves were read), when given.
     """
-    if artifacts not in ("all", "json", "none"):
-        raise ValueError(f"artifacts must be 'all', 'json' or 'none', not {artifacts!r}")
+    check_artifacts(artifacts)
     curves = user_curves(curves)
     existing_tags = run.data.tags
     wanted = {**diagnosis_metrics(diagnosis),
