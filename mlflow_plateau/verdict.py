@@ -53,6 +53,7 @@ up (``_blew_up``); find the chance level (``_chance``); read the curves and run 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -182,7 +183,7 @@ def _pick_monitor(curves: dict[str, Curve], monitor: str | None) -> tuple[str, s
     raise ValueError("no curve to monitor")  # pragma: no cover - pairs is non-empty
 
 
-def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str | None:
+def no_validation_metric(curves: Mapping[str, Curve], monitor: str | None) -> str | None:
     """Why a tracked run cannot be diagnosed without ``monitor``: it has no validation curve (a
     training curve alone says nothing about plateaus or overfitting); None when it can. Each face
     adds how to pass a monitor."""
@@ -191,7 +192,7 @@ def no_validation_metric(curves: dict[str, Curve], monitor: str | None) -> str |
     return f"no validation metric (metrics: {', '.join(sorted(curves)) or 'none'})"
 
 
-def refused_without_monitor(curves: dict[str, Curve], options: DiagnosisOptions,
+def refused_without_monitor(curves: Mapping[str, Curve], options: DiagnosisOptions,
                             how_to_monitor: str) -> str | None:
     """Why ``diagnose_run_history`` refuses this history, with the face's ``how_to_monitor``
     (None when it does not): for a caller that refuses before any other work."""

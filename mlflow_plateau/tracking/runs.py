@@ -96,7 +96,7 @@ def _diagnose_one(client: MlflowClient, run: Run, curves: Mapping[str, Curve],
     if not curves:
         return RunFailure(run_id, "no metric history")
     options, partial = _run_options(options, run)
-    refusal = refused_without_monitor(dict(curves), options, _HOW_TO_MONITOR)
+    refusal = refused_without_monitor(curves, options, _HOW_TO_MONITOR)
     if refusal:  # before any digest or write
         return RunFailure(run_id, refusal)
     digest = None
